@@ -1,0 +1,285 @@
+"""The `fraudwatch` command."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fraudwatch.errors import UserError
+from fraudwatch.models import MODEL_NAMES
+from fraudwatch.progress import console, progress_bar
+
+app = typer.Typer(
+    help="fraudwatch: find the transactions and users that do not fit, explain why, act on them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def user_errors(command):
+    """Print a UserError as one line and exit with status 2 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _models(value: str) -> list[str]:
+    return [m.strip() for m in value.split(",") if m.strip()]
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--start {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def run_generate(
+    users, transactions, seed, out, start, days, fraud_rate, workers, chunk_users, overwrite
+):
+    from fraudwatch.generator.population import GeneratorConfig
+    from fraudwatch.generator.writer import generate as generate_data
+
+    config = GeneratorConfig(
+        users=users,
+        transactions=transactions,
+        seed=seed,
+        start=_parse_date(start),
+        days=days,
+        fraud_rate=fraud_rate,
+    )
+    if workers < 1 or chunk_users < 1:
+        raise UserError("--workers and --chunk-users must be at least 1")
+    with progress_bar() as bar:
+        task = bar.add_task("generate users and events", total=users)
+        summary = generate_data(
+            config,
+            Path(out),
+            workers=workers,
+            chunk_users=chunk_users,
+            overwrite=overwrite,
+            on_progress=lambda n: bar.advance(task, n),
+        )
+    c = summary.counts
+    console.print(
+        f"wrote {c['users']:,} users, {c['transactions']:,} transactions "
+        f"({summary.fraud_transactions:,} anomalous), {c['logins']:,} logins, "
+        f"{c['api_calls']:,} API calls to {out}"
+    )
+    return summary
+
+
+@app.command()
+@user_errors
+def generate(
+    out: Annotated[
+        Path, typer.Option(help="Output directory (created; must not exist unless --overwrite)")
+    ],
+    users: Annotated[
+        int, typer.Option(help="Number of users, split evenly over the four personas")
+    ] = 1_000_000,
+    transactions: Annotated[int, typer.Option(help="Number of transactions in total")] = 10_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same data")] = 42,
+    start: Annotated[str, typer.Option(help="First day (UTC), YYYY-MM-DD")] = "2026-01-01",
+    days: Annotated[int, typer.Option(help="Length of the period in days")] = 30,
+    fraud_rate: Annotated[
+        float, typer.Option(help="Share of transactions in anomaly scenarios")
+    ] = 0.001,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (output does not depend on it)")
+    ] = os.cpu_count() or 1,
+    chunk_users: Annotated[
+        int, typer.Option(help="Users per chunk (bounds memory; output rows do not depend on it)")
+    ] = 50_000,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists")] = False,
+):
+    """Generate users, transactions, logins and API calls with injected anomaly scenarios."""
+    run_generate(
+        users, transactions, seed, out, start, days, fraud_rate, workers, chunk_users, overwrite
+    )
+
+
+def run_score(input, out, engine, models, top, fit_users, models_dir, overwrite):
+    from fraudwatch.scoring.pipeline import ScoreOptions
+    from fraudwatch.scoring.pipeline import score as score_data
+
+    options = ScoreOptions(
+        engine=engine, models=_models(models), fit_users=fit_users, models_dir=models_dir
+    )
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, advance: int, total: int | None) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.advance(tasks[step], advance)
+
+        summary = score_data(Path(input), Path(out), options, overwrite=overwrite, progress=report)
+    console.print(
+        f"scored {summary.transactions:,} transactions and {summary.users:,} users "
+        f"with model version {summary.model_version} → {out}"
+    )
+    if top:
+        print_top(Path(out), top)
+    return summary
+
+
+def print_top(scored: Path, n: int) -> None:
+    """Print the top-n users and write them to SCORED/top_users.csv."""
+    import duckdb
+
+    rows = duckdb.sql(
+        f"SELECT rank, user_id, persona, round(ensemble_score, 4) AS score, reasons, scenario "
+        f"FROM read_parquet('{scored / 'users.parquet'}') ORDER BY rank LIMIT {int(n)}"
+    )
+    rows.write_csv(str(scored / "top_users.csv"))
+    table = Table(title=f"Top {n} anomalous users")
+    for column in ("rank", "user", "persona", "score", "why", "truth"):
+        table.add_column(column, overflow="fold")
+    for r in rows.fetchall():
+        table.add_row(*[("" if v is None else str(v)) for v in r])
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def score(
+    input: Annotated[
+        Path, typer.Option(help="Raw data directory written by `fraudwatch generate`")
+    ],
+    out: Annotated[Path, typer.Option(help="Output directory for scored users and transactions")],
+    engine: Annotated[
+        str, typer.Option(help="Feature engine: duckdb (one machine) or spark")
+    ] = "duckdb",
+    models: Annotated[
+        str, typer.Option(help=f"Comma-separated models from: {','.join(MODEL_NAMES)}")
+    ] = ",".join(MODEL_NAMES),
+    top: Annotated[
+        int, typer.Option(help="Print the top N users (and write top_users.csv); 0 = none")
+    ] = 0,
+    fit_users: Annotated[int, typer.Option(help="Users in the training sample")] = 20_000,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Score with this fitted model version instead of fitting")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists")] = False,
+):
+    """Compute features, fit the models on a sample, score and rank every user and transaction."""
+    run_score(input, out, engine, models, top, fit_users, models_dir, overwrite)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    input: Annotated[
+        Path, typer.Option(help="Parquet or CSV table: numeric features + a label column")
+    ],
+    label_column: Annotated[
+        str, typer.Option(help="Column holding 1 for anomalies, 0 otherwise")
+    ] = "label",
+    models: Annotated[
+        str, typer.Option(help="Comma-separated models: iforest,autoencoder")
+    ] = "iforest,autoencoder",
+    repeats: Annotated[int, typer.Option(help="Average over this many seeds")] = 1,
+    k: Annotated[
+        int | None, typer.Option(help="k for precision/recall@k (default: number of anomalies)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON to stdout")] = False,
+):
+    """Fit the models on a labelled table without its labels and report ROC-AUC, PR-AUC, P@k, R@k."""
+    from fraudwatch.evaluation.table import evaluate_table
+
+    with console.status("fitting and scoring"):
+        result = evaluate_table(input, label_column, _models(models), repeats=repeats, k=k)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    table = Table(title=f"{input.name}: unsupervised ranking quality")
+    for column in ("model", "ROC-AUC", "PR-AUC", "precision@k", "recall@k", "k"):
+        table.add_column(column)
+    for name, m in result.items():
+        table.add_row(
+            name, *[str(m[c]) for c in ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k", "k")]
+        )
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def report(
+    scored: Annotated[Path, typer.Option(help="Directory written by `fraudwatch score`")],
+    out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("report.html"),
+):
+    """Write one self-contained HTML report with charts an analyst would read."""
+    from fraudwatch.report.html import write_report
+
+    with console.status("drawing charts"):
+        write_report(scored, out)
+    console.print(f"report: {out.absolute()}")
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Annotated[
+        Path | None, typer.Option(help="Working directory (default: $FRAUDWATCH_HOME/demo)")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option(help="Full scale: 1,000,000 users and 10,000,000 transactions")
+    ] = False,
+    users: Annotated[int, typer.Option(help="Users at demo scale")] = 20_000,
+    transactions: Annotated[int, typer.Option(help="Transactions at demo scale")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+):
+    """generate → score → evaluate → report, on embedded defaults (no servers)."""
+    from fraudwatch.settings import demo_dir
+
+    root = out or demo_dir()
+    if full:
+        users, transactions = 1_000_000, 10_000_000
+    raw, scored, html = root / "raw", root / "scored", root / "report.html"
+    console.rule("1/4 generate")
+    run_generate(
+        users, transactions, seed, raw, "2026-01-01", 30, 0.001, os.cpu_count() or 1, 50_000, True
+    )
+    console.rule("2/4 score")
+    summary = run_score(raw, scored, "duckdb", ",".join(MODEL_NAMES), 10, 20_000, None, True)
+    console.rule("3/4 evaluate")
+    if summary.evaluation:
+        table = Table(title="How well each model ranks the injected anomalies")
+        for column in ("level", "model", "ROC-AUC", "PR-AUC", "precision@k", "recall@k"):
+            table.add_column(column)
+        for level in ("users", "transactions"):
+            for name, m in summary.evaluation[level].items():
+                if name != "by_scenario":
+                    table.add_row(
+                        level,
+                        name,
+                        *[
+                            str(m[c])
+                            for c in ("roc_auc", "pr_auc", "precision_at_k", "recall_at_k")
+                        ],
+                    )
+        console.print(table)
+    console.rule("4/4 report")
+    from fraudwatch.report.html import write_report
+
+    write_report(scored, html)
+    console.print(f"[bold]report:[/bold] {html.absolute()}")
+
+
+def main() -> None:
+    app()

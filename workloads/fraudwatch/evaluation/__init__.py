@@ -1,0 +1,1 @@
+"""How well the scores rank the known anomalies."""

@@ -1,0 +1,1 @@
+"""Features, each written once as an Ibis expression and run by DuckDB or Spark."""

@@ -1,0 +1,74 @@
+"""Per-user features, aggregated from the per-transaction features (one definition of each)."""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+USER_FEATURES = (
+    "tx_count",
+    "amount_mean",
+    "amount_max",
+    "amount_std",
+    "gap_mean_s",
+    "gap_min_s",
+    "gap_max_s",
+    "gap_cv",
+    "velocity_max_1h",
+    "night_share",
+    "distinct_ips",
+    "distinct_devices",
+    "distinct_countries",
+    "distinct_counterparties",
+    "withdrawal_share",
+    "transfer_share",
+    "small_amount_share",
+    "max_amount_to_median",
+    "declined_share",
+    "api_share",
+    "near_threshold_count",
+    "fast_country_switches",
+    "new_device_share",
+    "failed_logins",
+)
+
+
+def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
+    """One row per user from the output of transaction_features (and, if given, logins)."""
+    g = txf.group_by("user_id").aggregate(
+        tx_count=txf.tx_id.count(),
+        amount_mean=txf.amount.mean(),
+        amount_max=txf.amount.max(),
+        amount_std=txf.amount.std().fill_null(0.0),
+        gap_mean_s=txf.gap_prev_s.mean(),
+        gap_std_s=txf.gap_prev_s.std(),
+        gap_min_s=txf.gap_prev_s.min(),
+        gap_max_s=txf.gap_prev_s.max(),
+        velocity_max_1h=txf.velocity_1h.max(),
+        night_share=txf.is_night.mean(),
+        distinct_ips=txf.ip.nunique(),
+        distinct_devices=txf.device_id.nunique(),
+        distinct_countries=txf.country.nunique(),
+        distinct_counterparties=txf.counterparty.nunique(),
+        withdrawal_share=txf.is_withdrawal.mean(),
+        transfer_share=txf.is_transfer.mean(),
+        small_amount_share=txf.is_small_amount.mean(),
+        max_amount_to_median=txf.amount_to_user_median.max(),
+        declined_share=txf.is_declined.mean(),
+        api_share=txf.is_api.mean(),
+        near_threshold_count=txf.near_reporting_threshold.sum(),
+        fast_country_switches=txf.country_switch_fast.sum(),
+        new_device_share=txf.new_device.mean(),
+    )
+    g = g.mutate(gap_cv=(g.gap_std_s / g.gap_mean_s.nullif(0)))
+    if logins is not None:
+        failed = (
+            logins.filter(~logins.success)
+            .group_by("user_id")
+            .aggregate(failed_logins=ibis._.count())
+        )
+        g = g.left_join(failed, "user_id").drop("user_id_right")
+        g = g.mutate(failed_logins=g.failed_logins.fill_null(0))
+    else:
+        g = g.mutate(failed_logins=ibis.literal(0, "int64"))
+    return g.select("user_id", *USER_FEATURES)

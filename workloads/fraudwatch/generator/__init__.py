@@ -1,0 +1,1 @@
+"""Synthetic transactions from four personas, with injected anomaly scenarios and ground truth."""

@@ -1,0 +1,156 @@
+"""The generation run: chunks of users in parallel workers, one Parquet file per table and date.
+
+Workers return chunks in user order and the parent appends them, so the files hold the same
+rows in the same order whatever the number of workers or the chunk size.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from fraudwatch.generator import events
+from fraudwatch.generator.population import GeneratorConfig, Population, build_population
+from fraudwatch.generator.randomness import hash64
+from fraudwatch.output import atomic_directory
+
+TABLES = ("transactions", "logins", "api_calls")
+_US_PER_DAY = 86_400 * 1_000_000
+_population: Population | None = None  # set in the parent before workers fork
+
+
+@dataclass
+class GenerationSummary:
+    out: Path
+    counts: dict[str, int]
+    fingerprint: str
+    fraud_transactions: int
+
+
+def table_fingerprint(table: pa.Table) -> int:
+    """Order-independent 64-bit digest of a table's rows: the sum of per-row hashes of every
+    column (numbers and times by value, categories by code, free text by length)."""
+    row = np.zeros(table.num_rows, dtype=np.uint64)
+    for i, column in enumerate(table.combine_chunks().columns):
+        array = column.chunks[0] if column.num_chunks else pa.array([], column.type)
+        if pa.types.is_dictionary(array.type):
+            values = array.indices.fill_null(-1).to_numpy()
+        elif pa.types.is_string(array.type):
+            values = pc.utf8_length(array.fill_null("")).to_numpy()
+        elif pa.types.is_timestamp(array.type):
+            values = array.cast(pa.int64()).to_numpy()
+        else:
+            values = array.to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
+        row = hash64(0, f"column/{i}", row, values.astype(np.int64))
+    with np.errstate(over="ignore"):
+        return int(row.sum(dtype=np.uint64))
+
+
+@dataclass
+class _ChunkResult:
+    users: int
+    counts: dict[str, int]
+    fingerprint: int
+
+
+_SCHEMAS = {
+    "transactions": events.TRANSACTION_SCHEMA,
+    "logins": events.LOGIN_SCHEMA,
+    "api_calls": events.API_CALL_SCHEMA,
+}
+_BUILDERS = {
+    "transactions": events.transactions,
+    "logins": events.logins,
+    "api_calls": events.api_calls,
+}
+
+
+def _write_partitioned(table: pa.Table, root: Path, part: str) -> None:
+    """Write ROOT/date=YYYY-MM-DD/PART for each date present in the table."""
+    if table.num_rows == 0:
+        return
+    day = table["ts"].cast(pa.int64()).to_numpy() // _US_PER_DAY
+    order = np.argsort(day, kind="stable")
+    table, day = table.take(pa.array(order)), day[order]
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(day)) + 1, [len(day)]])
+    for lo, hi in itertools.pairwise(starts):
+        folder = root / f"date={np.datetime64(int(day[lo]), 'D')}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(lo, hi - lo), folder / part, compression="zstd")
+
+
+def _write_chunk(job: tuple[Path, int, int]) -> _ChunkResult:
+    """Generate users first..last-1 and write their rows (runs in a worker)."""
+    out, first, last = job
+    assert _population is not None
+    part = f"part-{first:09d}.parquet"
+    (out / "users").mkdir(exist_ok=True)
+    pq.write_table(events.users(_population, first, last), out / "users" / part, compression="zstd")
+    counts, fingerprint = {}, 0
+    for name, build in _BUILDERS.items():
+        table = build(_population, first, last)
+        counts[name] = table.num_rows
+        if name == "transactions":
+            fingerprint = table_fingerprint(table)
+        _write_partitioned(table, out / name, part)
+    return _ChunkResult(last - first, counts, fingerprint)
+
+
+def generate(
+    config: GeneratorConfig,
+    out: Path,
+    workers: int = 1,
+    chunk_users: int = 50_000,
+    overwrite: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+) -> GenerationSummary:
+    """Generate the data set described by `config` into the directory `out`.
+
+    Chunks are written as separate files (part-<first user index>.parquet), so the number of
+    files depends on the chunk size but the rows, read back in file-name order, do not."""
+    global _population
+    _population = build_population(config)
+    counts = dict.fromkeys(("users", *TABLES), 0)
+    digest = 0
+    try:
+        with atomic_directory(out, overwrite) as tmp:
+            jobs = [
+                (tmp, a, min(a + chunk_users, config.users))
+                for a in range(0, config.users, chunk_users)
+            ]
+            pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
+            try:
+                results = (
+                    pool.imap_unordered(_write_chunk, jobs) if pool else map(_write_chunk, jobs)
+                )
+                for result in results:
+                    counts["users"] += result.users
+                    for name, n in result.counts.items():
+                        counts[name] += n
+                    digest = (digest + result.fingerprint) % (1 << 64)
+                    if on_progress:
+                        on_progress(result.users)
+            finally:
+                if pool:
+                    pool.terminate()
+            fraud = int(_population.fraud_tx.sum())
+            manifest = {
+                "generator": "fraudwatch",
+                "config": config.as_json(),
+                "counts": counts,
+                "fraud_transactions": fraud,
+                "fingerprint": f"{digest:016x}",
+            }
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    finally:
+        _population = None
+    return GenerationSummary(out, counts, manifest["fingerprint"], fraud)

@@ -1,0 +1,1 @@
+"""The analyst report: one self-contained HTML file with charts."""

@@ -1,0 +1,1 @@
+"""Scoring: features → models → ranked, explained anomalies and where they concentrate."""

@@ -1,0 +1,397 @@
+"""The batch scoring job: raw data → features → fitted models → ranked, explained anomalies,
+insights and (when ground truth is present) evaluation. See docs/data-contract.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fraudwatch import __version__
+from fraudwatch.errors import UserError
+from fraudwatch.evaluation.metrics import ranking_metrics, recall_in_top
+from fraudwatch.features.engine import check_engine, connect, has_table, read_raw, stream_batches
+from fraudwatch.features.transactions import (
+    REQUIRED_COLUMNS,
+    TRANSACTION_FEATURES,
+    transaction_features,
+)
+from fraudwatch.features.users import USER_FEATURES, user_features
+from fraudwatch.models import MODEL_NAMES
+from fraudwatch.models.bundle import LevelModels, ModelSettings, ModelVersion, check_models
+from fraudwatch.models.ensemble import combine, percentile, reference_quantiles
+from fraudwatch.output import atomic_directory
+from fraudwatch.scoring.batches import feature_matrix, score_batches, score_table
+from fraudwatch.scoring.insights import insights
+from fraudwatch.scoring.reasons import explain
+
+Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
+
+
+@dataclass
+class ScoreOptions:
+    engine: str = "duckdb"
+    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    fit_users: int = 20_000  # users whose full histories the models are fitted on
+    settings: ModelSettings = field(default_factory=ModelSettings)
+    models_dir: Path | None = None  # score with this fitted version instead of fitting
+    batch_rows: int = 200_000
+
+    def __post_init__(self) -> None:
+        check_engine(self.engine)
+        self.models = check_models(self.models)
+        if self.fit_users < 10:
+            raise UserError(f"--fit-users {self.fit_users} is too small; use at least 10")
+
+
+@dataclass
+class ScoreSummary:
+    out: Path
+    transactions: int
+    users: int
+    model_version: str
+    evaluation: dict | None
+
+
+def _sample_modulus(n_users: int, fit_users: int) -> int:
+    """Users with user_id % m == 0 form the training sample; m is odd so that the sample is
+    not aligned with any persona (personas are assigned by user_id % 4)."""
+    m = max(1, n_users // fit_users)
+    return m + 1 if m > 1 and m % 2 == 0 else m
+
+
+def _ordered(t: ir.Table) -> ir.Table:
+    return t.order_by(["user_id", "ts", "tx_id"])
+
+
+def _fit(
+    txf: ir.Table, uf: ir.Table, n_users: int, options: ScoreOptions, fingerprint: str
+) -> ModelVersion:
+    m = _sample_modulus(n_users, options.fit_users)
+    sample_tx = _ordered(txf.filter(txf.user_id % m == 0)).to_pyarrow()
+    sample_users = uf.filter(uf.user_id % m == 0).to_pyarrow()
+    tx_models = LevelModels.fit(
+        "transactions",
+        list(TRANSACTION_FEATURES),
+        feature_matrix(sample_tx, list(TRANSACTION_FEATURES)),
+        options.models,
+        options.settings,
+        user_ids=sample_tx["user_id"].to_numpy(),
+    )
+    user_models = LevelModels.fit(
+        "users",
+        list(USER_FEATURES),
+        feature_matrix(sample_users, list(USER_FEATURES)),
+        [n for n in options.models if n != "lstm"] or ["iforest"],
+        options.settings,
+    )
+    extra = {}
+    if "lstm" in tx_models.models:
+        scored = score_table(tx_models, sample_tx)
+        per_user = _mean_by_user(
+            scored["user_id"].to_numpy(), scored["lstm_score"].to_numpy(zero_copy_only=False)
+        )
+        extra["user_lstm_reference"] = reference_quantiles(per_user)
+    training = {
+        "source_fingerprint": fingerprint,
+        "sample": f"user_id % {m} == 0",
+        "sample_users": sample_users.num_rows,
+        "sample_transactions": sample_tx.num_rows,
+    }
+    version = ModelVersion(
+        ModelVersion.new_version_id(f"{fingerprint}/{m}/{options.models}"),
+        {"transactions": tx_models, "users": user_models},
+        training,
+        extra,
+    )
+    return version
+
+
+def _mean_by_user(user_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    ok = ~np.isnan(values)
+    uniq, inverse = np.unique(user_ids[ok], return_inverse=True)
+    sums = np.bincount(inverse, weights=values[ok], minlength=len(uniq))
+    counts = np.bincount(inverse, minlength=len(uniq))
+    return sums / np.maximum(counts, 1)
+
+
+def _score_transactions_duckdb(
+    con,
+    txf: ir.Table,
+    models: LevelModels,
+    path: Path,
+    options: ScoreOptions,
+    progress: Progress | None,
+    total: int,
+) -> None:
+    writer = None
+    try:
+        for batch in score_batches(models, stream_batches(con, _ordered(txf), options.batch_rows)):
+            if writer is None:
+                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
+            writer.write_batch(batch)
+            if progress:
+                progress("score transactions", batch.num_rows, total)
+    finally:
+        if writer:
+            writer.close()
+
+
+def _score_transactions_spark(
+    con, txf: ir.Table, models: LevelModels, folder: Path, progress: Progress | None, total: int
+) -> None:
+    """Score on Spark executors: the fitted models are broadcast, each partition holds whole
+    users sorted by time, and mapInArrow runs the same scoring function as the DuckDB path."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    session = con._session
+    df = session.sql(con.compile(txf))
+    probe = df.limit(50).toArrow()
+    schema = from_arrow_schema(
+        score_table(models, probe.sort_by([("user_id", "ascending"), ("ts", "ascending")])).schema
+    )
+    shared = session.sparkContext.broadcast(pickle.dumps(models))
+
+    def score_partition(batches):
+        fitted = pickle.loads(shared.value)
+        yield from score_batches(fitted, batches)
+
+    partitions = max(2, session.sparkContext.defaultParallelism)
+    (
+        df.repartition(partitions, "user_id")
+        .sortWithinPartitions("user_id", "ts", "tx_id")
+        .mapInArrow(score_partition, schema)
+        .write.mode("overwrite")
+        .parquet(str(folder))
+    )
+    if progress:
+        progress("score transactions", total, total)
+
+
+def _rank_transactions(
+    db: duckdb.DuckDBPyConnection, unsorted: str, out: Path, contamination: float, total: int
+) -> None:
+    flagged = max(1, math.ceil(contamination * total))
+    (out / "transactions").mkdir()
+    db.sql(
+        f"""
+        COPY (
+            SELECT rank, * EXCLUDE (rank), rank <= {flagged} AS flagged FROM (
+                SELECT row_number() OVER (ORDER BY ensemble_score DESC, tx_id) AS rank, *
+                FROM read_parquet('{unsorted}')
+            ) ORDER BY rank
+        ) TO '{out / "transactions" / "part-0.parquet"}' (FORMAT parquet, COMPRESSION zstd)
+        """
+    )
+
+
+def _score_users(
+    version: ModelVersion, users: pa.Table, lstm_by_user: dict | None, contamination: float
+) -> pa.Table:
+    models = version.levels["users"]
+    x = feature_matrix(users, list(USER_FEATURES))
+    z, pct, _ = models.score(x)
+    if lstm_by_user is not None and "user_lstm_reference" in version.extra:
+        uid = users["user_id"].to_numpy()
+        raw = np.array([lstm_by_user.get(int(u), np.nan) for u in uid], dtype=np.float64)
+        pct["lstm"] = percentile(raw, version.extra["user_lstm_reference"])
+    ensemble = combine(pct)
+    top, reasons = explain(z, x, list(USER_FEATURES))
+    order = np.lexsort((users["user_id"].to_numpy(), -ensemble))
+    n_flagged = max(1, math.ceil(contamination * len(ensemble)))
+    columns: dict[str, pa.Array] = {"rank": pa.array(np.arange(1, len(order) + 1))}
+    columns["user_id"] = users["user_id"].take(order)
+    columns["persona"] = users["persona"].take(order)
+    columns["ensemble_score"] = pa.array(ensemble[order])
+    for name in MODEL_NAMES:
+        v = pct.get(name)
+        columns[f"{name}_score"] = (
+            pa.array(v[order], mask=np.isnan(v[order]))
+            if v is not None
+            else pa.nulls(len(order), pa.float64())
+        )
+    columns["flagged"] = pa.array(np.arange(len(order)) < n_flagged)
+    columns["reasons"] = reasons.take(pa.array(order))
+    columns["top_features"] = top.take(pa.array(order))
+    for f in USER_FEATURES:
+        columns[f] = users[f].take(order)
+    for c in ("label", "scenario"):
+        columns[c] = users[c].take(order)
+    return pa.table(columns)
+
+
+def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) -> dict | None:
+    if users["label"].null_count == len(users) or not pa.compute.sum(users["label"]).as_py():
+        return None
+    out: dict = {"users": {}, "transactions": {}}
+    label = users["label"].to_numpy(zero_copy_only=False).astype(int)
+    for name in (*MODEL_NAMES, "ensemble"):
+        scores = users[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
+        if not np.all(np.isnan(scores)):
+            out["users"][name] = ranking_metrics(label, scores)
+    scenario = np.array(users["scenario"].to_pylist(), dtype=object)
+    out["users"]["by_scenario"] = recall_in_top(label, users["ensemble_score"].to_numpy(), scenario)
+    cols = ", ".join(f"{n}_score" for n in (*MODEL_NAMES, "ensemble"))
+    tx = db.sql(
+        f"SELECT label, scenario, {cols} FROM read_parquet('{scored_tx}')"
+    ).fetch_arrow_table()
+    tx_label = tx["label"].to_numpy(zero_copy_only=False).astype(int)
+    for name in (*MODEL_NAMES, "ensemble"):
+        scores = tx[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
+        if not np.all(np.isnan(scores)):
+            out["transactions"][name] = ranking_metrics(tx_label, scores)
+    tx_scenario = np.array(tx["scenario"].to_pylist(), dtype=object)
+    out["transactions"]["by_scenario"] = recall_in_top(
+        tx_label, tx["ensemble_score"].to_numpy(), tx_scenario
+    )
+    return out
+
+
+def _raw_fingerprint(root: Path) -> str:
+    manifest = root / "manifest.json"
+    if manifest.is_file():
+        return json.loads(manifest.read_text()).get("fingerprint", "unknown")
+    return "unknown"
+
+
+def score(
+    input_dir: Path,
+    out: Path,
+    options: ScoreOptions,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> ScoreSummary:
+    """Run the scoring job; `out` appears complete or not at all."""
+    input_dir = Path(input_dir)
+    con = connect(options.engine)
+    tx = read_raw(con, input_dir, "transactions", REQUIRED_COLUMNS)
+    if tx.count().to_pyarrow().as_py() == 0:
+        raise UserError(f"{input_dir / 'transactions'} has no rows; nothing to score")
+    logins = (
+        read_raw(con, input_dir, "logins", {"user_id": "int"})
+        if has_table(input_dir, "logins")
+        else None
+    )
+    txf = transaction_features(tx)
+    if has_table(input_dir, "users"):
+        profile = read_raw(con, input_dir, "users", {"user_id": "int", "persona": "string"}).select(
+            "user_id", "persona"
+        )
+        txf = txf.left_join(profile, "user_id").drop("user_id_right")
+    else:
+        txf = txf.mutate(persona=ibis.null("string"))
+    if "label" not in txf.columns:
+        txf = txf.mutate(label=ibis.literal(0, "int8"), scenario=ibis.null("string"))
+    uf = user_features(txf, logins)
+
+    db = duckdb.connect()
+    db.sql("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    with atomic_directory(out, overwrite) as tmp:
+        step = "extract user features"
+        if progress:
+            progress(step, 0, 1)
+        user_table = uf.to_pyarrow()
+        truth = (
+            txf.group_by("user_id")
+            .aggregate(
+                persona=txf.persona.arbitrary(),
+                label=txf.label.max().cast("int8"),
+                scenario=txf.scenario.max(),
+            )
+            .to_pyarrow()
+        )
+        user_table = _join_on_user(user_table, truth)
+        n_users, n_tx = user_table.num_rows, int(user_table["tx_count"].to_numpy().sum())
+        if progress:
+            progress(step, 1, 1)
+            progress("fit models", 0, 1)
+        if options.models_dir:
+            version = ModelVersion.load(options.models_dir)
+        else:
+            version = _fit(txf, uf, n_users, options, _raw_fingerprint(input_dir))
+        if progress:
+            progress("fit models", 1, 1)
+        contamination = options.settings.iforest.contamination
+        unsorted = tmp / "unsorted"
+        unsorted.mkdir()
+        if options.engine == "spark":
+            _score_transactions_spark(
+                con, txf, version.levels["transactions"], unsorted / "spark", progress, n_tx
+            )
+            pattern = str(unsorted / "spark" / "*.parquet")
+        else:
+            _score_transactions_duckdb(
+                con,
+                txf,
+                version.levels["transactions"],
+                unsorted / "part-0.parquet",
+                options,
+                progress,
+                n_tx,
+            )
+            pattern = str(unsorted / "part-0.parquet")
+        lstm_by_user = None
+        if "lstm" in version.levels["transactions"].models:
+            rows = db.sql(
+                f"SELECT user_id, avg(lstm_score) FROM read_parquet('{pattern}') GROUP BY 1"
+            ).fetchall()
+            lstm_by_user = {int(u): (np.nan if v is None else v) for u, v in rows}
+        if progress:
+            progress("rank and explain", 0, 3)
+        _rank_transactions(db, pattern, tmp, contamination, n_tx)
+        import shutil
+
+        shutil.rmtree(unsorted)
+        if progress:
+            progress("rank and explain", 1, 3)
+        scored_users = _score_users(version, user_table, lstm_by_user, contamination)
+        pq.write_table(scored_users, tmp / "users.parquet", compression="zstd")
+        scored_tx = str(tmp / "transactions" / "*.parquet")
+        (tmp / "insights.json").write_text(json.dumps(insights(db, scored_tx), indent=2) + "\n")
+        if progress:
+            progress("rank and explain", 1, 3)
+        evaluation = _evaluate(db, scored_tx, scored_users)
+        if evaluation:
+            (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+        version.save(tmp / "models", metrics=evaluation)
+        run = {
+            "fraudwatch": __version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "input": str(input_dir),
+            "engine": options.engine,
+            "models": options.models,
+            "model_version": version.version,
+            "counts": {"users": n_users, "transactions": n_tx},
+            "flagged_share": contamination,
+        }
+        (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+        if progress:
+            progress("rank and explain", 1, 3)
+    return ScoreSummary(out, n_tx, n_users, version.version, evaluation)
+
+
+def _join_on_user(features: pa.Table, truth: pa.Table) -> pa.Table:
+    """Attach persona and ground truth to the user features (both keyed by user_id)."""
+    import pyarrow.compute as pc
+
+    features = features.sort_by("user_id")
+    truth = truth.sort_by("user_id")
+    if not pc.all(pc.equal(features["user_id"], truth["user_id"])).as_py():
+        raise UserError(
+            "user features and transactions disagree on the set of users; rerun the job"
+        )
+    for c in ("persona", "label", "scenario"):
+        features = features.append_column(c, truth[c])
+    return features
