@@ -1,0 +1,1 @@
+"""The fraudwatch platform on Kubernetes: one Pulumi ComponentResource per concern."""

@@ -1,0 +1,181 @@
+"""Compute: the Kubeflow Spark Operator, the RBAC its drivers run with, and the nightly
+batch scoring as a ScheduledSparkApplication (`fraudwatch score --engine spark`)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from . import versions
+from .config import PlatformConfig
+from .namespaces import ConcernNamespace
+from .operator_release import operator_release
+from .pod_security import resources
+from .storage import BUCKET, Storage
+
+SPARK_SERVICE_ACCOUNT = "fraudwatch-spark"
+
+
+def _spark_memory_with_overhead(memory: str) -> str:
+    """Kubernetes memory limit for a Spark JVM: heap plus the default 10% (min 384m) overhead."""
+    value, unit = int(memory[:-1]), memory[-1]
+    mebibytes = value * {"g": 1024, "m": 1, "k": 1 / 1024}[unit]
+    return f"{int(mebibytes + max(384, mebibytes * 0.1))}Mi"
+
+
+class Compute(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        config: PlatformConfig,
+        namespace: ConcernNamespace,
+        storage: Storage,
+        search_url: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("fraudwatch:platform:Compute", name, None, opts)
+        ns = namespace.name
+        cc = config.compute
+        self.release = operator_release(
+            "spark-operator",
+            versions.SPARK_OPERATOR,
+            namespace,
+            {
+                "spark": {
+                    "jobNamespaces": [ns],
+                    "serviceAccount": {"create": False},
+                    "rbac": {"create": False},
+                },
+                "controller": {
+                    "resources": resources("100m", "256Mi", "1"),
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                },
+                "webhook": {
+                    "enable": True,
+                    "resources": resources("50m", "128Mi", "500m"),
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                },
+            },
+            parent=self,
+        )
+        child = pulumi.ResourceOptions(parent=self, depends_on=[namespace.namespace])
+        # The driver creates its executors, their services and config maps: nothing else.
+        k8s.core.v1.ServiceAccount(
+            "spark-service-account",
+            metadata={"name": SPARK_SERVICE_ACCOUNT, "namespace": ns},
+            automount_service_account_token=True,
+            opts=child,
+        )
+        k8s.rbac.v1.Role(
+            "spark-driver-role",
+            metadata={"name": "fraudwatch-spark-driver", "namespace": ns},
+            rules=[
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "services", "configmaps", "persistentvolumeclaims"],
+                    "verbs": [
+                        "create",
+                        "get",
+                        "list",
+                        "watch",
+                        "delete",
+                        "deletecollection",
+                        "patch",
+                    ],
+                }
+            ],
+            opts=child,
+        )
+        k8s.rbac.v1.RoleBinding(
+            "spark-driver-binding",
+            metadata={"name": "fraudwatch-spark-driver", "namespace": ns},
+            role_ref={
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "fraudwatch-spark-driver",
+            },
+            subjects=[{"kind": "ServiceAccount", "name": SPARK_SERVICE_ACCOUNT, "namespace": ns}],
+            opts=child,
+        )
+        s3_secret = storage.grant_s3(namespace)
+        security = {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        env_from = [{"secretRef": {"name": s3_secret}}]
+        template = {
+            "type": "Python",
+            "pythonVersion": "3",
+            "mode": "cluster",
+            "image": config.workloads_image.reference,
+            "imagePullPolicy": "IfNotPresent",
+            "mainApplicationFile": cc.main_application_file,
+            "arguments": [
+                "score",
+                "--engine",
+                "spark",
+                "--input",
+                f"s3://{BUCKET}/raw",
+                "--out",
+                f"s3://{BUCKET}/scored",
+                "--elasticsearch-url",
+                search_url,
+            ],
+            "sparkVersion": versions.SPARK_VERSION,
+            "sparkConf": {
+                "spark.hadoop.fs.s3a.endpoint": storage.s3_endpoint,
+                "spark.hadoop.fs.s3a.path.style.access": "true",
+                "spark.hadoop.fs.s3a.connection.ssl.enabled": "true",
+                "spark.sql.shuffle.partitions": str(cc.executors * cc.executor_cores * 2),
+            },
+            "restartPolicy": {
+                "type": "OnFailure",
+                "onFailureRetries": 2,
+                "onFailureRetryInterval": 300,
+            },
+            "driver": {
+                "cores": 1,
+                "coreLimit": "1",
+                "memory": cc.driver_memory,
+                "serviceAccount": SPARK_SERVICE_ACCOUNT,
+                "securityContext": security,
+                "envFrom": env_from,
+                "labels": {"app.kubernetes.io/name": "fraudwatch-batch-score"},
+            },
+            "executor": {
+                "instances": cc.executors,
+                "cores": cc.executor_cores,
+                "coreLimit": str(cc.executor_cores),
+                "memory": cc.executor_memory,
+                "securityContext": security,
+                "envFrom": env_from,
+                "labels": {"app.kubernetes.io/name": "fraudwatch-batch-score"},
+            },
+        }
+        self.executor_memory_limit = _spark_memory_with_overhead(cc.executor_memory)
+        self.schedule = k8s.apiextensions.CustomResource(
+            "batch-score",
+            api_version="sparkoperator.k8s.io/v1beta2",
+            kind="ScheduledSparkApplication",
+            metadata={"name": "fraudwatch-batch-score", "namespace": ns},
+            spec={
+                "schedule": cc.schedule,
+                "concurrencyPolicy": "Forbid",
+                "successfulRunHistoryLimit": 3,
+                "failedRunHistoryLimit": 3,
+                "template": template,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+        )
+        self.register_outputs({})

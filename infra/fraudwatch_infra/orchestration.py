@@ -1,0 +1,149 @@
+"""Orchestration: Airflow from the official Apache Airflow chart with the
+KubernetesExecutor (one pod per task) and a PostgreSQL metadata database.
+
+DAGs come from git-sync when `orchestration.dagsGitRepo` is set, otherwise from the
+workloads image (built with the `airflow` extra, DAGs under fraudwatch/pipelines).
+The fernet key, API secret key and database password are generated.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_random as random
+
+from . import versions
+from .config import PlatformConfig
+from .credentials import generated_password, kubernetes_secret
+from .namespaces import ConcernNamespace
+from .operator_release import operator_release
+from .pod_security import resources
+from .storage import Storage
+
+AIRFLOW_UID = 50000
+
+
+class Orchestration(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        config: PlatformConfig,
+        namespace: ConcernNamespace,
+        storage: Storage,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("fraudwatch:platform:Orchestration", name, None, opts)
+        ns = namespace.name
+        oc = config.orchestration
+        db_password = generated_password("airflow-db", self)
+        fernet = random.RandomId(
+            "airflow-fernet-key", byte_length=32, opts=pulumi.ResourceOptions(parent=self)
+        )
+        # A Fernet key is 32 bytes in URL-safe base64 with padding (44 characters).
+        fernet_key = pulumi.Output.secret(fernet.b64_url.apply(lambda k: k + "="))
+        api_key = generated_password("airflow-api-secret-key", self, length=48)
+        deps = [namespace.namespace]
+        secrets = [
+            kubernetes_secret(
+                "airflow-fernet-key", ns, {"fernet-key": fernet_key}, self, depends_on=deps
+            ),
+            kubernetes_secret(
+                "airflow-api-secret-key",
+                ns,
+                {"api-secret-key": api_key, "webserver-secret-key": api_key},
+                self,
+                depends_on=deps,
+            ),
+            kubernetes_secret(
+                "airflow-postgresql",
+                ns,
+                {"password": db_password, "postgres-password": db_password},
+                self,
+                depends_on=deps,
+            ),
+            kubernetes_secret(
+                "airflow-metadata",
+                ns,
+                {
+                    "connection": pulumi.Output.concat(
+                        "postgresql://airflow:",
+                        db_password,
+                        f"@airflow-postgresql.{ns}:5432/airflow?sslmode=disable",
+                    )
+                },
+                self,
+                depends_on=deps,
+            ),
+        ]
+        s3_secret = storage.grant_s3(namespace)
+        if oc.dags_git_repo:
+            repository, tag = versions.AIRFLOW_IMAGE
+            dags: dict[str, Any] = {
+                "gitSync": {
+                    "enabled": True,
+                    "repo": oc.dags_git_repo,
+                    "branch": oc.dags_git_branch,
+                    "subPath": oc.dags_git_sub_path,
+                    "resources": resources("50m", "64Mi", "200m"),
+                }
+            }
+        else:
+            repository, tag = config.workloads_image.repository, config.workloads_image.tag
+            dags = {"gitSync": {"enabled": False}}
+        component = resources("250m", "1Gi", "1")
+        self.release = operator_release(
+            "airflow",
+            versions.AIRFLOW,
+            namespace,
+            {
+                "executor": "KubernetesExecutor",
+                "uid": AIRFLOW_UID,
+                "images": {
+                    "airflow": {"repository": repository, "tag": tag, "pullPolicy": "IfNotPresent"}
+                },
+                "fernetKeySecretName": "airflow-fernet-key",
+                "apiSecretKeySecretName": "airflow-api-secret-key",
+                "webserverSecretKeySecretName": "airflow-api-secret-key",
+                "data": {"metadataSecretName": "airflow-metadata"},
+                "postgresql": {
+                    "enabled": True,
+                    "auth": {
+                        "username": "airflow",
+                        "database": "airflow",
+                        "existingSecret": "airflow-postgresql",
+                    },
+                    "primary": {
+                        "resources": resources("250m", "512Mi", "1"),
+                        "persistence": {
+                            "storageClass": storage.block_storage_class,
+                            "size": "20Gi",
+                        },
+                    },
+                },
+                "securityContexts": {
+                    "pod": {"runAsNonRoot": True, "runAsUser": AIRFLOW_UID, "fsGroup": 0},
+                    "containers": {
+                        "runAsNonRoot": True,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                },
+                "scheduler": {"replicas": oc.scheduler_replicas, "resources": component},
+                "apiServer": {"resources": component},
+                "dagProcessor": {"enabled": True, "resources": component},
+                "triggerer": {"resources": component},
+                "workers": {"resources": resources("500m", "2Gi", "2")},
+                "migrateDatabaseJob": {"resources": component},
+                "createUserJob": {"resources": component},
+                "statsd": {"enabled": False},
+                "redis": {"enabled": False},
+                # NetworkPolicies are owned by the platform (network_policy.py), not the chart.
+                "networkPolicies": {"enabled": False},
+                "extraEnvFrom": f"- secretRef:\n    name: {s3_secret}\n",
+                "dags": dags,
+            },
+            parent=self,
+            depends_on=secrets,
+        )
+        self.register_outputs({})

@@ -1,0 +1,114 @@
+"""The whole platform: every concern's component, wired together in dependency order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+
+from .bi import Bi
+from .compute import Compute
+from .config import PlatformConfig
+from .documents import Documents
+from .namespaces import CONCERNS, ConcernNamespace
+from .network_policy import NetworkFlows
+from .orchestration import Orchestration
+from .search import Search
+from .storage import Storage
+from .streaming import Streaming
+from .tls import Tls, trust_bundle
+from .visualisation import Visualisation
+from .workloads import Workloads, chart_values, intervention_url
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class PlatformSecrets:
+    """Credentials that cannot be generated: they come from `pulumi config set --secret`."""
+
+    tableau_pat_secret: pulumi.Output[str] | None
+    intervention_api_token_hashes: pulumi.Output[str] | None
+
+
+def build_platform(
+    config: PlatformConfig, secrets: PlatformSecrets, dashboards_dir: Path | None = None
+) -> dict[str, object]:
+    """Register every resource; returns the stack outputs."""
+    dashboards = dashboards_dir or REPO_ROOT / "dashboards"
+    namespaces = {
+        concern: ConcernNamespace(spec)
+        for concern, spec in CONCERNS.items()
+        if concern != "bi" or config.bi.enabled
+    }
+    NetworkFlows("flows", namespaces, config.network)
+    tls = Tls("tls", namespaces["tls"])
+    storage = Storage("storage", config, namespaces["storage"], tls)
+    streaming = Streaming(
+        "streaming", config, namespaces["streaming"], tls, storage.block_storage_class
+    )
+    documents = Documents("documents", config, namespaces["documents"], tls, storage)
+    search = Search(
+        "search",
+        config,
+        namespaces["search"],
+        tls,
+        storage.block_storage_class,
+        dashboards / "elasticsearch",
+    )
+    Compute("compute", config, namespaces["compute"], storage, search.url)
+    Orchestration("orchestration", config, namespaces["orchestration"], storage)
+
+    workloads_ns = namespaces["workloads"]
+    trust_bundle(workloads_ns.name, workloads_ns, tls)
+    s3_secret = storage.grant_s3(workloads_ns)
+    workloads = Workloads(
+        "workloads",
+        config,
+        workloads_ns,
+        storage,
+        chart_values(
+            config,
+            storage.s3_endpoint,
+            s3_secret,
+            streaming.bootstrap_servers,
+            search.url,
+            namespaces["visualisation"].name,
+        ),
+        mongo_uri=documents.uri,
+        es_writer_password=search.passwords["fraudwatch-writer"],
+        kafka_scorer_password=streaming.passwords["fraudwatch-scorer"],
+        api_token_hashes=secrets.intervention_api_token_hashes,
+        depends_on=[streaming.kafka, documents.cluster, search.cluster],
+    )
+    vis_ns = namespaces["visualisation"]
+    Visualisation(
+        "visualisation",
+        config,
+        vis_ns,
+        search.url,
+        search.passwords["grafana-reader"],
+        trust_bundle(vis_ns.name, vis_ns, tls),
+        intervention_url(workloads_ns.name),
+        dashboards / "grafana",
+    )
+    if config.bi.enabled:
+        if secrets.tableau_pat_secret is None:
+            raise ValueError("bi is enabled but no Tableau PAT secret was given")
+        bi_ns = namespaces["bi"]
+        Bi(
+            "bi",
+            config,
+            bi_ns,
+            storage,
+            secrets.tableau_pat_secret,
+            trust_bundle(bi_ns.name, bi_ns, tls),
+        )
+    return {
+        "namespaces": {c: ns.name for c, ns in namespaces.items()},
+        "s3Endpoint": storage.s3_endpoint,
+        "kafkaBootstrapServers": streaming.bootstrap_servers,
+        "elasticsearchUrl": search.url,
+        "interventionUrl": workloads.intervention_url,
+    }

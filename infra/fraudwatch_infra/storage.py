@@ -1,0 +1,229 @@
+"""Storage: Ceph with Rook — block volumes for every stateful server and an S3 endpoint
+(Ceph RGW) for raw data, scored data, checkpoints and model artefacts.
+
+The S3 user's keys are generated here (pulumi_random) and given to Rook through its
+"reference secret" (Rook then creates the RGW user with exactly those keys), so the same
+keys can be handed to each consuming namespace as a `fraudwatch-s3` Secret.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from . import versions
+from .config import PlatformConfig
+from .credentials import kubernetes_secret
+from .namespaces import ConcernNamespace
+from .operator_release import operator_release
+from .pod_security import resources
+from .tls import Tls, certificate
+
+OBJECT_STORE = "fraudwatch"
+S3_USER = "fraudwatch"
+BUCKET = "fraudwatch"
+BLOCK_STORAGE_CLASS = "fraudwatch-ceph-block"
+S3_SECRET = "fraudwatch-s3"
+
+
+class Storage(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        config: PlatformConfig,
+        namespace: ConcernNamespace,
+        tls: Tls,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("fraudwatch:platform:Storage", name, None, opts)
+        ns = namespace.name
+        sc = config.storage
+        ha = config.high_availability
+        self.release = operator_release(
+            "rook-ceph",
+            versions.ROOK_CEPH,
+            namespace,
+            {
+                "resources": resources("100m", "256Mi", "500m"),
+                "containerSecurityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 2016,
+                    "runAsGroup": 2016,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "enableDiscoveryDaemon": False,
+                "csi": {"enableRbdDriver": True, "enableCephfsDriver": False},
+                "monitoring": {"enabled": False},
+            },
+            parent=self,
+        )
+        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        osd = sc.size.resources()
+        self.cluster = k8s.apiextensions.CustomResource(
+            "ceph-cluster",
+            api_version="ceph.rook.io/v1",
+            kind="CephCluster",
+            metadata={"name": "fraudwatch", "namespace": ns},
+            spec={
+                "cephVersion": {"image": versions.CEPH_IMAGE},
+                # Rook keeps mon stores on the node: the operator, not this program, mounts it.
+                "dataDirHostPath": "/var/lib/rook",
+                "mon": {"count": sc.mon_count, "allowMultiplePerNode": sc.mon_count == 1},
+                "mgr": {"count": 2 if ha else 1, "allowMultiplePerNode": not ha},
+                "dashboard": {"enabled": False},
+                "network": {"connections": {"encryption": {"enabled": True}, "requireMsgr2": True}},
+                "storage": {
+                    "useAllNodes": sc.use_all_nodes,
+                    "useAllDevices": False,
+                    "deviceFilter": sc.device_filter,
+                },
+                "resources": {
+                    "osd": osd,
+                    "mon": resources("500m", "1Gi"),
+                    "mgr": resources("500m", "1Gi"),
+                },
+                "disruptionManagement": {"managePodBudgets": ha},
+            },
+            opts=after,
+        )
+        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
+        failure_domain = "host" if ha else "osd"
+        pool = k8s.apiextensions.CustomResource(
+            "ceph-block-pool",
+            api_version="ceph.rook.io/v1",
+            kind="CephBlockPool",
+            metadata={"name": "fraudwatch-block", "namespace": ns},
+            spec={"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}},
+            opts=after_cluster,
+        )
+        k8s.storage.v1.StorageClass(
+            BLOCK_STORAGE_CLASS,
+            metadata={"name": BLOCK_STORAGE_CLASS},
+            provisioner=f"{ns}.rbd.csi.ceph.com",
+            parameters={
+                "clusterID": ns,
+                "pool": "fraudwatch-block",
+                "imageFormat": "2",
+                "imageFeatures": "layering",
+                "csi.storage.k8s.io/provisioner-secret-name": "rook-csi-rbd-provisioner",
+                "csi.storage.k8s.io/provisioner-secret-namespace": ns,
+                "csi.storage.k8s.io/controller-expand-secret-name": "rook-csi-rbd-provisioner",
+                "csi.storage.k8s.io/controller-expand-secret-namespace": ns,
+                "csi.storage.k8s.io/node-stage-secret-name": "rook-csi-rbd-node",
+                "csi.storage.k8s.io/node-stage-secret-namespace": ns,
+                "csi.storage.k8s.io/fstype": "ext4",
+            },
+            reclaim_policy="Retain" if ha else "Delete",
+            allow_volume_expansion=True,
+            volume_binding_mode="WaitForFirstConsumer",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[pool]),
+        )
+        self.block_storage_class = BLOCK_STORAGE_CLASS
+
+        gateway_service = f"rook-ceph-rgw-{OBJECT_STORE}"
+        rgw_tls = certificate(
+            "fraudwatch-rgw-tls",
+            ns,
+            [f"{gateway_service}.{ns}.svc", f"{gateway_service}.{ns}.svc.cluster.local"],
+            self,
+            tls,
+        )
+        replicated = {"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}}
+        store = k8s.apiextensions.CustomResource(
+            "ceph-object-store",
+            api_version="ceph.rook.io/v1",
+            kind="CephObjectStore",
+            metadata={"name": OBJECT_STORE, "namespace": ns},
+            spec={
+                "metadataPool": replicated,
+                "dataPool": replicated,
+                "preservePoolsOnDelete": True,
+                "gateway": {
+                    "securePort": 443,
+                    "sslCertificateRef": "fraudwatch-rgw-tls",
+                    "instances": sc.object_gateway_instances,
+                    "resources": resources("500m", "1Gi", "2"),
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, rgw_tls]),
+        )
+        self.s3_endpoint = f"https://{gateway_service}.{ns}.svc:443"
+
+        access_key = random.RandomString(
+            "s3-access-key",
+            length=20,
+            special=False,
+            lower=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        secret_key = random.RandomPassword(
+            "s3-secret-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
+        )
+        # RandomString's result is not secret by default; an access key is half a credential.
+        self._access_key = pulumi.Output.secret(access_key.result)
+        self._secret_key = pulumi.Output.secret(secret_key.result)
+        reference = kubernetes_secret(
+            f"rook-ceph-object-user-{OBJECT_STORE}-{S3_USER}",
+            ns,
+            {
+                "AccessKey": self._access_key,
+                "SecretKey": self._secret_key,
+                "Endpoint": self.s3_endpoint,
+            },
+            parent=self,
+            secret_type="kubernetes.io/rook",
+            annotations={"administration.rook.io/source-of-truth": "secret"},
+            depends_on=[namespace.namespace],
+        )
+        user = k8s.apiextensions.CustomResource(
+            "ceph-object-user",
+            api_version="ceph.rook.io/v1",
+            kind="CephObjectStoreUser",
+            metadata={"name": S3_USER, "namespace": ns},
+            spec={"store": OBJECT_STORE, "displayName": "fraudwatch workloads"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[store, reference]),
+        )
+        bucket_class = k8s.storage.v1.StorageClass(
+            "fraudwatch-ceph-bucket",
+            metadata={"name": "fraudwatch-ceph-bucket"},
+            provisioner=f"{ns}.ceph.rook.io/bucket",
+            parameters={"objectStoreName": OBJECT_STORE, "objectStoreNamespace": ns},
+            reclaim_policy="Retain",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[store]),
+        )
+        k8s.apiextensions.CustomResource(
+            "bucket-fraudwatch",
+            api_version="objectbucket.io/v1alpha1",
+            kind="ObjectBucketClaim",
+            metadata={"name": BUCKET, "namespace": ns},
+            spec={
+                "bucketName": BUCKET,
+                "storageClassName": "fraudwatch-ceph-bucket",
+                # Owned by the shared user so its generated keys can read and write it.
+                "additionalConfig": {"bucketOwner": S3_USER},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[user, bucket_class]),
+        )
+        self.register_outputs({"s3Endpoint": self.s3_endpoint, "bucket": BUCKET})
+
+    def grant_s3(self, namespace: ConcernNamespace) -> str:
+        """Hand the S3 credentials to a consuming namespace; returns the Secret name."""
+        credentials_file = pulumi.Output.all(self._access_key, self._secret_key).apply(
+            lambda keys: (
+                f"[default]\naws_access_key_id = {keys[0]}\naws_secret_access_key = {keys[1]}\n"
+            )
+        )
+        kubernetes_secret(
+            S3_SECRET,
+            namespace.name,
+            {
+                "AWS_ACCESS_KEY_ID": self._access_key,
+                "AWS_SECRET_ACCESS_KEY": self._secret_key,
+                "AWS_ENDPOINT_URL": self.s3_endpoint,
+                "credentials": credentials_file,
+            },
+            parent=self,
+            depends_on=[namespace.namespace],
+        )
+        return S3_SECRET

@@ -1,0 +1,312 @@
+"""Visualisation: Grafana through the grafana-operator.
+
+Dashboards, alert rule groups, contact points and notification policies are taken from
+the repository's dashboards/grafana/ (the committed JSON and provisioning YAML): one
+GrafanaDashboard per dashboard JSON file, and the provisioning documents translated to the
+operator's resources. There is no second copy of any dashboard in infra/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from . import versions
+from .config import PlatformConfig
+from .credentials import kubernetes_secret
+from .namespaces import ConcernNamespace
+from .operator_release import operator_release
+from .pod_security import container_security_context, pod_security_context, resources
+
+INSTANCE = "fraudwatch"
+SELECTOR = {"matchLabels": {"fraudwatch.io/grafana": INSTANCE}}
+FOLDER = "fraudwatch"
+ELASTICSEARCH_UID = "elasticsearch"
+PROMETHEUS_UID = "prometheus"
+INTERVENTION_URL_PLACEHOLDERS = ("${FRAUDWATCH_INTERVENTION_URL}", "$FRAUDWATCH_INTERVENTION_URL")
+_RULE_KEYS = (
+    "uid",
+    "title",
+    "condition",
+    "data",
+    "noDataState",
+    "execErrState",
+    "for",
+    "annotations",
+    "labels",
+    "isPaused",
+    "notificationSettings",
+)
+
+
+def kubernetes_name(text: str) -> str:
+    """A DNS-1123 name from a file stem or title."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return name[:63].strip("-") or "unnamed"
+
+
+def dashboard_files(folder: Path) -> list[Path]:
+    """Rendered dashboard JSON files (provisioning and alerting folders excluded)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.rglob("*.json")
+        if not {"provisioning", "alerting"} & set(p.relative_to(folder).parts[:-1])
+    )
+
+
+def alerting_documents(folder: Path) -> list[dict[str, Any]]:
+    """Grafana alerting provisioning documents (groups, contactPoints, policies)."""
+    docs: list[dict[str, Any]] = []
+    if not folder.is_dir():
+        return docs
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in (".yaml", ".yml", ".json") or not path.is_file():
+            continue
+        if not {"provisioning", "alerting"} & set(path.relative_to(folder).parts[:-1]):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for doc in yaml.safe_load_all(text) if path.suffix != ".json" else [json.loads(text)]:
+            if isinstance(doc, dict) and {"groups", "contactPoints", "policies"} & set(doc):
+                docs.append(doc)
+    return docs
+
+
+def _substitute(value: Any, url: str) -> Any:
+    if isinstance(value, str):
+        for placeholder in INTERVENTION_URL_PLACEHOLDERS:
+            value = value.replace(placeholder, url)
+        return value
+    if isinstance(value, dict):
+        return {k: _substitute(v, url) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, url) for v in value]
+    return value
+
+
+class Visualisation(pulumi.ComponentResource):
+    def __init__(
+        self,
+        name: str,
+        config: PlatformConfig,
+        namespace: ConcernNamespace,
+        search_url: str,
+        reader_password: pulumi.Output[str],
+        trust_secret: str,
+        intervention_url: str,
+        grafana_dir: Path,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("fraudwatch:platform:Visualisation", name, None, opts)
+        ns = namespace.name
+        self.release = operator_release(
+            "grafana-operator",
+            versions.GRAFANA_OPERATOR,
+            namespace,
+            {
+                "watchNamespaces": ns,
+                "resources": resources("100m", "256Mi", "500m"),
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                    "readOnlyRootFilesystem": True,
+                },
+            },
+            parent=self,
+        )
+        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
+        self.grafana = k8s.apiextensions.CustomResource(
+            "grafana",
+            api_version="grafana.integreatly.org/v1beta1",
+            kind="Grafana",
+            metadata={
+                "name": INSTANCE,
+                "namespace": ns,
+                "labels": SELECTOR["matchLabels"],
+            },
+            spec={
+                "config": {
+                    "log": {"mode": "console"},
+                    "security": {"cookie_secure": "true", "disable_gravatar": "true"},
+                    "analytics": {"reporting_enabled": "false", "check_for_updates": "false"},
+                },
+                "deployment": {
+                    "spec": {
+                        "replicas": 1,
+                        "template": {
+                            "spec": {
+                                "securityContext": pod_security_context(472),
+                                "containers": [
+                                    {
+                                        "name": "grafana",
+                                        "image": versions.GRAFANA_IMAGE,
+                                        "resources": resources("200m", "512Mi", "1"),
+                                        "securityContext": container_security_context(472),
+                                    }
+                                ],
+                            }
+                        },
+                    }
+                },
+            },
+            opts=after,
+        )
+        after_grafana = pulumi.ResourceOptions(parent=self, depends_on=[self.grafana])
+        reader = kubernetes_secret(
+            "grafana-es-reader",
+            ns,
+            {"password": reader_password},
+            self,
+            depends_on=[namespace.namespace],
+        )
+        k8s.apiextensions.CustomResource(
+            "datasource-elasticsearch",
+            api_version="grafana.integreatly.org/v1beta1",
+            kind="GrafanaDatasource",
+            metadata={"name": "elasticsearch", "namespace": ns},
+            spec={
+                "instanceSelector": SELECTOR,
+                "valuesFrom": [
+                    {
+                        "targetPath": "secureJsonData.basicAuthPassword",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "grafana-es-reader", "key": "password"}
+                        },
+                    },
+                    {
+                        "targetPath": "secureJsonData.tlsCACert",
+                        "valueFrom": {"secretKeyRef": {"name": trust_secret, "key": "ca.crt"}},
+                    },
+                ],
+                "datasource": {
+                    "name": "Elasticsearch",
+                    "uid": ELASTICSEARCH_UID,
+                    "type": "elasticsearch",
+                    "access": "proxy",
+                    "url": search_url,
+                    "basicAuth": True,
+                    "basicAuthUser": "grafana-reader",
+                    "jsonData": {
+                        "index": "fraudwatch-*",
+                        "timeField": "ts",
+                        "tlsAuthWithCACert": True,
+                    },
+                    "secureJsonData": {
+                        "basicAuthPassword": "${password}",
+                        "tlsCACert": "${ca.crt}",
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.grafana, reader]),
+        )
+        k8s.apiextensions.CustomResource(
+            "datasource-prometheus",
+            api_version="grafana.integreatly.org/v1beta1",
+            kind="GrafanaDatasource",
+            metadata={"name": "prometheus", "namespace": ns},
+            spec={
+                "instanceSelector": SELECTOR,
+                "datasource": {
+                    "name": "Prometheus",
+                    "uid": PROMETHEUS_UID,
+                    "type": "prometheus",
+                    "access": "proxy",
+                    "url": config.visualisation.prometheus_url,
+                },
+            },
+            opts=after_grafana,
+        )
+        folder = k8s.apiextensions.CustomResource(
+            "folder",
+            api_version="grafana.integreatly.org/v1beta1",
+            kind="GrafanaFolder",
+            metadata={"name": FOLDER, "namespace": ns},
+            spec={"instanceSelector": SELECTOR, "title": "fraudwatch"},
+            opts=after_grafana,
+        )
+        self.dashboards: list[str] = []
+        for path in dashboard_files(grafana_dir):
+            dashboard_name = kubernetes_name(path.stem)
+            self.dashboards.append(dashboard_name)
+            k8s.apiextensions.CustomResource(
+                f"dashboard-{dashboard_name}",
+                api_version="grafana.integreatly.org/v1beta1",
+                kind="GrafanaDashboard",
+                metadata={"name": dashboard_name, "namespace": ns},
+                spec={
+                    "instanceSelector": SELECTOR,
+                    "folderRef": FOLDER,
+                    "json": path.read_text(encoding="utf-8"),
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[folder]),
+            )
+        self.alert_rule_groups: list[str] = []
+        self.contact_points: list[str] = []
+        self.notification_policies: list[str] = []
+        for doc in alerting_documents(grafana_dir):
+            doc = _substitute(doc, intervention_url)
+            for group in doc.get("groups", []):
+                group_name = kubernetes_name(group["name"])
+                self.alert_rule_groups.append(group_name)
+                k8s.apiextensions.CustomResource(
+                    f"alert-rule-group-{group_name}",
+                    api_version="grafana.integreatly.org/v1beta1",
+                    kind="GrafanaAlertRuleGroup",
+                    metadata={"name": group_name, "namespace": ns},
+                    spec={
+                        "instanceSelector": SELECTOR,
+                        "name": group["name"],
+                        "folderRef": FOLDER,
+                        "interval": group.get("interval", "1m"),
+                        "rules": [
+                            {k: rule[k] for k in _RULE_KEYS if k in rule}
+                            for rule in group.get("rules", [])
+                        ],
+                    },
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[folder]),
+                )
+            for point in doc.get("contactPoints", []):
+                for receiver in point.get("receivers", []):
+                    cp_name = kubernetes_name(receiver.get("uid") or point["name"])
+                    self.contact_points.append(cp_name)
+                    spec: dict[str, Any] = {
+                        "instanceSelector": SELECTOR,
+                        "name": point["name"],
+                        "type": receiver["type"],
+                        "settings": receiver.get("settings", {}),
+                    }
+                    if "uid" in receiver:
+                        spec["uid"] = receiver["uid"]
+                    k8s.apiextensions.CustomResource(
+                        f"contact-point-{cp_name}",
+                        api_version="grafana.integreatly.org/v1beta1",
+                        kind="GrafanaContactPoint",
+                        metadata={"name": cp_name, "namespace": ns},
+                        spec=spec,
+                        opts=after_grafana,
+                    )
+            for index, policy in enumerate(doc.get("policies", [])):
+                policy_name = f"{INSTANCE}-{index}" if index else INSTANCE
+                self.notification_policies.append(policy_name)
+                k8s.apiextensions.CustomResource(
+                    f"notification-policy-{policy_name}",
+                    api_version="grafana.integreatly.org/v1beta1",
+                    kind="GrafanaNotificationPolicy",
+                    metadata={"name": policy_name, "namespace": ns},
+                    spec={
+                        "instanceSelector": SELECTOR,
+                        "route": {k: v for k, v in policy.items() if k != "orgId"},
+                    },
+                    opts=after_grafana,
+                )
+        if not self.dashboards:
+            pulumi.log.warn(f"visualisation: no dashboard JSON under {grafana_dir}")
+        self.register_outputs({"dashboards": self.dashboards})
