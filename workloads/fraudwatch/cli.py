@@ -281,5 +281,21 @@ def demo(
     console.print(f"[bold]report:[/bold] {html.absolute()}")
 
 
+def _wire_subcommands() -> None:
+    """Commands that live next to the code they drive."""
+    from fraudwatch.intervention.cli import audit_app, serve, tokens_app
+
+    app.command("serve")(user_errors(serve))
+    app.add_typer(tokens_app, name="tokens")
+    app.add_typer(audit_app, name="audit")
+
+
+_wire_subcommands()
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

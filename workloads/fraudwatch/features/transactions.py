@@ -81,7 +81,8 @@ def _first_seen(column: str) -> ir.IntegerValue:
 def transaction_features(tx: ir.Table) -> ir.Table:
     """Add the per-transaction feature columns to a raw transactions table."""
     t = tx.mutate(
-        ts_s=tx.ts.epoch_seconds().cast("int64"),
+        # Whole seconds, truncated the same way on both engines (DuckDB's epoch is fractional).
+        ts_s=tx.ts.epoch_seconds().floor().cast("int64"),
         hour=tx.ts.hour().cast("int32"),
     )
     by_user = ibis.window(group_by="user_id", order_by=list(_ORDER))

@@ -1,0 +1,177 @@
+"""One contract for every state store: SQLite and MongoDB (a real FerretDB server)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from fraudwatch.intervention.audit import new_entry, verify_chain
+from fraudwatch.intervention.stores import StateStore
+
+
+def entry(action: str = "lock", *, via: str = "api", result: str = "pending") -> dict:
+    return new_entry(
+        actor="token:test", role="analyst", via=via, action=action, reason="contract", result=result
+    )
+
+
+def test_audit_entries_form_a_verifiable_chain(store: StateStore) -> None:
+    for i in range(5):
+        store.append_audit({**entry("policy_change", result="applied"), "detail": str(i)})
+    entries = store.audit_entries()
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(entries))
+    assert store.audit_head() == (5, entries[-1]["hash"])
+    assert verify_chain(entries, store.audit_head()).ok
+    newest = store.audit_entries(newest_first=True, limit=2)
+    assert [e["seq"] for e in newest] == [5, 4]
+    assert [e["seq"] for e in store.audit_entries(after_seq=3)] == [4, 5]
+
+
+def test_intervention_sets_state_and_records_applied_or_no_change(store: StateStore) -> None:
+    first = store.apply_intervention(entry("lock"), "42")
+    second = store.apply_intervention(entry("lock"), "42")
+    assert (first["result"], second["result"]) == ("applied", "no_change")
+    assert store.get_state("account", "42") == {"locked": True}
+    store.apply_intervention(entry("step_up"), "42")
+    store.apply_intervention(entry("block"), "900")
+    assert store.get_state("account", "42") == {"locked": True, "step_up": True}
+    assert store.subjects_with("account", "locked") == ["42"]
+    assert store.subjects_with("transaction", "blocked") == ["900"]
+    store.apply_intervention(entry("unlock"), "42")
+    assert store.subjects_with("account", "locked") == []
+    history = store.audit_entries(subject_kind="account", subject_id="42")
+    assert [e["action"] for e in history] == ["lock", "lock", "step_up", "unlock"]
+    assert store.get_state("account", "nobody") == {}
+
+
+def test_count_audit_counts_automated_locks_in_a_window(store: StateStore) -> None:
+    store.apply_intervention(entry("lock", via="hook:grafana"), "1")
+    store.apply_intervention(entry("lock", via="hook:watcher"), "2")
+    store.apply_intervention(entry("lock", via="api"), "3")
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    assert store.count_audit(via_prefix="hook:", action="lock", result="applied", since=since) == 2
+    future = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    assert store.count_audit(via_prefix="hook:", action="lock", result="applied", since=future) == 0
+
+
+def test_idempotency_keys_are_claimed_once(store: StateStore) -> None:
+    assert store.claim_idempotency("alice", "k1", "fp") is None
+    pending = store.claim_idempotency("alice", "k1", "fp")
+    assert pending is not None and pending["status"] == "pending"
+    store.complete_idempotency("alice", "k1", 200, {"result": "applied"})
+    done = store.claim_idempotency("alice", "k1", "fp")
+    assert done is not None
+    assert (done["status"], done["status_code"], done["response"]) == (
+        "done",
+        200,
+        {"result": "applied"},
+    )
+    assert store.claim_idempotency("bob", "k1", "fp") is None  # keys are per caller
+    store.release_idempotency("bob", "k1")
+    assert store.claim_idempotency("bob", "k1", "fp") is None
+
+
+def test_tokens_are_found_by_hash_and_can_be_revoked(store: StateStore) -> None:
+    store.put_token(
+        {
+            "token_id": "t1",
+            "token_hash": "h1",
+            "role": "viewer",
+            "name": "ci",
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+    )
+    assert store.get_token("h1")["role"] == "viewer"  # type: ignore[index]
+    assert [t["token_id"] for t in store.list_tokens()] == ["t1"]
+    assert "token_hash" not in store.list_tokens()[0]
+    assert store.revoke_token("t1") is True
+    assert store.revoke_token("t1") is False
+    assert store.get_token("h1") is None
+
+
+def test_approvals_resolve_exactly_once(store: StateStore) -> None:
+    approval = store.enqueue_approval(
+        {"action": "lock", "subject_kind": "account", "subject_id": "7", "reason": "breaker"}
+    )
+    assert [a["id"] for a in store.list_approvals()] == [approval]
+    assert store.get_approval(approval)["subject_id"] == "7"  # type: ignore[index]
+    assert store.resolve_approval(approval, "approved", "alice") is True
+    assert store.resolve_approval(approval, "rejected", "bob") is False
+    assert store.list_approvals() == []
+    assert store.list_approvals("approved")[0]["resolved_by"] == "alice"
+
+
+def test_settings_round_trip(store: StateStore) -> None:
+    assert store.get_setting("policy") is None
+    store.put_setting("policy", {"lock_at": 0.97})
+    store.put_setting("policy", {"lock_at": 0.98, "dry_run": True})
+    assert store.get_setting("policy") == {"lock_at": 0.98, "dry_run": True}
+
+
+def test_concurrent_lock_and_unlock_from_two_clients_stay_consistent(
+    store_factory: Callable[[], StateStore],
+) -> None:
+    clients = [store_factory(), store_factory()]
+    rounds = 15
+    errors: list[BaseException] = []
+
+    def hammer(store: StateStore, action: str) -> None:
+        try:
+            for _ in range(rounds):
+                store.apply_intervention(entry(action), "77")
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=hammer, args=(clients[0], "lock")),
+        threading.Thread(target=hammer, args=(clients[1], "unlock")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    trail = clients[0].audit_entries(subject_kind="account", subject_id="77")
+    assert len(trail) == 2 * rounds
+    # Replaying the audit trail in order must explain every result and the final state.
+    locked = False
+    for item in trail:
+        wanted = item["action"] == "lock"
+        assert item["result"] == ("applied" if locked != wanted else "no_change"), item
+        locked = wanted
+    assert clients[1].get_state("account", "77") == {"locked": locked}
+    assert verify_chain(clients[0].audit_entries(), clients[0].audit_head()).ok
+
+
+def test_concurrent_appends_never_fork_the_chain(store_factory: Callable[[], StateStore]) -> None:
+    clients = [store_factory() for _ in range(3)]
+
+    def append(store: StateStore) -> None:
+        for _ in range(10):
+            store.append_audit(entry("policy_change", result="applied"))
+
+    threads = [threading.Thread(target=append, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result = verify_chain(clients[0].audit_entries(), clients[0].audit_head())
+    assert result.ok and result.entries == 30, result
+
+
+def test_an_edited_entry_is_detected(store: StateStore) -> None:
+    for action in ("lock", "unlock", "lock"):
+        store.apply_intervention(entry(action), "5")
+    raw = getattr(store, "db", None)
+    if raw is not None:  # MongoDB: edit the stored document directly
+        raw.audit.update_one({"_id": 2}, {"$set": {"reason": "edited"}})
+    else:
+        import sqlite3
+
+        with sqlite3.connect(store.path) as con:  # type: ignore[attr-defined]
+            con.execute("UPDATE audit SET reason = 'edited' WHERE seq = 2")
+    result = verify_chain(store.audit_entries(), store.audit_head())
+    assert not result.ok and "entry 2" in result.problem

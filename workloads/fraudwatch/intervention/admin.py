@@ -1,0 +1,268 @@
+"""The admin page: server-rendered HTML served by the same app, minimal JavaScript.
+
+Sign-in exchanges an API token for a session cookie (HttpOnly, SameSite=Strict; the token
+itself is never stored in the browser). Every form carries the session's CSRF token. Sessions
+live in the service's memory: a restart signs everyone out.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+
+from fraudwatch.intervention.auth import Principal
+from fraudwatch.intervention.interventions import intervene
+from fraudwatch.intervention.results import AnomalyFilter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from fraudwatch.intervention.api import ServiceContext
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "fw_session"
+LOGIN_COOKIE = "fw_login_csrf"
+SESSION_SECONDS = 8 * 3600
+ACTIONS = {
+    "lock": "Lock account",
+    "unlock": "Unlock account",
+    "step_up": "Require step-up auth",
+    "clear_step_up": "Clear step-up",
+}
+
+
+@dataclass
+class Session:
+    principal: Principal
+    csrf: str
+    expires: float
+
+
+def _chart_points(values: list[float], width: int, height: int) -> list[tuple[float, float]]:
+    if not values:
+        return []
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    step = width / max(len(values) - 1, 1)
+    return [
+        (round(i * step, 1), round(height - (v - low) / span * height, 1))
+        for i, v in enumerate(values)
+    ]
+
+
+def mount_admin(
+    app: FastAPI, ctx: ServiceContext, authenticate_token: Callable[[str], Principal]
+) -> None:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.mount("/admin/static", StaticFiles(directory=str(HERE / "static")), name="admin-static")
+    sessions: dict[str, Session] = {}
+
+    def session_of(request: Request) -> Session | None:
+        sid = request.cookies.get(SESSION_COOKIE, "")
+        session = sessions.get(sid)
+        if session is None or session.expires < time.time():
+            sessions.pop(sid, None)
+            return None
+        return session
+
+    def check_csrf(session: Session, token: str) -> None:
+        if not secrets.compare_digest(session.csrf, token or ""):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the page and retry")
+
+    def page(request: Request, name: str, session: Session | None, **values: Any) -> Response:
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"session": session, "csrf": session.csrf if session else "", **values},
+        )
+
+    def signed_in(request: Request) -> Session | RedirectResponse:
+        session = session_of(request)
+        if session is None:
+            return RedirectResponse("/admin/login", status_code=303)
+        return session
+
+    @app.get("/admin/login", include_in_schema=False)
+    def login_form(request: Request, error: str = "") -> Response:
+        csrf = secrets.token_urlsafe(24)
+        response = page(request, "login.html", None, login_csrf=csrf, error=error[:200])
+        response.set_cookie(
+            LOGIN_COOKIE,
+            csrf,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/admin",
+        )
+        return response
+
+    @app.post("/admin/login", include_in_schema=False)
+    def login(
+        request: Request, token: str = Form(max_length=4096), csrf: str = Form(max_length=100)
+    ) -> Response:
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not secrets.compare_digest(expected, csrf):
+            raise HTTPException(403, "CSRF token missing or wrong: reload the sign-in page")
+        try:
+            principal = authenticate_token(token.strip())
+        except HTTPException:
+            return RedirectResponse(
+                "/admin/login?" + urlencode({"error": "That token is unknown or revoked."}),
+                status_code=303,
+            )
+        if not principal.may("results:read"):
+            return RedirectResponse(
+                "/admin/login?"
+                + urlencode({"error": f"Role {principal.role} cannot use the admin page."}),
+                status_code=303,
+            )
+        sid = secrets.token_urlsafe(32)
+        sessions[sid] = Session(principal, secrets.token_urlsafe(32), time.time() + SESSION_SECONDS)
+        response = RedirectResponse("/admin", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            sid,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+            max_age=SESSION_SECONDS,
+        )
+        response.delete_cookie(LOGIN_COOKIE, path="/admin")
+        return response
+
+    @app.post("/admin/logout", include_in_schema=False)
+    def logout(request: Request, csrf: str = Form(max_length=100)) -> Response:
+        session = session_of(request)
+        if session is not None:
+            check_csrf(session, csrf)
+            sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+        response = RedirectResponse("/admin/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @app.get("/admin", include_in_schema=False, response_class=HTMLResponse)
+    def anomalies_page(request: Request) -> Response:
+        from fraudwatch.intervention.api import list_anomalies
+
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        q = request.query_params
+        errors: list[str] = []
+
+        def number(name: str, cast: type, low: float, high: float) -> Any:
+            raw = q.get(name, "").strip()
+            if not raw:
+                return None
+            try:
+                value = cast(raw)
+            except ValueError:
+                value = None
+            if value is None or not low <= value <= high:
+                errors.append(f"{name} must be between {low:g} and {high:g}")
+                return None
+            return value
+
+        flt = AnomalyFilter(
+            score_min=number("score_min", float, 0, 1),
+            score_max=number("score_max", float, 0, 1),
+            persona=q.get("persona") or None,
+            scenario=q.get("scenario") or None,
+            hour=number("hour", int, 0, 23),
+            tx_type=q.get("type") or None,
+            country=q.get("country") or None,
+        )
+        status = q.get("status") or None
+        if status not in (None, "open", "locked", "step_up"):
+            errors.append("status must be open, locked or step_up")
+            status = None
+        page_no = number("page", int, 1, 100_000) or 1
+        listing = list_anomalies(ctx, flt, "users", status, page_no, 50)
+        return page(
+            request,
+            "anomalies.html",
+            session,
+            listing=listing,
+            q=dict(q),
+            facets=ctx.results.facets(),
+            errors=errors,
+            next_query=urlencode({**q, "page": page_no + 1}),
+            prev_query=urlencode({**q, "page": max(page_no - 1, 1)}),
+        )
+
+    @app.get("/admin/users/{user_id}", include_in_schema=False, response_class=HTMLResponse)
+    def user_page(request: Request, user_id: int) -> Response:
+        from fraudwatch.intervention.api import account_state
+
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        user = ctx.results.user(user_id) if 0 <= user_id < 2**63 else None
+        if user is None:
+            raise HTTPException(404, f"unknown account {user_id}")
+        txs = ctx.results.transactions_of(user_id)
+        chronological = list(reversed(txs))
+        amounts = [float(t["amount"] or 0) for t in chronological]
+        scores = [float(t["ensemble_score"] or 0) for t in chronological]
+        history = ctx.store.audit_entries(
+            subject_kind="account", subject_id=str(user_id), newest_first=True, limit=100
+        )
+        return page(
+            request,
+            "user.html",
+            session,
+            user=user,
+            txs=txs[:50],
+            state=account_state(ctx.store, str(user_id)),
+            history=history,
+            amount_points=_chart_points(amounts, 600, 120),
+            score_points=_chart_points(scores, 600, 120),
+            amount_range=(min(amounts, default=0), max(amounts, default=0)),
+            actions=ACTIONS,
+            can_act=session.principal.may("interventions:write"),
+        )
+
+    @app.post("/admin/users/{user_id}/actions/{action}", include_in_schema=False)
+    def user_action(
+        request: Request,
+        user_id: int,
+        action: str,
+        reason: str = Form(min_length=1, max_length=1000),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        check_csrf(session, csrf)
+        if action not in ACTIONS:
+            raise HTTPException(404, f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
+        if not session.principal.may("interventions:write"):
+            raise HTTPException(403, f"role {session.principal.role!r} may not intervene")
+        if not ctx.results.user_exists(user_id):
+            raise HTTPException(404, f"unknown account {user_id}")
+        outcome = intervene(
+            ctx.store, session.principal, action, str(user_id), reason.strip(), via="admin"
+        )
+        ctx.count(action, outcome.result, "admin")
+        return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
+
+    @app.get("/admin/audit", include_in_schema=False, response_class=HTMLResponse)
+    def audit_page(request: Request) -> Response:
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        if not session.principal.may("audit:read"):
+            raise HTTPException(403, f"role {session.principal.role!r} may not read the audit")
+        entries = ctx.store.audit_entries(newest_first=True, limit=200)
+        return page(request, "audit.html", session, entries=entries)

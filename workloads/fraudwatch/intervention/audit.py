@@ -1,0 +1,147 @@
+"""The tamper-evident audit log: each entry carries the hash of the one before it.
+
+An entry's hash is SHA-256 over its canonical JSON (sorted keys, without the `hash` field),
+which includes `prev_hash`. Editing an entry breaks its own hash; deleting one breaks the
+sequence and the next entry's `prev_hash`; deleting the newest is caught by the stored chain
+head. `fraudwatch audit verify` runs :func:`verify_chain` and prints the head hash, which an
+operator can copy somewhere the database's owner cannot write (the strongest anchor).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS_HASH = "0" * 64
+
+# The fields every entry has, in the order the docs list them.
+ENTRY_FIELDS = (
+    "seq",
+    "ts",
+    "actor",
+    "role",
+    "via",
+    "action",
+    "subject_kind",
+    "subject_id",
+    "reason",
+    "alert_id",
+    "result",
+    "detail",
+    "prev_hash",
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def new_entry(
+    *,
+    actor: str,
+    role: str,
+    via: str,
+    action: str,
+    subject_kind: str = "",
+    subject_id: str = "",
+    reason: str = "",
+    alert_id: str | None = None,
+    result: str,
+    detail: str = "",
+) -> dict[str, Any]:
+    """An entry without `seq`, `prev_hash` and `hash`: the store fills those in on append."""
+    return {
+        "ts": now_iso(),
+        "actor": actor,
+        "role": role,
+        "via": via,
+        "action": action,
+        "subject_kind": subject_kind,
+        "subject_id": str(subject_id),
+        "reason": reason,
+        "alert_id": alert_id,
+        "result": result,
+        "detail": detail,
+    }
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    body = {key: entry.get(key) for key in ENTRY_FIELDS}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def seal(entry: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
+    """Return the entry with its place in the chain and its own hash."""
+    sealed = {key: entry.get(key) for key in ENTRY_FIELDS if key not in ("seq", "prev_hash")}
+    sealed["seq"] = seq
+    sealed["prev_hash"] = prev_hash
+    sealed["hash"] = entry_hash(sealed)
+    return sealed
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    head_hash: str
+    problem: str = ""
+
+
+def verify_chain(
+    entries: Iterable[dict[str, Any]], head: tuple[int, str] | None = None
+) -> VerifyResult:
+    """Walk the entries in `seq` order; report the first place the chain is broken."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    count = 0
+    for entry in entries:
+        seq = entry.get("seq")
+        if seq != expected_seq:
+            return VerifyResult(
+                False,
+                count,
+                expected_prev,
+                f"entry {expected_seq} is missing (next stored entry is {seq}): "
+                "an entry was deleted",
+            )
+        if entry.get("prev_hash") != expected_prev:
+            return VerifyResult(
+                False,
+                count,
+                expected_prev,
+                f"entry {seq} does not point at entry {seq - 1}'s hash: "
+                "an earlier entry was replaced or deleted",
+            )
+        if entry_hash(entry) != entry.get("hash"):
+            return VerifyResult(
+                False,
+                count,
+                expected_prev,
+                f"entry {seq} does not match its hash: it was edited after it was written",
+            )
+        expected_prev = str(entry["hash"])
+        expected_seq += 1
+        count += 1
+    if head is not None:
+        head_seq, head_hash = head
+        if head_seq > count:
+            return VerifyResult(
+                False,
+                count,
+                expected_prev,
+                f"the chain head records {head_seq} entries but only {count} are stored: "
+                "the newest entries were deleted",
+            )
+        if head_seq == count and count and head_hash != expected_prev:
+            return VerifyResult(
+                False,
+                count,
+                expected_prev,
+                f"the chain head's hash does not match entry {count}: it was edited",
+            )
+    return VerifyResult(True, count, expected_prev)

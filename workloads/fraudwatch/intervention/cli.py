@@ -1,0 +1,118 @@
+"""Commands of the intervention service, wired into `fraudwatch` by fraudwatch/cli.py:
+`fraudwatch serve`, `fraudwatch tokens create|list|revoke`, `fraudwatch audit verify`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraudwatch.errors import UserError
+from fraudwatch.intervention.audit import new_entry, verify_chain
+from fraudwatch.intervention.auth import ROLES, create_token
+from fraudwatch.intervention.config import load_settings
+from fraudwatch.intervention.stores import StateStore, open_store
+
+tokens_app = typer.Typer(help="API tokens for the intervention service (stored hashed).")
+audit_app = typer.Typer(help="The tamper-evident audit log.")
+
+
+def _store() -> StateStore:
+    return open_store(load_settings().resolved_state_url)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    scored: Annotated[
+        Path | None,
+        typer.Option(help="Scored results directory (default: $FRAUDWATCH_HOME/demo/scored)"),
+    ] = None,
+) -> None:
+    """Run the intervention service (REST API + admin page)."""
+    import uvicorn
+
+    from fraudwatch.intervention.api import create_app
+    from fraudwatch.intervention.results import ScoredResults
+
+    settings = load_settings().with_scored(scored)
+    if settings.elasticsearch_url:
+        raise UserError(
+            "results.elasticsearch_url is set, but the Elasticsearch results reader is not "
+            "built yet: unset it and point results.scored (or --scored) at the Parquet output"
+        )
+    if not 0 < port < 65536:
+        raise UserError(f"--port {port} is not a TCP port: use 1-65535")
+    results = ScoredResults(settings.scored_dir)
+    store = open_store(settings.resolved_state_url)
+    app = create_app(settings, store, results)
+    typer.echo(
+        f"intervention service on http://{host}:{port} (admin page: /admin), "
+        f"results {settings.scored_dir}, config {settings.source}"
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(ROLES)}")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by")] = "",
+) -> None:
+    """Create an API token; it is printed once, alone on the last line."""
+    store = _store()
+    token, record = create_token(store, role, name)
+    store.append_audit(
+        new_entry(
+            actor="cli",
+            role="admin",
+            via="cli",
+            action="token_create",
+            subject_kind="token",
+            subject_id=record["token_id"],
+            result="applied",
+            detail=f"role {role}",
+        )
+    )
+    typer.echo(f"created {role} token {record['token_id']} (shown once; store it now):")
+    typer.echo(token)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (ids and roles; the tokens themselves are not stored)."""
+    for record in _store().list_tokens():
+        state = "revoked" if record.get("revoked") else "active"
+        typer.echo(f"{record['token_id']}  {record['role']:<10}  {state:<7}  {record['name']}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    token_id: Annotated[str, typer.Argument(help="The id `tokens list` shows")],
+) -> None:
+    """Revoke a token by its id."""
+    store = _store()
+    if not store.revoke_token(token_id):
+        raise UserError(f"no active token with id {token_id}: see `fraudwatch tokens list`")
+    store.append_audit(
+        new_entry(
+            actor="cli",
+            role="admin",
+            via="cli",
+            action="token_revoke",
+            subject_kind="token",
+            subject_id=token_id,
+            result="applied",
+        )
+    )
+    typer.echo(f"revoked {token_id}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit hash chain; exit 2 naming the first edited or deleted entry."""
+    store = _store()
+    result = verify_chain(store.audit_entries(), store.audit_head())
+    if not result.ok:
+        raise UserError(f"audit log tampered: {result.problem}")
+    typer.echo(f"audit chain intact: {result.entries} entries, head {result.head_hash}")

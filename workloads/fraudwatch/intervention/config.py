@@ -1,0 +1,274 @@
+"""Settings of the intervention service: one TOML file plus environment overrides.
+
+The file is `$FRAUDWATCH_CONFIG`, else `$FRAUDWATCH_HOME/intervention.toml` when it exists;
+`$FRAUDWATCH_HOME` defaults to `~/.fraudwatch`. Every key and its environment variable is
+listed in docs/intervention.md. A bad value raises a UserError naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fraudwatch.errors import UserError
+
+DEFAULT_HOME = "~/.fraudwatch"
+
+
+def fraudwatch_home() -> Path:
+    """`$FRAUDWATCH_HOME`, or `~/.fraudwatch` when unset."""
+    return Path(os.environ.get("FRAUDWATCH_HOME") or DEFAULT_HOME).expanduser()
+
+
+def default_scored_dir() -> Path:
+    """Where `fraudwatch demo` writes its scored output."""
+    return fraudwatch_home() / "demo" / "scored"
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    step_up_at: float = 0.8
+    lock_at: float = 0.95
+    dry_run: bool = False
+    allow_list: frozenset[int] = frozenset()
+    max_automated_locks: int = 10
+    window_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str = ""
+    audience: str = ""
+    jwks_url: str = ""
+    role_claim: str = "fraudwatch_role"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.issuer)
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_url: str = ""
+    scored_dir: Path = field(default_factory=default_scored_dir)
+    elasticsearch_url: str = ""
+    oidc: OidcSettings = field(default_factory=OidcSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    hook_secret: str = ""
+    max_body_bytes: int = 65536
+    source: str = "defaults"
+
+    def with_scored(self, scored: Path | None) -> Settings:
+        return self if scored is None else replace(self, scored_dir=Path(scored))
+
+    @property
+    def resolved_state_url(self) -> str:
+        return self.state_url or f"sqlite:///{fraudwatch_home() / 'intervention.sqlite3'}"
+
+
+# key in the file -> environment variable that overrides it
+ENV_OVERRIDES: dict[str, str] = {
+    "state.url": "FRAUDWATCH_STATE_URL",
+    "results.scored": "FRAUDWATCH_SCORED",
+    "results.elasticsearch_url": "FRAUDWATCH_ELASTICSEARCH_URL",
+    "oidc.issuer": "FRAUDWATCH_OIDC_ISSUER",
+    "oidc.audience": "FRAUDWATCH_OIDC_AUDIENCE",
+    "oidc.jwks_url": "FRAUDWATCH_OIDC_JWKS_URL",
+    "oidc.role_claim": "FRAUDWATCH_OIDC_ROLE_CLAIM",
+    "policy.step_up_at": "FRAUDWATCH_POLICY_STEP_UP_AT",
+    "policy.lock_at": "FRAUDWATCH_POLICY_LOCK_AT",
+    "policy.dry_run": "FRAUDWATCH_DRY_RUN",
+    "policy.allow_list": "FRAUDWATCH_ALLOW_LIST",
+    "circuit_breaker.max_automated_locks": "FRAUDWATCH_MAX_AUTOMATED_LOCKS",
+    "circuit_breaker.window_seconds": "FRAUDWATCH_BREAKER_WINDOW_SECONDS",
+    "hooks.hmac_secret": "FRAUDWATCH_HOOK_SECRET",
+    "server.max_body_bytes": "FRAUDWATCH_MAX_BODY_BYTES",
+}
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("FRAUDWATCH_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return fraudwatch_home() / "intervention.toml"
+
+
+def _flatten(doc: dict[str, Any], origin: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, body in doc.items():
+        if not isinstance(body, dict):
+            raise UserError(
+                f"config key {section!r} in {origin}: expected a [{section}] table; "
+                f"known keys: {', '.join(sorted(ENV_OVERRIDES))}"
+            )
+        for key, value in body.items():
+            flat[f"{section}.{key}"] = value
+    unknown = sorted(set(flat) - set(ENV_OVERRIDES))
+    if unknown:
+        raise UserError(
+            f"unknown config key {unknown[0]!r} in {origin}: "
+            f"use one of {', '.join(sorted(ENV_OVERRIDES))}"
+        )
+    return flat
+
+
+def _number(key: str, value: Any, origin: str, low: float, high: float, example: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not (low <= number <= high):
+        raise UserError(
+            f"config key {key} = {value!r} in {origin}: must be a number in [{low:g}, {high:g}]; "
+            f"set it to e.g. {example}"
+        )
+    return number
+
+
+def _integer(key: str, value: Any, origin: str, low: int, example: str) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = low - 1
+    if isinstance(value, bool) or number < low:
+        raise UserError(
+            f"config key {key} = {value!r} in {origin}: must be a whole number >= {low}; "
+            f"set it to e.g. {example}"
+        )
+    return number
+
+
+def _boolean(key: str, value: Any, origin: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise UserError(f"config key {key} = {value!r} in {origin}: must be true or false")
+
+
+def _allow_list(key: str, value: Any, origin: str) -> frozenset[int]:
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        return frozenset(int(str(item).strip()) for item in items if str(item).strip())
+    except (TypeError, ValueError):
+        raise UserError(
+            f"config key {key} = {value!r} in {origin}: must be a list of user ids, "
+            f"e.g. [1001, 1002] in the file or 1001,1002 in the environment"
+        ) from None
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read the config file (when present) and apply environment overrides."""
+    env = dict(os.environ if environ is None else environ)
+    path = path or config_path()
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    source = "defaults"
+    if path.is_file():
+        try:
+            doc = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise UserError(
+                f"config file {path} is not valid TOML ({err}): fix the syntax"
+            ) from None
+        values.update(_flatten(doc, str(path)))
+        origins.update(dict.fromkeys(values, str(path)))
+        source = str(path)
+    elif env.get("FRAUDWATCH_CONFIG"):
+        raise UserError(
+            f"FRAUDWATCH_CONFIG points at {path}, which does not exist: create it or unset it"
+        )
+    for key, var in ENV_OVERRIDES.items():
+        if env.get(var) not in (None, ""):
+            values[key] = env[var]
+            origins[key] = f"environment variable {var}"
+
+    def origin(key: str) -> str:
+        return origins.get(key, "defaults")
+
+    defaults = PolicySettings()
+    step_up = _number(
+        "policy.step_up_at",
+        values.get("policy.step_up_at", defaults.step_up_at),
+        origin("policy.step_up_at"),
+        0,
+        1,
+        "0.8",
+    )
+    lock = _number(
+        "policy.lock_at",
+        values.get("policy.lock_at", defaults.lock_at),
+        origin("policy.lock_at"),
+        0,
+        1,
+        "0.95",
+    )
+    if lock < step_up:
+        raise UserError(
+            f"config key policy.lock_at = {lock} is below policy.step_up_at = {step_up}: "
+            "locking must need a higher score than step-up; raise policy.lock_at"
+        )
+    policy = PolicySettings(
+        step_up_at=step_up,
+        lock_at=lock,
+        dry_run=_boolean(
+            "policy.dry_run", values.get("policy.dry_run", False), origin("policy.dry_run")
+        ),
+        allow_list=_allow_list(
+            "policy.allow_list", values.get("policy.allow_list", []), origin("policy.allow_list")
+        ),
+        max_automated_locks=_integer(
+            "circuit_breaker.max_automated_locks",
+            values.get("circuit_breaker.max_automated_locks", defaults.max_automated_locks),
+            origin("circuit_breaker.max_automated_locks"),
+            0,
+            "10",
+        ),
+        window_seconds=_integer(
+            "circuit_breaker.window_seconds",
+            values.get("circuit_breaker.window_seconds", defaults.window_seconds),
+            origin("circuit_breaker.window_seconds"),
+            1,
+            "3600",
+        ),
+    )
+    oidc = OidcSettings(
+        issuer=str(values.get("oidc.issuer", "")),
+        audience=str(values.get("oidc.audience", "")),
+        jwks_url=str(values.get("oidc.jwks_url", "")),
+        role_claim=str(values.get("oidc.role_claim", "fraudwatch_role")),
+    )
+    if oidc.enabled and not (oidc.audience and oidc.jwks_url):
+        raise UserError(
+            "config key oidc.issuer is set but oidc.audience or oidc.jwks_url is empty: "
+            "set both (or clear oidc.issuer to use API tokens only)"
+        )
+    state_url = str(values.get("state.url", ""))
+    if state_url and not state_url.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+        raise UserError(
+            f"config key state.url = {state_url!r} in {origin('state.url')}: use "
+            "sqlite:///ABSOLUTE/PATH or mongodb://HOST:PORT/DATABASE"
+        )
+    scored = values.get("results.scored")
+    return Settings(
+        state_url=state_url,
+        scored_dir=Path(str(scored)).expanduser() if scored else default_scored_dir(),
+        elasticsearch_url=str(values.get("results.elasticsearch_url", "")),
+        oidc=oidc,
+        policy=policy,
+        hook_secret=str(values.get("hooks.hmac_secret", "")),
+        max_body_bytes=_integer(
+            "server.max_body_bytes",
+            values.get("server.max_body_bytes", 65536),
+            origin("server.max_body_bytes"),
+            1024,
+            "65536",
+        ),
+        source=source,
+    )

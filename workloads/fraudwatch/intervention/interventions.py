@@ -1,0 +1,203 @@
+"""Carrying out interventions: by people through the API, and automatically from alerts with
+the safety valves (dry-run, allow-list, circuit breaker). Every outcome lands in the audit log."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fraudwatch.intervention.audit import new_entry
+from fraudwatch.intervention.auth import Principal
+from fraudwatch.intervention.config import PolicySettings
+from fraudwatch.intervention.hooks import AlertSignal
+from fraudwatch.intervention.policy import decide
+from fraudwatch.intervention.stores import StateStore
+from fraudwatch.intervention.stores.repository import ACTION_EFFECTS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one intervention request, with the audit entry that records it."""
+
+    action: str
+    subject_kind: str
+    subject_id: str
+    result: str
+    audit_seq: int
+    detail: str = ""
+    approval_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def intervene(
+    store: StateStore,
+    principal: Principal,
+    action: str,
+    subject_id: str,
+    reason: str,
+    alert_id: str | None = None,
+    via: str = "api",
+) -> Outcome:
+    """Apply one intervention now (the caller has checked permission and that it exists)."""
+    entry = new_entry(
+        actor=principal.actor,
+        role=principal.role,
+        via=via,
+        action=action,
+        reason=reason,
+        alert_id=alert_id,
+        result="pending",
+    )
+    sealed = store.apply_intervention(entry, subject_id)
+    return Outcome(action, sealed["subject_kind"], str(subject_id), sealed["result"], sealed["seq"])
+
+
+def record_refusal(
+    store: StateStore,
+    principal: Principal,
+    action: str,
+    subject_kind: str,
+    subject_id: str,
+    detail: str,
+    *,
+    reason: str = "",
+    alert_id: str | None = None,
+    via: str = "api",
+    result: str = "refused",
+) -> Outcome:
+    sealed = store.append_audit(
+        new_entry(
+            actor=principal.actor,
+            role=principal.role,
+            via=via,
+            action=action,
+            subject_kind=subject_kind,
+            subject_id=subject_id,
+            reason=reason,
+            alert_id=alert_id,
+            result=result,
+            detail=detail,
+        )
+    )
+    return Outcome(action, subject_kind, subject_id, result, sealed["seq"], detail)
+
+
+class AutomatedResponder:
+    """Acts on alert signals under the policy. One instance per service process: the breaker
+    check and the lock it guards are serialised by a process lock."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+
+    def breaker_open(self, policy: PolicySettings) -> tuple[bool, int]:
+        since = (datetime.now(UTC) - timedelta(seconds=policy.window_seconds)).isoformat(
+            timespec="microseconds"
+        )
+        count = self.store.count_audit(
+            via_prefix="hook:", action="lock", result="applied", since=since
+        )
+        return count >= policy.max_automated_locks, count
+
+    def handle(
+        self,
+        signal: AlertSignal,
+        principal: Principal,
+        via: str,
+        policy: PolicySettings,
+        account_exists: bool,
+    ) -> Outcome:
+        uid = str(signal.user_id)
+        reason = f"{signal.summary}: ensemble score {signal.score:.3f}"
+        action = decide(signal.score, policy)
+        if not account_exists:
+            return record_refusal(
+                self.store,
+                principal,
+                action or "none",
+                "account",
+                uid,
+                "unknown account: not in the scored results",
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
+            )
+        if action is None:
+            return record_refusal(
+                self.store,
+                principal,
+                "none",
+                "account",
+                uid,
+                f"score below the step-up threshold {policy.step_up_at}",
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
+                result="no_action",
+            )
+        if policy.dry_run:
+            return record_refusal(
+                self.store,
+                principal,
+                action,
+                "account",
+                uid,
+                "dry-run mode: nothing was changed",
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
+                result="dry_run",
+            )
+        if action == "lock" and signal.user_id in policy.allow_list:
+            return record_refusal(
+                self.store,
+                principal,
+                action,
+                "account",
+                uid,
+                "account is on the allow-list: automation never locks it",
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
+            )
+        with self._lock:
+            is_open, count = self.breaker_open(policy)
+            if is_open:
+                item = {
+                    "action": action,
+                    "subject_kind": ACTION_EFFECTS[action][0],
+                    "subject_id": uid,
+                    "reason": reason,
+                    "alert_id": signal.alert_id,
+                    "requested_by": principal.actor,
+                    "via": via,
+                }
+                approval_id = self.store.enqueue_approval(item)
+                queued = record_refusal(
+                    self.store,
+                    principal,
+                    action,
+                    "account",
+                    uid,
+                    f"circuit breaker open ({count} automated locks in the last "
+                    f"{policy.window_seconds}s, limit {policy.max_automated_locks}): "
+                    f"queued for human approval as {approval_id}",
+                    reason=reason,
+                    alert_id=signal.alert_id,
+                    via=via,
+                    result="queued",
+                )
+                return Outcome(
+                    queued.action,
+                    queued.subject_kind,
+                    uid,
+                    "queued",
+                    queued.audit_seq,
+                    queued.detail,
+                    approval_id,
+                )
+            return intervene(self.store, principal, action, uid, reason, signal.alert_id, via)

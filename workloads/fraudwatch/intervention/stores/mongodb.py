@@ -1,0 +1,238 @@
+"""MongoDB state store (the cluster setup). Works on MongoDB and on FerretDB.
+
+No multi-document transactions are needed: the audit chain is ordered by a unique `_id = seq`
+(two writers racing for the same seq: one gets a duplicate-key error and retries), and each
+intervention holds a short per-subject lease document while it reads state, appends the
+audit entry and writes the new state, so concurrent lock/unlock on one account serialise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
+from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, StateStore
+
+LEASE_SECONDS = 30
+
+
+def _clean(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    doc = dict(doc)
+    doc.pop("_id", None)
+    return doc
+
+
+class MongoStore(StateStore):
+    def __init__(self, url: str, database: str | None = None) -> None:
+        self.client: MongoClient[dict[str, Any]] = MongoClient(
+            url, serverSelectionTimeoutMS=5000, tz_aware=True
+        )
+        default_db = self.client.get_default_database(default="fraudwatch")
+        self.db = self.client[database] if database else default_db
+        self.db.tokens.create_index("token_hash", unique=True)
+        self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- audit -------------------------------------------------------------------------
+    def append_audit(self, entry: dict[str, Any]) -> dict[str, Any]:
+        while True:
+            last = self.db.audit.find_one(sort=[("_id", DESCENDING)])
+            seq, prev = (int(last["_id"]) + 1, last["hash"]) if last else (1, GENESIS_HASH)
+            sealed = seal(entry, seq, prev)
+            try:
+                self.db.audit.insert_one({"_id": seq, **sealed})
+            except DuplicateKeyError:
+                continue  # another writer took this seq: chain onto its entry instead
+            with contextlib.suppress(DuplicateKeyError):
+                self.db.meta.insert_one({"_id": "audit_head", "seq": 0, "hash": GENESIS_HASH})
+            self.db.meta.update_one(
+                {"_id": "audit_head", "seq": {"$lt": seq}},
+                {"$set": {"seq": seq, "hash": sealed["hash"]}},
+            )
+            return sealed
+
+    def audit_entries(
+        self,
+        *,
+        subject_kind: str | None = None,
+        subject_id: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"_id": {"$gt": after_seq}}
+        if subject_kind is not None:
+            query["subject_kind"] = subject_kind
+        if subject_id is not None:
+            query["subject_id"] = str(subject_id)
+        cursor = self.db.audit.find(query).sort("_id", DESCENDING if newest_first else ASCENDING)
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        return [{key: doc.get(key) for key in (*ENTRY_FIELDS, "hash")} for doc in cursor]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        head = self.db.meta.find_one({"_id": "audit_head"})
+        return (int(head["seq"]), head["hash"]) if head and head["seq"] else None
+
+    def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
+        docs = self.db.audit.find(
+            {"action": action, "result": result, "ts": {"$gte": since}}, {"via": 1}
+        )
+        return sum(1 for doc in docs if str(doc.get("via", "")).startswith(via_prefix))
+
+    # --- interventions -----------------------------------------------------------------
+    def _acquire(self, lease_id: str) -> str:
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + LEASE_SECONDS
+        while True:
+            now = datetime.now(UTC)
+            try:
+                self.db.leases.insert_one(
+                    {
+                        "_id": lease_id,
+                        "owner": owner,
+                        "expires": now + timedelta(seconds=LEASE_SECONDS),
+                    }
+                )
+                return owner
+            except DuplicateKeyError:
+                # A holder that died leaves an expired lease: take it over.
+                self.db.leases.delete_one({"_id": lease_id, "expires": {"$lt": now}})
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not acquire {lease_id} within {LEASE_SECONDS}s")
+            time.sleep(0.005)
+
+    def apply_intervention(self, entry: dict[str, Any], subject_id: str) -> dict[str, Any]:
+        kind, field, value = ACTION_EFFECTS[entry["action"]]
+        lease_id = f"{kind}:{subject_id}"
+        owner = self._acquire(lease_id)
+        try:
+            doc = self.db.state.find_one({"_id": f"{kind}:{subject_id}:{field}"})
+            current = bool(doc["value"]) if doc else False
+            entry = {**entry, "subject_kind": kind, "subject_id": str(subject_id)}
+            entry["result"] = "applied" if current != value else "no_change"
+            sealed = self.append_audit(entry)
+            self.db.state.update_one(
+                {"_id": f"{kind}:{subject_id}:{field}"},
+                {
+                    "$set": {
+                        "kind": kind,
+                        "subject_id": str(subject_id),
+                        "field": field,
+                        "value": value,
+                        "seq": sealed["seq"],
+                    }
+                },
+                upsert=True,
+            )
+            return sealed
+        finally:
+            self.db.leases.delete_one({"_id": lease_id, "owner": owner})
+
+    def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
+        docs = self.db.state.find({"kind": kind, "subject_id": str(subject_id)})
+        return {doc["field"]: bool(doc["value"]) for doc in docs}
+
+    def subjects_with(self, kind: str, field: str) -> list[str]:
+        docs = self.db.state.find({"kind": kind, "field": field, "value": True})
+        return [doc["subject_id"] for doc in docs]
+
+    # --- idempotency -------------------------------------------------------------------
+    def claim_idempotency(
+        self, principal: str, key: str, fingerprint: str
+    ) -> dict[str, Any] | None:
+        try:
+            self.db.idempotency.insert_one(
+                {
+                    "_id": f"{principal}\x00{key}",
+                    "fingerprint": fingerprint,
+                    "status": "pending",
+                    "status_code": None,
+                    "response": None,
+                    "created_at": now_iso(),
+                }
+            )
+            return None
+        except DuplicateKeyError:
+            return _clean(self.db.idempotency.find_one({"_id": f"{principal}\x00{key}"}))
+
+    def complete_idempotency(
+        self, principal: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None:
+        self.db.idempotency.update_one(
+            {"_id": f"{principal}\x00{key}"},
+            {"$set": {"status": "done", "status_code": status_code, "response": response}},
+        )
+
+    def release_idempotency(self, principal: str, key: str) -> None:
+        self.db.idempotency.delete_one({"_id": f"{principal}\x00{key}", "status": "pending"})
+
+    # --- tokens ------------------------------------------------------------------------
+    def put_token(self, record: dict[str, Any]) -> None:
+        self.db.tokens.insert_one({"_id": record["token_id"], **record, "revoked": False})
+
+    def get_token(self, token_hash: str) -> dict[str, Any] | None:
+        doc = _clean(self.db.tokens.find_one({"token_hash": token_hash, "revoked": False}))
+        if doc:
+            doc.pop("revoked", None)
+        return doc
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        docs = self.db.tokens.find({}, {"token_hash": 0}).sort("created_at", ASCENDING)
+        return [d for d in (_clean(doc) for doc in docs) if d is not None]
+
+    def revoke_token(self, token_id: str) -> bool:
+        res = self.db.tokens.update_one(
+            {"_id": token_id, "revoked": False}, {"$set": {"revoked": True}}
+        )
+        return res.modified_count == 1
+
+    # --- approvals ---------------------------------------------------------------------
+    def enqueue_approval(self, item: dict[str, Any]) -> str:
+        approval_id = uuid.uuid4().hex
+        self.db.approvals.insert_one(
+            {
+                "_id": approval_id,
+                "id": approval_id,
+                "created_at": now_iso(),
+                "status": "pending",
+                "resolved_by": None,
+                "resolved_at": None,
+                **item,
+            }
+        )
+        return approval_id
+
+    def list_approvals(self, status: str = "pending") -> list[dict[str, Any]]:
+        docs = self.db.approvals.find({"status": status}).sort("created_at", ASCENDING)
+        return [d for d in (_clean(doc) for doc in docs) if d is not None]
+
+    def get_approval(self, approval_id: str) -> dict[str, Any] | None:
+        return _clean(self.db.approvals.find_one({"_id": approval_id}))
+
+    def resolve_approval(self, approval_id: str, status: str, by: str) -> bool:
+        doc = self.db.approvals.find_one_and_update(
+            {"_id": approval_id, "status": "pending"},
+            {"$set": {"status": status, "resolved_by": by, "resolved_at": now_iso()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc is not None
+
+    # --- settings ----------------------------------------------------------------------
+    def get_setting(self, name: str) -> Any:
+        doc = self.db.settings.find_one({"_id": name})
+        return doc["value"] if doc else None
+
+    def put_setting(self, name: str, value: Any) -> None:
+        self.db.settings.update_one({"_id": name}, {"$set": {"value": value}}, upsert=True)

@@ -1,0 +1,115 @@
+"""The repository interface both state stores implement (one contract test suite covers both)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+# What each intervention changes: action -> (subject kind, state field, new value)
+ACTION_EFFECTS: dict[str, tuple[str, str, bool]] = {
+    "lock": ("account", "locked", True),
+    "unlock": ("account", "locked", False),
+    "step_up": ("account", "step_up", True),
+    "clear_step_up": ("account", "step_up", False),
+    "block": ("transaction", "blocked", True),
+    "release": ("transaction", "blocked", False),
+}
+
+
+class StateStore(ABC):
+    """Interventions, the audit chain, tokens, idempotency keys, approvals and settings."""
+
+    # --- audit chain -------------------------------------------------------------------
+    @abstractmethod
+    def append_audit(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Seal the entry onto the end of the chain (seq, prev_hash, hash) and return it."""
+
+    @abstractmethod
+    def audit_entries(
+        self,
+        *,
+        subject_kind: str | None = None,
+        subject_id: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Entries in seq order (or newest first), optionally for one subject."""
+
+    @abstractmethod
+    def audit_head(self) -> tuple[int, str] | None:
+        """(seq, hash) of the newest entry as recorded when it was appended."""
+
+    @abstractmethod
+    def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
+        """How many entries since an ISO timestamp match (used by the circuit breaker)."""
+
+    # --- interventions -----------------------------------------------------------------
+    @abstractmethod
+    def apply_intervention(self, entry: dict[str, Any], subject_id: str) -> dict[str, Any]:
+        """Atomically: read the subject's state, decide applied/no_change, append the audit
+        entry with that result and set the new state. `entry["action"]` is a key of
+        ACTION_EFFECTS. Returns the sealed audit entry."""
+
+    @abstractmethod
+    def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
+        """Current flags of one account or transaction (missing flags are False)."""
+
+    @abstractmethod
+    def subjects_with(self, kind: str, field: str) -> list[str]:
+        """Ids of the subjects whose flag is set, e.g. every locked account."""
+
+    # --- idempotency keys --------------------------------------------------------------
+    @abstractmethod
+    def claim_idempotency(
+        self, principal: str, key: str, fingerprint: str
+    ) -> dict[str, Any] | None:
+        """Claim a key: None when this call claimed it, else the stored record
+        (`fingerprint`, `status` pending|done, `status_code`, `response`)."""
+
+    @abstractmethod
+    def complete_idempotency(
+        self, principal: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None: ...
+
+    @abstractmethod
+    def release_idempotency(self, principal: str, key: str) -> None:
+        """Forget a claimed key whose request failed, so a retry can act."""
+
+    # --- API tokens --------------------------------------------------------------------
+    @abstractmethod
+    def put_token(self, record: dict[str, Any]) -> None:
+        """Store token_id, token_hash, role, name, created_at (never the token itself)."""
+
+    @abstractmethod
+    def get_token(self, token_hash: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def list_tokens(self) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def revoke_token(self, token_id: str) -> bool: ...
+
+    # --- approvals queue (automated actions held back by the circuit breaker) ----------
+    @abstractmethod
+    def enqueue_approval(self, item: dict[str, Any]) -> str: ...
+
+    @abstractmethod
+    def list_approvals(self, status: str = "pending") -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def get_approval(self, approval_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def resolve_approval(self, approval_id: str, status: str, by: str) -> bool:
+        """Move a pending item to approved/rejected; False when it was not pending."""
+
+    # --- settings changed at run time (policy thresholds) ------------------------------
+    @abstractmethod
+    def get_setting(self, name: str) -> Any: ...
+
+    @abstractmethod
+    def put_setting(self, name: str, value: Any) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional for stores with nothing to release
+        """Release connections."""

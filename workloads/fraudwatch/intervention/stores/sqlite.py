@@ -1,0 +1,295 @@
+"""SQLite state store: the embedded default. One file, safe across threads and processes
+(every write runs in a `BEGIN IMMEDIATE` transaction, so interventions are serialised)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
+from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, StateStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT, role TEXT, via TEXT, action TEXT,
+    subject_kind TEXT, subject_id TEXT, reason TEXT, alert_id TEXT, result TEXT, detail TEXT,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject_kind, subject_id);
+CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER,
+    hash TEXT);
+CREATE TABLE IF NOT EXISTS state (kind TEXT, subject_id TEXT, field TEXT, value INTEGER,
+    seq INTEGER, PRIMARY KEY (kind, subject_id, field));
+CREATE TABLE IF NOT EXISTS idempotency (principal TEXT, key TEXT, fingerprint TEXT,
+    status TEXT, status_code INTEGER, response TEXT, created_at TEXT,
+    PRIMARY KEY (principal, key));
+CREATE TABLE IF NOT EXISTS tokens (token_id TEXT PRIMARY KEY, token_hash TEXT UNIQUE,
+    role TEXT, name TEXT, created_at TEXT, revoked INTEGER DEFAULT 0);
+CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, created_at TEXT, status TEXT,
+    item TEXT, resolved_by TEXT, resolved_at TEXT);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
+"""
+
+AUDIT_COLUMNS = (*ENTRY_FIELDS, "hash")
+
+
+class SqliteStore(StateStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        return con
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        con = self._connect()
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+        finally:
+            con.close()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        con = self._connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+    # --- audit -------------------------------------------------------------------------
+    def _append(self, con: sqlite3.Connection, entry: dict[str, Any]) -> dict[str, Any]:
+        last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS_HASH)
+        sealed = seal(entry, seq, prev)
+        con.execute(
+            f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})",
+            [sealed[c] for c in AUDIT_COLUMNS],
+        )
+        con.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (seq, sealed["hash"]),
+        )
+        return sealed
+
+    def append_audit(self, entry: dict[str, Any]) -> dict[str, Any]:
+        with self._write() as con:
+            return self._append(con, entry)
+
+    def audit_entries(
+        self,
+        *,
+        subject_kind: str | None = None,
+        subject_id: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        where: list[str] = ["seq > ?"]
+        args: list[object] = [after_seq]
+        if subject_kind is not None:
+            where.append("subject_kind = ?")
+            args.append(subject_kind)
+        if subject_id is not None:
+            where.append("subject_id = ?")
+            args.append(str(subject_id))
+        sql = f"SELECT * FROM audit WHERE {' AND '.join(where)} ORDER BY seq"
+        sql += " DESC" if newest_first else ""
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._read() as con:
+            return [dict(row) for row in con.execute(sql, args)]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        with self._read() as con:
+            row = con.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+        return (row["seq"], row["hash"]) if row else None
+
+    def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT COUNT(*) FROM audit WHERE via LIKE ? AND action = ? AND result = ? "
+                "AND ts >= ?",
+                (via_prefix + "%", action, result, since),
+            ).fetchone()
+        return int(row[0])
+
+    # --- interventions -----------------------------------------------------------------
+    def apply_intervention(self, entry: dict[str, Any], subject_id: str) -> dict[str, Any]:
+        kind, field, value = ACTION_EFFECTS[entry["action"]]
+        with self._write() as con:
+            row = con.execute(
+                "SELECT value FROM state WHERE kind = ? AND subject_id = ? AND field = ?",
+                (kind, str(subject_id), field),
+            ).fetchone()
+            current = bool(row["value"]) if row else False
+            entry = {**entry, "subject_kind": kind, "subject_id": str(subject_id)}
+            entry["result"] = "applied" if current != value else "no_change"
+            sealed = self._append(con, entry)
+            con.execute(
+                "INSERT INTO state (kind, subject_id, field, value, seq) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, subject_id, field) DO UPDATE SET value = excluded.value, "
+                "seq = excluded.seq",
+                (kind, str(subject_id), field, int(value), sealed["seq"]),
+            )
+            return sealed
+
+    def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT field, value FROM state WHERE kind = ? AND subject_id = ?",
+                (kind, str(subject_id)),
+            ).fetchall()
+        return {row["field"]: bool(row["value"]) for row in rows}
+
+    def subjects_with(self, kind: str, field: str) -> list[str]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT subject_id FROM state WHERE kind = ? AND field = ? AND value = 1",
+                (kind, field),
+            ).fetchall()
+        return [row["subject_id"] for row in rows]
+
+    # --- idempotency -------------------------------------------------------------------
+    def claim_idempotency(
+        self, principal: str, key: str, fingerprint: str
+    ) -> dict[str, Any] | None:
+        with self._write() as con:
+            row = con.execute(
+                "SELECT fingerprint, status, status_code, response FROM idempotency "
+                "WHERE principal = ? AND key = ?",
+                (principal, key),
+            ).fetchone()
+            if row:
+                record = dict(row)
+                record["response"] = json.loads(record["response"] or "null")
+                return record
+            con.execute(
+                "INSERT INTO idempotency (principal, key, fingerprint, status, created_at) "
+                "VALUES (?, ?, ?, 'pending', ?)",
+                (principal, key, fingerprint, now_iso()),
+            )
+            return None
+
+    def complete_idempotency(
+        self, principal: str, key: str, status_code: int, response: dict[str, Any]
+    ) -> None:
+        with self._write() as con:
+            con.execute(
+                "UPDATE idempotency SET status = 'done', status_code = ?, response = ? "
+                "WHERE principal = ? AND key = ?",
+                (status_code, json.dumps(response), principal, key),
+            )
+
+    def release_idempotency(self, principal: str, key: str) -> None:
+        with self._write() as con:
+            con.execute(
+                "DELETE FROM idempotency WHERE principal = ? AND key = ? AND status = 'pending'",
+                (principal, key),
+            )
+
+    # --- tokens ------------------------------------------------------------------------
+    def put_token(self, record: dict[str, Any]) -> None:
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO tokens (token_id, token_hash, role, name, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    record["token_id"],
+                    record["token_hash"],
+                    record["role"],
+                    record["name"],
+                    record["created_at"],
+                ),
+            )
+
+    def get_token(self, token_hash: str) -> dict[str, Any] | None:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT token_id, token_hash, role, name, created_at FROM tokens "
+                "WHERE token_hash = ? AND revoked = 0",
+                (token_hash,),
+            ).fetchone()
+        return dict(row) if row else None
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT token_id, role, name, created_at, revoked FROM tokens ORDER BY created_at"
+            ).fetchall()
+        return [{**dict(row), "revoked": bool(row["revoked"])} for row in rows]
+
+    def revoke_token(self, token_id: str) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE tokens SET revoked = 1 WHERE token_id = ? AND revoked = 0", (token_id,)
+            )
+            return cur.rowcount == 1
+
+    # --- approvals ---------------------------------------------------------------------
+    def enqueue_approval(self, item: dict[str, Any]) -> str:
+        approval_id = uuid.uuid4().hex
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO approvals (id, created_at, status, item) VALUES (?, ?, 'pending', ?)",
+                (approval_id, now_iso(), json.dumps(item)),
+            )
+        return approval_id
+
+    @staticmethod
+    def _approval(row: sqlite3.Row) -> dict[str, Any]:
+        record = dict(row)
+        record.update(json.loads(record.pop("item")))
+        return record
+
+    def list_approvals(self, status: str = "pending") -> list[dict[str, Any]]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT * FROM approvals WHERE status = ? ORDER BY created_at", (status,)
+            ).fetchall()
+        return [self._approval(row) for row in rows]
+
+    def get_approval(self, approval_id: str) -> dict[str, Any] | None:
+        with self._read() as con:
+            row = con.execute("SELECT * FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+        return self._approval(row) if row else None
+
+    def resolve_approval(self, approval_id: str, status: str, by: str) -> bool:
+        with self._write() as con:
+            cur = con.execute(
+                "UPDATE approvals SET status = ?, resolved_by = ?, resolved_at = ? "
+                "WHERE id = ? AND status = 'pending'",
+                (status, by, now_iso(), approval_id),
+            )
+            return cur.rowcount == 1
+
+    # --- settings ----------------------------------------------------------------------
+    def get_setting(self, name: str) -> Any:
+        with self._read() as con:
+            row = con.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
+        return json.loads(row["value"]) if row else None
+
+    def put_setting(self, name: str, value: Any) -> None:
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO settings (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, json.dumps(value)),
+            )
