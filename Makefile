@@ -8,7 +8,7 @@ PYTEST := $(BIN)/python -m pytest
 # The infra tier has its own virtualenv: checkov pins many packages of its own.
 INFRA_VENV ?= .venv-infra
 # Extras installed for the test suite (the demo needs only `demo`).
-TEST_EXTRAS ?= demo,spark,dev
+TEST_EXTRAS ?= demo,spark,dashboards,cluster,dev
 
 .PHONY: install install-test demo test test-unit test-integration test-e2e test-infra \
         test-ansible test-airflow lint format bench render services-up services-down clean
@@ -62,6 +62,10 @@ services-up: install-test
 
 services-down:
 	$(BIN)/python -m tests.servers down
+
+## render: regenerate the committed dashboards, alert rules and Tableau data source
+render: install-test
+	$(BIN)/python dashboards/render.py
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fraudwatch-bench-"))
     raw, scored = work / "raw", work / "scored"
-    figures: dict[str, object] = {
+    figures: dict[str, Any] = {
         "users": args.users,
         "transactions": args.transactions,
         "repeats": args.repeats,

@@ -142,7 +142,7 @@ def print_top(scored: Path, n: int) -> None:
     """Print the top-n users and write them to SCORED/top_users.csv."""
     import duckdb
 
-    rows = duckdb.sql(
+    rows = duckdb.connect().sql(
         f"SELECT rank, user_id, persona, round(ensemble_score, 4) AS score, reasons, scenario "
         f"FROM read_parquet('{scored / 'users.parquet'}') ORDER BY rank LIMIT {int(n)}"
     )
@@ -284,10 +284,14 @@ def demo(
 def _wire_subcommands() -> None:
     """Commands that live next to the code they drive."""
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
+    from fraudwatch.publish.cli import dashboards_app, es_app, publish
 
     app.command("serve")(user_errors(serve))
     app.add_typer(tokens_app, name="tokens")
     app.add_typer(audit_app, name="audit")
+    app.command("publish")(user_errors(publish))
+    app.add_typer(es_app, name="es")
+    app.add_typer(dashboards_app, name="dashboards")
 
 
 _wire_subcommands()

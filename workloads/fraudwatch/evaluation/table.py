@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from fraudwatch.errors import UserError
 from fraudwatch.evaluation.metrics import ranking_metrics
@@ -35,7 +36,9 @@ def load_labelled(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray
     if reader is None:
         raise UserError(f"--input {path}: unsupported file type {suffix!r}; use .parquet or .csv")
     try:
-        table = duckdb.sql(f"SELECT * FROM {reader}(?)", params=[str(path)]).fetch_arrow_table()
+        table: pa.Table = (
+            duckdb.connect().execute(f"SELECT * FROM {reader}(?)", [str(path)]).to_arrow_table()
+        )
     except duckdb.Error as exc:
         raise UserError(f"--input {path} could not be read: {str(exc).splitlines()[0]}") from None
     if label_column not in table.column_names:

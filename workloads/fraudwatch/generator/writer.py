@@ -12,6 +12,7 @@ import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -143,7 +144,7 @@ def generate(
                 if pool:
                     pool.terminate()
             fraud = int(_population.fraud_tx.sum())
-            manifest = {
+            manifest: dict[str, Any] = {
                 "generator": "fraudwatch",
                 "config": config.as_json(),
                 "counts": counts,

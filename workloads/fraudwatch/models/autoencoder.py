@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ class AutoencoderModel:
 
     def __init__(self, params: AutoencoderParams | None = None) -> None:
         self.params = params or AutoencoderParams()
-        self.net = None
+        self.net: Any = None  # a torch module once fitted or loaded
         self.n_features = 0
 
     def fit(self, x: np.ndarray) -> AutoencoderModel:

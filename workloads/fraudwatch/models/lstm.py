@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class LSTMModel:
 
     def __init__(self, params: LSTMParams | None = None) -> None:
         self.params = params or LSTMParams()
-        self.net = None
+        self.net: Any = None  # a torch module once fitted or loaded
         self.n_features = 0
 
     def _errors(self, windows: np.ndarray, valid: np.ndarray):

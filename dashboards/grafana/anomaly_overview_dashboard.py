@@ -1,0 +1,130 @@
+"""Anomaly overview: what the models see, who is most anomalous, where anomalies concentrate."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import barchart, dashboard, geomap, table, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.models import common
+from panel_queries import (
+    ELASTICSEARCH,
+    FLAGGED_TRANSACTIONS,
+    TRANSACTIONS,
+    USERS,
+    admin_url_variable,
+    admin_user_link,
+    average,
+    count,
+    es_query,
+    maximum,
+    over_time,
+    terms,
+)
+
+UID = "fraudwatch-anomaly-overview"
+
+
+def _score_over_time() -> timeseries.Panel:
+    panel = (
+        timeseries.Panel()
+        .title("Anomaly score over time, per model")
+        .description(
+            "Mean per-model percentile score of scored transactions (0 = typical, 1 = most anomalous)."
+        )
+        .datasource(ELASTICSEARCH)
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .span(24)
+        .height(8)
+    )
+    for ref_id, field in (
+        ("A", "ensemble_score"),
+        ("B", "iforest_score"),
+        ("C", "autoencoder_score"),
+        ("D", "lstm_score"),
+    ):
+        panel = panel.with_target(
+            es_query(ref_id, TRANSACTIONS, [average(field)], [over_time()], alias=field)
+        )
+    return panel
+
+
+def _top_users() -> table.Panel:
+    return (
+        table.Panel()
+        .title("Top anomalous users")
+        .description(
+            "Highest ensemble score per user in the time range; click a user to open it in the admin page."
+        )
+        .datasource(ELASTICSEARCH)
+        .with_target(
+            es_query(
+                "A",
+                USERS,
+                [maximum("ensemble_score", "1")],
+                [terms("user_id", "2", size=25, order_by="1"), terms("persona", "3", size=1)],
+            )
+        )
+        .override_by_name("user_id", [admin_user_link()])
+        .span(12)
+        .height(10)
+    )
+
+
+def _by(field: str, title: str, size: int = 24, width: int = 8) -> barchart.Panel:
+    return (
+        barchart.Panel()
+        .title(title)
+        .description(f"Flagged transactions by {field}.")
+        .datasource(ELASTICSEARCH)
+        .with_target(es_query("A", FLAGGED_TRANSACTIONS, [count()], [terms(field, "2", size=size)]))
+        .span(width)
+        .height(10)
+    )
+
+
+def _geo() -> geomap.Panel:
+    layer = (
+        common_builders.MapLayerOptions()
+        .type("markers")
+        .name("Flagged transactions")
+        .location(
+            common_builders.FrameGeometrySource()
+            .mode(common.FrameGeometrySourceMode.LOOKUP)
+            .lookup("country")
+            .gazetteer("public/gazetteer/countries.json")
+        )
+        .config({"showLegend": True, "style": {"size": {"field": "Count", "min": 2, "max": 30}}})
+    )
+    return (
+        geomap.Panel()
+        .title("Anomalies by IP country")
+        .description("Flagged transactions by the country their IP resolves to (ISO 3166 alpha-2).")
+        .datasource(ELASTICSEARCH)
+        .with_target(
+            es_query("A", FLAGGED_TRANSACTIONS, [count()], [terms("country", "2", size=250)])
+        )
+        .layers([layer])
+        .span(24)
+        .height(12)
+    )
+
+
+def build() -> dashboard.Dashboard:
+    return (
+        dashboard.Dashboard("fraudwatch: anomaly overview")
+        .uid(UID)
+        .tags(["fraudwatch", "anomalies"])
+        .description("Scores over time, the most anomalous users and where anomalies concentrate.")
+        .time("now-24h", "now")
+        .refresh("1m")
+        .timezone("utc")
+        .with_variable(admin_url_variable())
+        .with_panel(_score_over_time())
+        .with_panel(_top_users())
+        .with_panel(_by("hour", "Anomalies by hour of day", width=12))
+        .with_panel(_by("tx_type", "Anomalies by transaction type", size=10))
+        .with_panel(_by("persona", "Anomalies by persona", size=4))
+        .with_panel(_by("channel", "Anomalies by channel", size=10))
+        .with_panel(_geo())
+    )

@@ -1,0 +1,94 @@
+"""Interventions: what automation and analysts did, the circuit breaker, the latest audit entries."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard, stat, table, timeseries
+from grafana_foundation_sdk.builders import elasticsearch as es
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from panel_queries import AUDIT, ELASTICSEARCH, PROMETHEUS, admin_url_variable, es_query, promql
+
+UID = "fraudwatch-interventions"
+#: The intervention service counts actions by `via`: hook:* is automation, the rest are people.
+SOURCES = {"automated": 'via=~"hook:.*"', "manual": 'via!~"hook:.*"'}
+BREAKER_QUEUED = (
+    'sum(increase(fraudwatch_interventions_total{result="queued", via=~"hook:.*"}[15m]))'
+    " or vector(0)"
+)
+
+
+def _actions(source: str, selector: str) -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .title(f"Actions over time: {source}")
+        .description(
+            f"{source.capitalize()} interventions per minute by action and result "
+            "(fraudwatch_interventions_total)."
+        )
+        .datasource(PROMETHEUS)
+        .with_target(
+            promql(
+                "A",
+                "sum by (action, result) "
+                f"(rate(fraudwatch_interventions_total{{{selector}}}[5m])) * 60",
+                "{{action}} ({{result}})",
+            )
+        )
+        .unit("short")
+        .stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+        .span(9)
+        .height(8)
+    )
+
+
+def _breaker() -> stat.Panel:
+    return (
+        stat.Panel()
+        .title("Circuit breaker")
+        .description(
+            "Automated actions queued for approval in the last 15 minutes. Above 0 the breaker "
+            "is open: automation only queues until the window moves on (docs/intervention.md)."
+        )
+        .datasource(PROMETHEUS)
+        .with_target(promql("A", BREAKER_QUEUED, "queued automated actions"))
+        .thresholds(
+            dashboard.ThresholdsConfig()
+            .mode(model.ThresholdsMode.ABSOLUTE)
+            .steps([model.Threshold(None, "green"), model.Threshold(1, "red")])
+        )
+        .span(6)
+        .height(8)
+    )
+
+
+def _audit() -> table.Panel:
+    raw = es.RawData().id("1").settings(es.ElasticsearchRawDataSettings().size("50"))
+    return (
+        table.Panel()
+        .title("Latest audit entries")
+        .description(
+            "The newest entries of the intervention service's audit log (index fraudwatch-audit); "
+            "the admin page's /admin/audit is the authoritative, verifiable view."
+        )
+        .datasource(ELASTICSEARCH)
+        .with_target(es_query("A", AUDIT, [raw], []))
+        .span(24)
+        .height(10)
+    )
+
+
+def build() -> dashboard.Dashboard:
+    board = (
+        dashboard.Dashboard("fraudwatch: interventions")
+        .uid(UID)
+        .tags(["fraudwatch", "interventions"])
+        .description("Locks, step-ups and blocks by source, the automation circuit breaker, audit.")
+        .time("now-24h", "now")
+        .refresh("1m")
+        .timezone("utc")
+        .with_variable(admin_url_variable())
+    )
+    for source, selector in SOURCES.items():
+        board = board.with_panel(_actions(source, selector))
+    return board.with_panel(_breaker()).with_panel(_audit())
