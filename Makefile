@@ -10,7 +10,7 @@ INFRA_VENV ?= .venv-infra
 # Extras installed for the test suite (the demo needs only `demo`).
 TEST_EXTRAS ?= demo,spark,dashboards,cluster,dev
 
-.PHONY: install install-test demo test test-unit test-integration test-e2e test-infra \
+.PHONY: install install-test fetch demo test test-unit test-integration test-e2e test-infra \
         test-ansible test-airflow lint format bench render services-up services-down clean
 
 $(BIN)/python:
@@ -34,7 +34,11 @@ test: install-test test-unit test-integration test-e2e test-infra test-airflow t
 test-unit:
 	$(PYTEST) tests/unit
 
-test-integration:
+## fetch: server jars (Maven Central), Spark connectors, FerretDB (Go module proxy) into caches
+fetch: install-test
+	$(BIN)/python -m tests.servers fetch
+
+test-integration: fetch
 	$(PYTEST) tests/integration
 
 test-e2e:

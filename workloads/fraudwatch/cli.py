@@ -49,7 +49,19 @@ def _parse_date(value: str) -> date:
 
 
 def run_generate(
-    users, transactions, seed, out, start, days, fraud_rate, workers, chunk_users, overwrite
+    users,
+    transactions,
+    seed,
+    out,
+    start,
+    days,
+    fraud_rate,
+    workers,
+    chunk_users,
+    overwrite,
+    sink="parquet",
+    kafka_bootstrap=None,
+    topic_prefix=None,
 ):
     from fraudwatch.generator.population import GeneratorConfig
     from fraudwatch.generator.writer import generate as generate_data
@@ -64,6 +76,12 @@ def run_generate(
     )
     if workers < 1 or chunk_users < 1:
         raise UserError("--workers and --chunk-users must be at least 1")
+    if sink == "kafka":
+        return _generate_to_kafka(config, users, chunk_users, kafka_bootstrap, topic_prefix)
+    if sink != "parquet":
+        raise UserError(f"unknown --sink {sink!r}; use parquet or kafka")
+    if out is None:
+        raise UserError("--out DIR is required with --sink parquet")
     with progress_bar() as bar:
         task = bar.add_task("generate users and events", total=users)
         summary = generate_data(
@@ -83,12 +101,34 @@ def run_generate(
     return summary
 
 
+def _generate_to_kafka(config, users, chunk_users, bootstrap, topic_prefix):
+    from fraudwatch.streaming.produce import generate_to_kafka
+    from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
+
+    if not bootstrap:
+        raise UserError(
+            "--sink kafka needs --kafka-bootstrap HOST:PORT (or FRAUDWATCH_KAFKA_BOOTSTRAP)"
+        )
+    with progress_bar() as bar:
+        task = bar.add_task("produce users' events to Kafka", total=users)
+        produced = generate_to_kafka(
+            config,
+            bootstrap,
+            topic_prefix=topic_prefix or DEFAULT_TOPIC_PREFIX,
+            chunk_users=chunk_users,
+            on_progress=lambda n: bar.advance(task, n),
+        )
+    console.print("produced " + ", ".join(f"{n:,} to {t}" for t, n in produced.items()))
+    return produced
+
+
 @app.command()
 @user_errors
 def generate(
     out: Annotated[
-        Path, typer.Option(help="Output directory (created; must not exist unless --overwrite)")
-    ],
+        Path | None,
+        typer.Option(help="Output directory (created; must not exist unless --overwrite)"),
+    ] = None,
     users: Annotated[
         int, typer.Option(help="Number of users, split evenly over the four personas")
     ] = 1_000_000,
@@ -106,10 +146,34 @@ def generate(
         int, typer.Option(help="Users per chunk (bounds memory; output rows do not depend on it)")
     ] = 50_000,
     overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists")] = False,
+    sink: Annotated[
+        str, typer.Option(help="parquet (files under --out) or kafka (topics)")
+    ] = "parquet",
+    kafka_bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDWATCH_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers (--sink kafka)"
+        ),
+    ] = None,
+    topic_prefix: Annotated[
+        str | None, typer.Option(help="Prefix of the Kafka topic names")
+    ] = None,
 ):
     """Generate users, transactions, logins and API calls with injected anomaly scenarios."""
     run_generate(
-        users, transactions, seed, out, start, days, fraud_rate, workers, chunk_users, overwrite
+        users,
+        transactions,
+        seed,
+        out,
+        start,
+        days,
+        fraud_rate,
+        workers,
+        chunk_users,
+        overwrite,
+        sink,
+        kafka_bootstrap,
+        topic_prefix,
     )
 
 
@@ -285,6 +349,7 @@ def _wire_subcommands() -> None:
     """Commands that live next to the code they drive."""
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
     from fraudwatch.publish.cli import dashboards_app, es_app, publish
+    from fraudwatch.streaming.cli import produce, stream
 
     app.command("serve")(user_errors(serve))
     app.add_typer(tokens_app, name="tokens")
@@ -292,6 +357,8 @@ def _wire_subcommands() -> None:
     app.command("publish")(user_errors(publish))
     app.add_typer(es_app, name="es")
     app.add_typer(dashboards_app, name="dashboards")
+    app.command("stream")(user_errors(stream))
+    app.command("produce")(user_errors(produce))
 
 
 _wire_subcommands()

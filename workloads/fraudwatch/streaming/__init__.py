@@ -1,0 +1,1 @@
+"""Events through Kafka: versioned event schemas, the producer, and the streaming scorer."""

@@ -1,0 +1,86 @@
+"""The streaming commands. The lead wires them into fraudwatch.cli:
+`app.command("stream")(user_errors(stream))` and `app.command("produce")(user_errors(produce))`;
+`fraudwatch generate --sink kafka` calls `streaming.produce.generate_to_kafka(config, ...)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraudwatch import settings as fw_settings
+from fraudwatch.streaming.job import DEFAULT_INDEX, DEFAULT_THRESHOLD, StreamSettings, run_stream
+from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
+from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
+
+
+def stream(
+    models_dir: Annotated[Path, typer.Option(help="Model version folder: SCORED/models/<version>")],
+    bootstrap_servers: Annotated[
+        str, typer.Option(envvar="FRAUDWATCH_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")
+    ] = "127.0.0.1:9092",
+    es_url: Annotated[
+        str, typer.Option(envvar="FRAUDWATCH_ELASTICSEARCH_URL", help="Elasticsearch URL")
+    ] = "http://127.0.0.1:9200",
+    es_index: Annotated[str, typer.Option(help="Index or write alias for scored events")] = (
+        DEFAULT_INDEX
+    ),
+    topic_prefix: Annotated[str, typer.Option(help="Prefix of the event topics")] = (
+        DEFAULT_TOPIC_PREFIX
+    ),
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Checkpoint folder (default: $FRAUDWATCH_HOME/stream-checkpoint)"),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(help="Forward events with ensemble_score >= this to intervention")
+    ] = DEFAULT_THRESHOLD,
+    intervention_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDWATCH_INTERVENTION_URL",
+            help="Intervention service base URL; token from FRAUDWATCH_INTERVENTION_TOKEN",
+        ),
+    ] = None,
+    trigger_seconds: Annotated[float, typer.Option(help="Micro-batch interval")] = 5.0,
+    available_now: Annotated[
+        bool, typer.Option(help="Process what the topics hold now, then stop")
+    ] = False,
+    max_offsets_per_trigger: Annotated[int, typer.Option(help="Records per micro-batch")] = 20_000,
+) -> None:
+    """Score Kafka events with Spark Structured Streaming; index them in Elasticsearch."""
+    settings = StreamSettings(
+        bootstrap_servers=bootstrap_servers,
+        models_dir=models_dir,
+        es_url=es_url,
+        checkpoint=checkpoint or fw_settings.home() / "stream-checkpoint",
+        topic_prefix=topic_prefix,
+        es_index=es_index,
+        threshold=threshold,
+        intervention_url=intervention_url,
+        trigger_seconds=trigger_seconds,
+        available_now=available_now,
+        max_offsets_per_trigger=max_offsets_per_trigger,
+    )
+    processor = run_stream(settings)
+    indexed = sum(r.indexed for r in processor.results)
+    dead = sum(r.dead_lettered for r in processor.results)
+    typer.echo(f"indexed {indexed} transactions, dead-lettered {dead} records")
+
+
+def produce(
+    input: Annotated[Path, typer.Option(help="Raw directory written by `fraudwatch generate`")],
+    bootstrap_servers: Annotated[
+        str, typer.Option(envvar="FRAUDWATCH_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")
+    ] = "127.0.0.1:9092",
+    topic_prefix: Annotated[str, typer.Option(help="Prefix of the event topics")] = (
+        DEFAULT_TOPIC_PREFIX
+    ),
+    partitions: Annotated[int, typer.Option(help="Partitions of topics it creates")] = (
+        DEFAULT_PARTITIONS
+    ),
+) -> None:
+    """Produce a generated data set's transactions, logins and API calls to Kafka."""
+    counts = produce_raw(input, bootstrap_servers, topic_prefix, partitions)
+    typer.echo(", ".join(f"{n} {topic}" for topic, n in counts.items()) + f" → {topic_prefix}*")

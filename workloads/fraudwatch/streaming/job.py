@@ -1,0 +1,375 @@
+"""`fraudwatch stream`: Spark Structured Streaming from Kafka to Elasticsearch and alerts.
+
+Per micro-batch (`foreachBatch`, on the driver):
+1. every record is validated against its topic's schema (`streaming.schemas`); a record that
+   fails goes to the dead-letter topic with the reason, the source position and the original
+   bytes: nothing is dropped silently;
+2. valid transactions are turned into the model's per-transaction features and scored with
+   the model version from --models-dir (`scoring.batches.score_table`);
+3. scored transactions are bulk-indexed with id `<tx_id>:<model_version>` (a replay
+   overwrites, never duplicates);
+4. transactions with ensemble_score >= threshold go to the intervention service's
+   Watcher hook.
+Spark commits the batch's offsets to the checkpoint only after the function returns; a
+failure anywhere re-runs the same batch (same offsets) after a restart. See docs/streaming.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from fraudwatch.errors import UserError
+from fraudwatch.streaming.alerts import AlertForwarder
+from fraudwatch.streaming.elasticsearch_writer import ElasticsearchWriter
+from fraudwatch.streaming.produce import ensure_topics, producer_config
+from fraudwatch.streaming.schemas import (
+    DEAD_LETTER,
+    DEFAULT_TOPIC_PREFIX,
+    TOPICS,
+    InvalidEvent,
+    validate,
+)
+
+DEFAULT_THRESHOLD = 0.8
+DEFAULT_INDEX = "fraudwatch-transactions"
+#: The fields of a streamed document: those of the fraudwatch-transactions index template
+#: (dashboards/elasticsearch/), which maps strictly. A test checks the two agree.
+DOCUMENT_FIELDS = (
+    "tx_id",
+    "user_id",
+    "ts",
+    "amount",
+    "currency",
+    "tx_type",
+    "channel",
+    "country",
+    "ip",
+    "device_id",
+    "counterparty",
+    "status",
+    "persona",
+    "hour",
+    "label",
+    "scenario",
+    "iforest_score",
+    "autoencoder_score",
+    "lstm_score",
+    "ensemble_score",
+    "reasons",
+    "top_features",
+    "flagged",
+    "model_version",
+    "record_type",
+    "scored_at",
+)
+RAW_TRANSACTION_SCHEMA = pa.schema(
+    [
+        ("tx_id", pa.int64()),
+        ("user_id", pa.int64()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("amount", pa.float64()),
+        ("currency", pa.string()),
+        ("tx_type", pa.string()),
+        ("channel", pa.string()),
+        ("ip", pa.string()),
+        ("device_id", pa.string()),
+        ("country", pa.string()),
+        ("counterparty", pa.string()),
+        ("status", pa.string()),
+        ("label", pa.int8()),
+        ("scenario", pa.string()),
+    ]
+)
+#: The first patch release of a Spark line whose spark-sql-kafka *and* its
+#: spark-token-provider-kafka are both on Maven Central (4.0.1-4.0.5 lack the latter).
+_KAFKA_CONNECTOR_RELEASE = {"4.0": "4.0.0"}
+
+
+@dataclass
+class StreamSettings:
+    bootstrap_servers: str
+    models_dir: Path
+    es_url: str
+    checkpoint: Path
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    es_index: str = DEFAULT_INDEX
+    threshold: float = DEFAULT_THRESHOLD
+    intervention_url: str | None = None
+    trigger_seconds: float = 5.0
+    available_now: bool = False  # process what is in the topics, then stop
+    max_offsets_per_trigger: int = 20_000
+    starting_offsets: str = "earliest"
+    es_retry_for_s: float = 300.0
+    spark_options: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise UserError(f"--threshold {self.threshold} must be between 0 and 1")
+        if self.trigger_seconds <= 0:
+            raise UserError(f"--trigger-seconds {self.trigger_seconds} must be positive")
+        if self.starting_offsets not in ("earliest", "latest"):
+            raise UserError("--starting-offsets must be earliest or latest")
+
+
+def kafka_connector_package() -> str:
+    """Maven coordinate of spark-sql-kafka for the installed pyspark
+    ($FRAUDWATCH_SPARK_KAFKA_PACKAGE overrides)."""
+    override = os.environ.get("FRAUDWATCH_SPARK_KAFKA_PACKAGE")
+    if override:
+        return override
+    import pyspark
+
+    version = str(pyspark.__version__)
+    line = ".".join(version.split(".")[:2])
+    return (
+        f"org.apache.spark:spark-sql-kafka-0-10_2.13:{_KAFKA_CONNECTOR_RELEASE.get(line, version)}"
+    )
+
+
+def streaming_session(extra: dict[str, str] | None = None) -> Any:
+    """A Spark session with the Kafka connector; master and memory from the environment."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UserError(
+            "fraudwatch stream needs PySpark: pip install 'fraudwatch[spark]'"
+        ) from None
+    builder = (
+        SparkSession.builder.appName("fraudwatch-stream")
+        .master(os.environ.get("FRAUDWATCH_SPARK_MASTER", "local[2]"))
+        .config("spark.driver.memory", os.environ.get("FRAUDWATCH_SPARK_DRIVER_MEMORY", "1g"))
+        .config("spark.sql.shuffle.partitions", os.environ.get("FRAUDWATCH_SPARK_PARTITIONS", "2"))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.jars.packages", kafka_connector_package())
+    )
+    ivy = os.environ.get("FRAUDWATCH_SPARK_IVY")
+    if ivy:
+        builder = builder.config("spark.jars.ivy", ivy)
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+# --- one micro-batch ----------------------------------------------------------------------
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return value
+
+
+def transaction_table(events: list[dict[str, Any]]) -> pa.Table:
+    """Validated transaction events as a raw-transactions table, ordered by user and time."""
+    columns = {name: [e.get(name) for e in events] for name in RAW_TRANSACTION_SCHEMA.names}
+    table = pa.table(columns, schema=RAW_TRANSACTION_SCHEMA)
+    return table.sort_by([("user_id", "ascending"), ("ts", "ascending"), ("tx_id", "ascending")])
+
+
+def score_transactions(version: Any, table: pa.Table) -> pa.Table:
+    """Features and scores of a micro-batch's transactions.
+
+    Approximation (docs/streaming.md): a transaction is compared with its user's other
+    transactions *in the same micro-batch*, not the user's whole history as in the batch job.
+    """
+    import ibis
+
+    from fraudwatch.features.transactions import transaction_features
+    from fraudwatch.scoring.batches import score_table
+
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    features = transaction_features(ibis.memtable(table)).order_by(["user_id", "ts", "tx_id"])
+    feats = con.to_pyarrow(features.mutate(persona=ibis.null("string")))
+    return score_table(version.levels["transactions"], feats)
+
+
+def documents(
+    scored: pa.Table, model_version: str, threshold: float, scored_at: str
+) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for row in scored.to_pylist():
+        row["flagged"] = bool(row["ensemble_score"] >= threshold)
+        row["model_version"] = model_version
+        row["record_type"] = "transaction"
+        row["scored_at"] = scored_at
+        source = {k: _json_ready(row.get(k)) for k in DOCUMENT_FIELDS if row.get(k) is not None}
+        out.append((f"{row['tx_id']}:{model_version}", source))
+    return out
+
+
+def dead_letter_value(record: dict[str, Any], reason: str) -> bytes:
+    value = record["value"]
+    try:
+        original = value.decode("utf-8") if value is not None else None
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        import base64
+
+        original, encoding = base64.b64encode(value).decode(), "base64"
+    return json.dumps(
+        {
+            "reason": reason,
+            "topic": record["topic"],
+            "partition": record["partition"],
+            "offset": record["offset"],
+            "key": record["key"].decode("utf-8", "replace") if record["key"] else None,
+            "payload": original,
+            "payload_encoding": encoding,
+            "failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    ).encode()
+
+
+@dataclass
+class BatchResult:
+    batch_id: int
+    valid: dict[str, int]
+    dead_lettered: int
+    indexed: int
+    alerts: int
+
+
+class MicroBatchProcessor:
+    """The foreachBatch function; holds the model version and the clients across batches."""
+
+    def __init__(self, settings: StreamSettings) -> None:
+        from fraudwatch.models.bundle import ModelVersion
+
+        self.settings = settings
+        self.version = ModelVersion.load(settings.models_dir)
+        if "transactions" not in self.version.levels:
+            raise UserError(f"{settings.models_dir} has no transaction-level models")
+        self.writer = ElasticsearchWriter(
+            settings.es_url, settings.es_index, retry_for_s=settings.es_retry_for_s
+        )
+        self.forwarder = (
+            AlertForwarder(settings.intervention_url) if settings.intervention_url else None
+        )
+        self.dead_letter_topic = f"{settings.topic_prefix}{DEAD_LETTER}"
+        self._producer: Any = None
+        self.results: list[BatchResult] = []
+
+    def _dead_letter(self, failed: list[tuple[dict[str, Any], str]]) -> None:
+        if not failed:
+            return
+        if self._producer is None:
+            from confluent_kafka import Producer
+
+            self._producer = Producer(producer_config(self.settings.bootstrap_servers))
+        errors: list[str] = []
+
+        def delivered(error: Any, _message: Any) -> None:
+            if error is not None:
+                errors.append(str(error))
+
+        for record, reason in failed:
+            self._producer.produce(
+                self.dead_letter_topic,
+                # Same source position, same key: consumers of the dead-letter topic can drop
+                # the copies a replayed micro-batch produces.
+                key=f"{record['topic']}:{record['partition']}:{record['offset']}".encode(),
+                value=dead_letter_value(record, reason),
+                headers={"fraudwatch-reason": reason[:500].encode()},
+                on_delivery=delivered,
+            )
+        left = self._producer.flush(120)
+        if left or errors:
+            raise RuntimeError(
+                f"dead-letter topic {self.dead_letter_topic} did not take {left or len(errors)} "
+                f"records ({errors[:1]}); the micro-batch will be retried"
+            )
+
+    def process(self, records: list[dict[str, Any]], batch_id: int) -> BatchResult:
+        prefix = self.settings.topic_prefix
+        valid: dict[str, list[dict[str, Any]]] = {t: [] for t in TOPICS}
+        failed: list[tuple[dict[str, Any], str]] = []
+        for record in records:
+            topic = record["topic"].removeprefix(prefix)
+            try:
+                event = validate(topic, record["value"])
+                if str(event["user_id"]).encode() != (record["key"] or b""):
+                    raise InvalidEvent(
+                        f"record key {record['key']!r} is not the event's user_id "
+                        f"{event['user_id']}"
+                    )
+                valid[topic].append(event)
+            except InvalidEvent as exc:
+                failed.append((record, str(exc)))
+        self._dead_letter(failed)
+        indexed = alerts = 0
+        if valid["transactions"]:
+            scored = score_transactions(self.version, transaction_table(valid["transactions"]))
+            scored_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            docs = documents(scored, self.version.version, self.settings.threshold, scored_at)
+            indexed = self.writer.bulk(docs).indexed
+            flagged = [(i, s) for i, s in docs if s["flagged"]]
+            if self.forwarder is not None and flagged:
+                self.forwarder.forward(self.settings.es_index, flagged)
+            alerts = len(flagged)
+        result = BatchResult(
+            batch_id, {t: len(v) for t, v in valid.items()}, len(failed), indexed, alerts
+        )
+        self.results.append(result)
+        return result
+
+    def __call__(self, frame: Any, batch_id: int) -> None:
+        rows = frame.select("topic", "partition", "offset", "key", "value").collect()
+        self.process([row.asDict() for row in rows], batch_id)
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.forwarder is not None:
+            self.forwarder.close()
+        if self._producer is not None:
+            self._producer.flush(30)
+
+
+def start_query(spark: Any, settings: StreamSettings, processor: MicroBatchProcessor) -> Any:
+    """Start the streaming query (Kafka source → foreachBatch) and return it."""
+    topics = ",".join(f"{settings.topic_prefix}{t}" for t in TOPICS)
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", topics)
+        .option("startingOffsets", settings.starting_offsets)
+        .option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
+        # A broker restart must not kill the query: keep asking for offsets for ~2 minutes.
+        .option("fetchOffset.numRetries", "60")
+        .option("fetchOffset.retryIntervalMs", "2000")
+        .option("kafka.reconnect.backoff.max.ms", "2000")
+    )
+    writer = (
+        reader.load()
+        .writeStream.foreachBatch(processor)
+        .option("checkpointLocation", str(settings.checkpoint))
+        .queryName("fraudwatch-stream")
+    )
+    if settings.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{settings.trigger_seconds} seconds")
+    return writer.start()
+
+
+def run_stream(settings: StreamSettings, spark: Any = None) -> MicroBatchProcessor:
+    """Run until stopped (or, with available_now, until the topics are drained)."""
+    processor = MicroBatchProcessor(settings)
+    ensure_topics(settings.bootstrap_servers, settings.topic_prefix)
+    processor.writer.ensure_write_index()
+    session = spark or streaming_session(settings.spark_options)
+    query = start_query(session, settings, processor)
+    try:
+        query.awaitTermination()
+    finally:
+        processor.close()
+    return processor
