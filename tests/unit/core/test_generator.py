@@ -38,11 +38,19 @@ def read(root, table: str) -> pa.Table:
     )
 
 
+def sql(query: str, **tables: pa.Table) -> list[tuple]:
+    """Run DuckDB SQL over the given Arrow tables (registered under their keyword names)."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        con.register(name, table)
+    return con.sql(query).fetchall()
+
+
 def test_sizes_personas_and_schema(raw_dir):
     users, tx = read(raw_dir, "users"), read(raw_dir, "transactions")
     assert users.num_rows == SMALL.users
     assert tx.num_rows == SMALL.transactions
-    counts = dict(duckdb.sql("SELECT persona, count(*) FROM users GROUP BY 1").fetchall())
+    counts = dict(sql("SELECT persona, count(*) FROM users GROUP BY 1", users=users))
     assert counts == dict.fromkeys(PERSONA_NAMES, SMALL.users // 4)
     expected = {
         "tx_id",
@@ -68,18 +76,20 @@ def test_sizes_personas_and_schema(raw_dir):
 def test_partitioned_by_date_within_the_period(raw_dir):
     days = sorted(p.name for p in (raw_dir / "transactions").iterdir())
     assert days[0] == "date=2026-01-01" and len(days) == SMALL.days
-    read(raw_dir, "transactions")
-    lo, hi = duckdb.sql("SELECT min(ts), max(ts) FROM tx").fetchall()[0]
+    tx = read(raw_dir, "transactions")
+    lo, hi = sql("SELECT min(ts), max(ts) FROM tx", tx=tx)[0]
     assert lo.isoformat() >= "2026-01-01" and hi.isoformat() < "2026-01-15"
 
 
 def test_loose_users_transact_more_and_aggressive_users_spend_more(raw_dir):
-    _users, _tx = read(raw_dir, "users"), read(raw_dir, "transactions")
-    rows = duckdb.sql(
+    users, tx = read(raw_dir, "users"), read(raw_dir, "transactions")
+    rows = sql(
         "SELECT u.persona, count(*) / count(DISTINCT t.user_id) AS per_user, median(t.amount) AS amount, "
         "avg((t.tx_type IN ('withdrawal', 'transfer'))::INT) AS risky "
-        "FROM tx t JOIN users u USING (user_id) WHERE t.label = 0 GROUP BY 1"
-    ).fetchall()
+        "FROM tx t JOIN users u USING (user_id) WHERE t.label = 0 GROUP BY 1",
+        tx=tx,
+        users=users,
+    )
     stats = {p: (n, a, r) for p, n, a, r in rows}
     assert stats["loose-passive"][0] > 2 * stats["tight-passive"][0]
     assert stats["loose-aggressive"][0] > 2 * stats["tight-aggressive"][0]
@@ -90,14 +100,16 @@ def test_loose_users_transact_more_and_aggressive_users_spend_more(raw_dir):
 def test_every_scenario_is_injected_with_consistent_ground_truth(tmp_path):
     config = dataclasses.replace(SMALL, users=8_000, transactions=80_000, fraud_rate=0.02)
     generate(config, tmp_path / "raw", workers=1)
-    _users, tx = read(tmp_path / "raw", "users"), read(tmp_path / "raw", "transactions")
+    users, tx = read(tmp_path / "raw", "users"), read(tmp_path / "raw", "transactions")
     assert set(pc.unique(tx["scenario"].drop_null()).to_pylist()) == set(SCENARIO_NAMES)
     # A transaction is labelled exactly when it belongs to a scenario, and its user is a victim
     # of that same scenario.
-    mismatched = duckdb.sql(
+    mismatched = sql(
         "SELECT count(*) FROM tx t JOIN users u USING (user_id) "
-        "WHERE (t.label = 1) <> (t.scenario IS NOT NULL) OR (t.label = 1 AND (u.label <> 1 OR u.scenario <> t.scenario))"
-    ).fetchall()[0][0]
+        "WHERE (t.label = 1) <> (t.scenario IS NOT NULL) OR (t.label = 1 AND (u.label <> 1 OR u.scenario <> t.scenario))",
+        tx=tx,
+        users=users,
+    )[0][0]
     assert mismatched == 0
     share = pc.mean(tx["label"]).as_py()
     assert 0.01 < share < 0.04  # fraud_rate 0.02, scenario sizes vary
@@ -108,15 +120,16 @@ def test_every_scenario_is_injected_with_consistent_ground_truth(tmp_path):
 def test_takeover_logins_precede_the_takeover(tmp_path):
     config = dataclasses.replace(SMALL, fraud_rate=0.02, scenario_weights={"account_takeover": 1.0})
     generate(config, tmp_path / "raw", workers=1)
-    _logins, _tx = read(tmp_path / "raw", "logins"), read(tmp_path / "raw", "transactions")
-    late = duckdb.sql(
+    logins, tx = read(tmp_path / "raw", "logins"), read(tmp_path / "raw", "transactions")
+    late = sql(
         "SELECT count(*) FROM (SELECT user_id, max(ts) AS last_attack FROM logins WHERE label = 1 GROUP BY 1) l "
         "JOIN (SELECT user_id, min(ts) AS first_fraud FROM tx WHERE label = 1 GROUP BY 1) f USING (user_id) "
-        "WHERE l.last_attack > f.first_fraud"
-    ).fetchall()[0][0]
+        "WHERE l.last_attack > f.first_fraud",
+        logins=logins,
+        tx=tx,
+    )[0][0]
     assert (
-        duckdb.sql("SELECT count(*) FROM logins WHERE label = 1 AND NOT success").fetchall()[0][0]
-        > 0
+        sql("SELECT count(*) FROM logins WHERE label = 1 AND NOT success", logins=logins)[0][0] > 0
     )
     assert late == 0
 
