@@ -54,8 +54,13 @@ test-infra: $(INFRA_VENV)/bin/python
 	bash tests/infra/gitops/install_kustomize.sh
 	$(INFRA_VENV)/bin/python -m pytest tests/infra
 
-test-airflow:
-	@echo "airflow tier: see tests/airflow (wired when the DAGs land)"
+# The Airflow tier runs in Airflow's own virtualenv (Airflow pins many packages).
+AIRFLOW_VENV ?= .airflow-venv
+$(AIRFLOW_VENV)/bin/airflow: tests/airflow/setup_airflow_venv.sh pyproject.toml
+	AIRFLOW_VENV=$(AIRFLOW_VENV) bash tests/airflow/setup_airflow_venv.sh
+
+test-airflow: $(AIRFLOW_VENV)/bin/airflow
+	$(AIRFLOW_VENV)/bin/python -m pytest tests/airflow
 
 test-ansible:
 	@echo "ansible tier: see tests/ansible (wired when the roles land)"

@@ -76,7 +76,7 @@ BASELINE_FEATURES_SQL = """
 SELECT user_id, count(*) AS tx_count, avg(amount), max(amount), stddev_samp(amount),
        avg(gap), min(gap), max(gap), count(DISTINCT ip), count(DISTINCT device_id)
 FROM (SELECT *, epoch(ts) - lag(epoch(ts)) OVER (PARTITION BY user_id ORDER BY ts, tx_id) AS gap
-      FROM read_parquet('{glob}'))
+      FROM read_parquet('{glob}', hive_partitioning = false))
 GROUP BY user_id
 """
 
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     db.sql("SET enable_progress_bar = false")
     figures["baseline_duckdb_sql_s"] = round(
         _median_time(
-            lambda: db.sql(BASELINE_FEATURES_SQL.format(glob=glob)).fetch_arrow_table(),
+            lambda: db.sql(BASELINE_FEATURES_SQL.format(glob=glob)).to_arrow_table(),
             args.repeats,
         ),
         1,

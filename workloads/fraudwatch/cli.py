@@ -15,6 +15,7 @@ from rich.table import Table
 from fraudwatch.errors import UserError
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.progress import console, progress_bar
+from fraudwatch.storage import is_s3
 
 app = typer.Typer(
     help="fraudwatch: find the transactions and users that do not fit, explain why, act on them.",
@@ -86,7 +87,7 @@ def run_generate(
         task = bar.add_task("generate users and events", total=users)
         summary = generate_data(
             config,
-            Path(out),
+            out,
             workers=workers,
             chunk_users=chunk_users,
             overwrite=overwrite,
@@ -126,8 +127,10 @@ def _generate_to_kafka(config, users, chunk_users, bootstrap, topic_prefix):
 @user_errors
 def generate(
     out: Annotated[
-        Path | None,
-        typer.Option(help="Output directory (created; must not exist unless --overwrite)"),
+        str | None,
+        typer.Option(
+            help="Output directory or s3://bucket/prefix (must not exist unless --overwrite)"
+        ),
     ] = None,
     users: Annotated[
         int, typer.Option(help="Number of users, split evenly over the four personas")
@@ -192,12 +195,12 @@ def run_score(input, out, engine, models, top, fit_users, models_dir, overwrite)
                 tasks[step] = bar.add_task(step, total=total)
             bar.advance(tasks[step], advance)
 
-        summary = score_data(Path(input), Path(out), options, overwrite=overwrite, progress=report)
+        summary = score_data(input, out, options, overwrite=overwrite, progress=report)
     console.print(
         f"scored {summary.transactions:,} transactions and {summary.users:,} users "
         f"with model version {summary.model_version} → {out}"
     )
-    if top:
+    if top and not is_s3(out):
         print_top(Path(out), top)
     return summary
 
@@ -208,7 +211,7 @@ def print_top(scored: Path, n: int) -> None:
 
     rows = duckdb.connect().sql(
         f"SELECT rank, user_id, persona, round(ensemble_score, 4) AS score, reasons, scenario "
-        f"FROM read_parquet('{scored / 'users.parquet'}') ORDER BY rank LIMIT {int(n)}"
+        f"FROM read_parquet('{scored / 'users.parquet'}', hive_partitioning = false) ORDER BY rank LIMIT {int(n)}"
     )
     rows.write_csv(str(scored / "top_users.csv"))
     table = Table(title=f"Top {n} anomalous users")
@@ -222,10 +225,10 @@ def print_top(scored: Path, n: int) -> None:
 @app.command()
 @user_errors
 def score(
-    input: Annotated[
-        Path, typer.Option(help="Raw data directory written by `fraudwatch generate`")
+    input: Annotated[str, typer.Option(help="Raw data directory written by `fraudwatch generate`")],
+    out: Annotated[
+        str, typer.Option(help="Output directory or s3://bucket/prefix for the scored data")
     ],
-    out: Annotated[Path, typer.Option(help="Output directory for scored users and transactions")],
     engine: Annotated[
         str, typer.Option(help="Feature engine: duckdb (one machine) or spark")
     ] = "duckdb",

@@ -62,7 +62,7 @@ def _score_distributions(db: duckdb.DuckDBPyConnection, users: str) -> str:
     bins = np.linspace(0, 1, 41)
     for ax, name in zip(np.atleast_1d(axes), names, strict=True):
         data = db.sql(
-            f"SELECT {name}_score, coalesce(label, 0) FROM read_parquet('{users}') WHERE {name}_score IS NOT NULL"
+            f"SELECT {name}_score, coalesce(label, 0) FROM read_parquet('{users}', hive_partitioning = false) WHERE {name}_score IS NOT NULL"
         ).fetchnumpy()
         scores, labels = data[f"{name}_score"], data[list(data)[1]]
         if len(scores):
@@ -85,7 +85,7 @@ def _score_distributions(db: duckdb.DuckDBPyConnection, users: str) -> str:
 
 def _daily(db: duckdb.DuckDBPyConnection, transactions: str) -> str:
     rows = db.sql(
-        f"SELECT CAST(ts AS DATE) AS day, sum(flagged::INT), avg(ensemble_score) FROM read_parquet('{transactions}') GROUP BY 1 ORDER BY 1"
+        f"SELECT CAST(ts AS DATE) AS day, sum(flagged::INT), avg(ensemble_score) FROM read_parquet('{transactions}', hive_partitioning = false) GROUP BY 1 ORDER BY 1"
     ).fetchall()
     fig, ax = plt.subplots(figsize=(12.5, 2.8))
     ax.plot([r[0] for r in rows], [r[1] for r in rows], color=_RED, marker="o", markersize=3)
@@ -143,7 +143,7 @@ def _evaluation_table(evaluation: dict) -> str:
 def _top_table(db: duckdb.DuckDBPyConnection, users: str) -> str:
     rows = db.sql(
         f"""SELECT rank, user_id, persona, ensemble_score, iforest_score, autoencoder_score, lstm_score,
-        tx_count, reasons, scenario FROM read_parquet('{users}') ORDER BY rank LIMIT {TOP_ROWS}"""
+        tx_count, reasons, scenario FROM read_parquet('{users}', hive_partitioning = false) ORDER BY rank LIMIT {TOP_ROWS}"""
     ).fetchall()
     head = "".join(
         f"<th>{h}</th>"

@@ -16,9 +16,9 @@ DIMENSIONS = {
 def insights(con: duckdb.DuckDBPyConnection, scored_transactions: str) -> dict:
     """For each dimension: flagged count, total, flagged share and lift over the overall share."""
     overall = (
-        con.sql(f"SELECT avg(flagged::INT) FROM read_parquet('{scored_transactions}')").fetchall()[
-            0
-        ][0]
+        con.sql(
+            f"SELECT avg(flagged::INT) FROM read_parquet('{scored_transactions}', hive_partitioning = false)"
+        ).fetchall()[0][0]
         or 0.0
     )
     out: dict = {"overall_flagged_share": round(float(overall), 6)}
@@ -26,7 +26,7 @@ def insights(con: duckdb.DuckDBPyConnection, scored_transactions: str) -> dict:
         rows = con.sql(
             f"""
             SELECT CAST({column} AS VARCHAR) AS key, sum(flagged::INT) AS flagged, count(*) AS total
-            FROM read_parquet('{scored_transactions}')
+            FROM read_parquet('{scored_transactions}', hive_partitioning = false)
             GROUP BY 1 ORDER BY flagged DESC, key
             """
         ).fetchall()

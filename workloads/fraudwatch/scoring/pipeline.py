@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fraudwatch import __version__
+from fraudwatch import __version__, storage
 from fraudwatch.errors import UserError
 from fraudwatch.evaluation.metrics import ranking_metrics, recall_in_top
 from fraudwatch.features.engine import check_engine, connect, has_table, read_raw, stream_batches
@@ -31,10 +31,10 @@ from fraudwatch.features.users import USER_FEATURES, user_features
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.models.bundle import LevelModels, ModelSettings, ModelVersion, check_models
 from fraudwatch.models.ensemble import combine, percentile, reference_quantiles
-from fraudwatch.output import atomic_directory
 from fraudwatch.scoring.batches import feature_matrix, score_batches, score_table
 from fraudwatch.scoring.insights import insights
 from fraudwatch.scoring.reasons import explain
+from fraudwatch.storage import output_location
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 
@@ -57,7 +57,7 @@ class ScoreOptions:
 
 @dataclass
 class ScoreSummary:
-    out: Path
+    out: str | Path
     transactions: int
     users: int
     model_version: str
@@ -190,7 +190,7 @@ def _rank_transactions(
         COPY (
             SELECT rank, * EXCLUDE (rank), rank <= {flagged} AS flagged FROM (
                 SELECT row_number() OVER (ORDER BY ensemble_score DESC, tx_id) AS rank, *
-                FROM read_parquet('{unsorted}')
+                FROM read_parquet('{unsorted}', hive_partitioning = false)
             ) ORDER BY rank
         ) TO '{out / "transactions" / "part-0.parquet"}' (FORMAT parquet, COMPRESSION zstd)
         """
@@ -245,8 +245,8 @@ def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) ->
     out["users"]["by_scenario"] = recall_in_top(label, users["ensemble_score"].to_numpy(), scenario)
     cols = ", ".join(f"{n}_score" for n in (*MODEL_NAMES, "ensemble"))
     tx = db.sql(
-        f"SELECT label, scenario, {cols} FROM read_parquet('{scored_tx}')"
-    ).fetch_arrow_table()
+        f"SELECT label, scenario, {cols} FROM read_parquet('{scored_tx}', hive_partitioning = false)"
+    ).to_arrow_table()
     tx_label = tx["label"].to_numpy(zero_copy_only=False).astype(int)
     for name in (*MODEL_NAMES, "ensemble"):
         scores = tx[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -259,26 +259,23 @@ def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) ->
     return out
 
 
-def _raw_fingerprint(root: Path) -> str:
-    manifest = root / "manifest.json"
-    if manifest.is_file():
-        return json.loads(manifest.read_text()).get("fingerprint", "unknown")
-    return "unknown"
+def _raw_fingerprint(root: str | Path) -> str:
+    text = storage.read_text(f"{str(root).rstrip('/')}/manifest.json")
+    return json.loads(text).get("fingerprint", "unknown") if text else "unknown"
 
 
 def score(
-    input_dir: Path,
-    out: Path,
+    input_dir: str | Path,
+    out: str | Path,
     options: ScoreOptions,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> ScoreSummary:
     """Run the scoring job; `out` appears complete or not at all."""
-    input_dir = Path(input_dir)
     con = connect(options.engine)
     tx = read_raw(con, input_dir, "transactions", REQUIRED_COLUMNS)
     if tx.count().to_pyarrow().as_py() == 0:
-        raise UserError(f"{input_dir / 'transactions'} has no rows; nothing to score")
+        raise UserError(f"{input_dir}/transactions has no rows; nothing to score")
     logins = (
         read_raw(con, input_dir, "logins", {"user_id": "int"})
         if has_table(input_dir, "logins")
@@ -298,7 +295,7 @@ def score(
 
     db = duckdb.connect()
     db.sql("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
-    with atomic_directory(out, overwrite) as tmp:
+    with output_location(out, overwrite) as tmp:
         step = "extract user features"
         if progress:
             progress(step, 0, 1)
@@ -345,7 +342,7 @@ def score(
         lstm_by_user = None
         if "lstm" in version.levels["transactions"].models:
             rows = db.sql(
-                f"SELECT user_id, avg(lstm_score) FROM read_parquet('{pattern}') GROUP BY 1"
+                f"SELECT user_id, avg(lstm_score) FROM read_parquet('{pattern}', hive_partitioning = false) GROUP BY 1"
             ).fetchall()
             lstm_by_user = {int(u): (np.nan if v is None else v) for u, v in rows}
         if progress:

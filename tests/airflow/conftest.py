@@ -1,0 +1,76 @@
+"""The Airflow tier: runs with .airflow-venv's python (tests/airflow/setup_airflow_venv.sh).
+
+Airflow reads its settings when first imported, so they are set here, before any test module
+imports it: a throwaway AIRFLOW_HOME with its SQLite metadata database, no example DAGs, and
+the project's dags folder. The database is migrated once per session."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "workloads" / "fraudwatch" / "pipelines" / "dags"
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fraudwatch-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+    }
+)
+os.environ.pop("FRAUDWATCH_PIPELINE_CONFIG", None)
+os.environ.pop("FRAUDWATCH_PIPELINE_CONFIG_JSON", None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return _AIRFLOW_HOME
+
+
+def small_config(home: Path, **overrides) -> dict:
+    """A local-mode configuration at test scale: iforest only (no PyTorch), no retries."""
+    config = {
+        "mode": "local",
+        "home": str(home),
+        "models": ["iforest"],
+        "fit_users": 500,
+        "retries": 0,
+        "demo": {"users": 1_000, "transactions": 10_000, "seed": 7, "fraud_rate": 0.02},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def load_dag(dag_file: str, config: dict, tmp_path: Path, monkeypatch):
+    """Import a DAG file afresh with `config` as its $FRAUDWATCH_PIPELINE_CONFIG."""
+    path = tmp_path / f"pipeline-{uuid.uuid4().hex[:8]}.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("FRAUDWATCH_PIPELINE_CONFIG", str(path))
+    spec = importlib.util.spec_from_file_location(
+        f"dag_{uuid.uuid4().hex[:8]}", DAGS_FOLDER / dag_file
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag

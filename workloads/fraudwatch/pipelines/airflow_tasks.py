@@ -1,0 +1,135 @@
+"""Turns a pipeline step into an Airflow task for the configured execution mode.
+
+- local: a PythonOperator runs the step in the worker's process (SQLite/standalone friendly).
+- kubernetes: a KubernetesPodOperator runs `python -m fraudwatch.pipelines.steps STEP` in the
+  workloads image; the daily scoring runs as a SparkApplication (SparkKubernetesOperator)
+  when kubernetes.score_with_spark is on.
+
+A data-quality failure or another UserError fails the task at once (retrying does not fix
+data); any other error is retried with exponential back-off. Every failure is notified.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fraudwatch.errors import UserError
+from fraudwatch.pipelines import kubernetes_specs
+from fraudwatch.pipelines.config import PipelineConfig, parse_config
+
+
+def default_args(config: PipelineConfig) -> dict[str, Any]:
+    return {
+        "owner": "fraudwatch",
+        "retries": config.retries,
+        "retry_delay": timedelta(seconds=config.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(seconds=config.max_retry_delay_seconds),
+        "on_failure_callback": notify_failure,
+    }
+
+
+def notify_failure(context: dict) -> None:
+    """Airflow failure callback: one readable line per failed task, to the notifier."""
+    import json
+
+    from fraudwatch.pipelines.steps import notify
+
+    ti = context.get("task_instance") or context.get("ti")
+    dag_id = getattr(ti, "dag_id", "?")
+    task_id = getattr(ti, "task_id", "?")
+    day = context.get("ds", "?")
+    error = context.get("exception")
+    config_json = (context.get("params") or {}).get("fraudwatch_config")
+    config = parse_config(json.loads(config_json)) if config_json else PipelineConfig()
+    notify(config, f"{dag_id} {day}: task {task_id} failed: {error}")
+
+
+def _run_local(step: str, day: str, config_json: str) -> dict:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from fraudwatch.pipelines.steps import StepSkipped, run_step
+
+    try:
+        return run_step(step, day, config_json)
+    except StepSkipped as exc:
+        raise AirflowSkipException(str(exc)) from None
+    except UserError as exc:
+        # The message is the reason an operator reads in the task log and the notification.
+        raise AirflowFailException(f"{step}: {exc}") from None
+
+
+def step_task(config: PipelineConfig, dag_id: str, step: str):
+    """The operator that runs `step` for the run's logical date in the configured mode."""
+    if config.mode == "local":
+        from airflow.providers.standard.operators.python import PythonOperator
+
+        return PythonOperator(
+            task_id=step,
+            python_callable=_run_local,
+            op_kwargs={"step": step, "day": "{{ ds }}", "config_json": config.as_json()},
+        )
+    if step == "score" and dag_id == "fraudwatch_daily" and config.kubernetes.score_with_spark:
+        return _spark_task(config, dag_id)
+    return _pod_task(config, dag_id, step)
+
+
+def _pod_task(config: PipelineConfig, dag_id: str, step: str):
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from kubernetes.client import models as k8s
+
+    k = config.kubernetes
+    command, arguments = kubernetes_specs.step_command(step, "{{ ds }}")
+    r = kubernetes_specs.resources(config)
+    return KubernetesPodOperator(
+        task_id=step,
+        name=f"{dag_id}-{step}".replace("_", "-"),
+        namespace=k.namespace,
+        image=k.image,
+        image_pull_policy=k.image_pull_policy,
+        cmds=command,
+        arguments=arguments,
+        env_vars=kubernetes_specs.config_env(config),
+        service_account_name=k.service_account,
+        automount_service_account_token=False,
+        labels=kubernetes_specs.labels(dag_id, step),
+        container_resources=k8s.V1ResourceRequirements(requests=r["requests"], limits=r["limits"]),
+        security_context=kubernetes_specs.pod_security_context(),
+        container_security_context=kubernetes_specs.container_security_context(),
+        volumes=[
+            k8s.V1Volume(
+                name=kubernetes_specs.DATA_VOLUME,
+                persistent_volume_claim=k8s.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=k.data_pvc
+                ),
+            ),
+            k8s.V1Volume(name=kubernetes_specs.TMP_VOLUME, empty_dir=k8s.V1EmptyDirVolumeSource()),
+        ],
+        volume_mounts=[
+            k8s.V1VolumeMount(name=m["name"], mount_path=m["mountPath"])
+            for m in kubernetes_specs.volume_mounts(config)
+        ],
+        do_xcom_push=True,
+        skip_on_exit_code=kubernetes_specs.SKIPPED_EXIT_CODE,
+        get_logs=True,
+        on_finish_action="delete_succeeded_pod",
+    )
+
+
+def _spark_task(config: PipelineConfig, dag_id: str):
+    import yaml
+    from airflow.providers.cncf.kubernetes.operators.spark_kubernetes import (
+        SparkKubernetesOperator,
+    )
+
+    application = kubernetes_specs.spark_application(
+        config, dag_id, "{{ ds }}", f"{dag_id}-score".replace("_", "-")
+    )
+    return SparkKubernetesOperator(
+        task_id="score",
+        namespace=config.kubernetes.namespace,
+        application_file=yaml.safe_dump(application, sort_keys=False),
+        get_logs=True,
+        delete_on_termination=True,
+    )

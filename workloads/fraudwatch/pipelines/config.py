@@ -1,0 +1,203 @@
+"""The pipelines' configuration: one YAML (or JSON) file, every key optional, defaults below.
+
+The DAG files read the file named by $FRAUDWATCH_PIPELINE_CONFIG (or the defaults when it is
+unset). In Kubernetes mode the resolved configuration travels to each pod as JSON in the
+same variable's `_JSON` twin, so the pods need no file. See docs/airflow.md for every key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from fraudwatch.errors import UserError
+from fraudwatch.settings import home
+
+CONFIG_ENV = "FRAUDWATCH_PIPELINE_CONFIG"
+CONFIG_JSON_ENV = "FRAUDWATCH_PIPELINE_CONFIG_JSON"
+MODES = ("local", "kubernetes")
+SOURCES = ("generate", "kafka")
+
+
+@dataclass
+class DemoSource:
+    """What `source: generate` makes for each logical date (one day of events)."""
+
+    users: int = 2_000
+    transactions: int = 20_000
+    seed: int = 42  # the day's seed is seed + the date's ordinal: reruns get identical data
+    fraud_rate: float = 0.01
+
+
+@dataclass
+class QualityThresholds:
+    """Checks between steps; a breach fails the run with the reason in the task log."""
+
+    min_transactions: int = 100  # raw transactions landed for the day
+    max_null_rate: float = 0.01  # share of nulls allowed in each required column
+    max_score_shift: float = 0.25  # population stability index vs the previous day's scores
+
+
+@dataclass
+class AlertConditions:
+    """Conditions evaluated after scoring; the day's alerts.json lists those that hold."""
+
+    score_threshold: float = 0.99  # a transaction at or above this ensemble score is critical
+    max_critical_transactions: int = 50
+    max_flagged_users: int = 100
+
+
+@dataclass
+class PublishTargets:
+    """Publishing steps; off by default so a local run needs no servers."""
+
+    elasticsearch: bool = False
+    tableau: bool = False
+
+
+@dataclass
+class RetrainSettings:
+    window_days: int = 7  # days of raw data (up to the logical date) the candidate sees
+    min_days: int = 2  # fewer days than this available: the run fails with a clear reason
+    tolerance: float = 0.02  # candidate may be this much worse (absolute) on a gate metric
+    gate_metrics: list[str] = field(
+        default_factory=lambda: ["users.ensemble.pr_auc", "transactions.ensemble.roc_auc"]
+    )
+    iforest: dict[str, Any] = field(default_factory=dict)  # IForestParams overrides
+
+
+@dataclass
+class Resources:
+    cpu_request: str = "500m"
+    memory_request: str = "1Gi"
+    cpu_limit: str = "2"
+    memory_limit: str = "4Gi"
+
+
+@dataclass
+class SparkSettings:
+    spark_version: str = "4.0.0"
+    driver_cores: int = 1
+    driver_memory: str = "2g"
+    executor_instances: int = 2
+    executor_cores: int = 1
+    executor_memory: str = "2g"
+
+
+@dataclass
+class KubernetesSettings:
+    namespace: str = "fraudwatch"
+    image: str = "fraudwatch:0.1.0"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = "fraudwatch-batch"
+    data_pvc: str = "fraudwatch-data"  # mounted at home_in_pod in every pod
+    home_in_pod: str = "/var/lib/fraudwatch"
+    resources: Resources = field(default_factory=Resources)
+    spark: SparkSettings = field(default_factory=SparkSettings)
+    score_with_spark: bool = True  # score as a SparkApplication instead of a plain pod
+
+
+@dataclass
+class PipelineConfig:
+    mode: str = "local"
+    home: str = ""  # data root; empty = $FRAUDWATCH_HOME/pipeline
+    source: str = "generate"
+    engine: str = "duckdb"  # feature engine in local mode: duckdb or spark
+    models: list[str] = field(default_factory=lambda: ["iforest", "autoencoder", "lstm"])
+    fit_users: int = 20_000
+    bootstrap_models: bool = True  # no promoted model yet: fit one on the day and promote it
+    retries: int = 3
+    retry_delay_seconds: int = 60  # doubled on each retry (exponential back-off)
+    max_retry_delay_seconds: int = 1_800
+    alert_webhook_env: str = "FRAUDWATCH_ALERT_WEBHOOK_URL"  # env var holding the URL
+    demo: DemoSource = field(default_factory=DemoSource)
+    quality: QualityThresholds = field(default_factory=QualityThresholds)
+    alerts: AlertConditions = field(default_factory=AlertConditions)
+    publish: PublishTargets = field(default_factory=PublishTargets)
+    retrain: RetrainSettings = field(default_factory=RetrainSettings)
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"pipeline mode {self.mode!r} is unknown; use one of {MODES}")
+        if self.source not in SOURCES:
+            raise UserError(f"pipeline source {self.source!r} is unknown; use one of {SOURCES}")
+        if self.retrain.tolerance < 0:
+            raise UserError("retrain.tolerance must be >= 0 (an absolute metric difference)")
+
+    # ---- where things are --------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        return Path(self.home) if self.home else home() / "pipeline"
+
+    # Folders are named by the bare date, not Hive-style `date=...`: DuckDB would read a
+    # `key=value` path segment as a partition column into the scored tables.
+    def raw_dir(self, day: str) -> Path:
+        return self.root / "raw" / day
+
+    def scored_dir(self, day: str) -> Path:
+        return self.root / "scored" / day
+
+    def reports_dir(self, day: str) -> Path:
+        return self.root / "reports" / day
+
+    @property
+    def registry_root(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def notifications_file(self) -> Path:
+        return self.root / "notifications.jsonl"
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """A dataclass from a dict, refusing unknown keys with the list of known ones."""
+    if not isinstance(values, dict):
+        raise UserError(f"{where or 'pipeline config'} must be a mapping, got {values!r}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise UserError(
+            f"unknown key(s) {unknown} in {where or 'pipeline config'}; known: {sorted(known)}"
+        )
+    kwargs = {}
+    for name, value in values.items():
+        factory = known[name].default_factory
+        default = factory() if callable(factory) else None
+        if is_dataclass(default) and not isinstance(default, type):
+            kwargs[name] = _build(type(default), value, f"{where}.{name}".lstrip("."))
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_config(values: dict[str, Any]) -> PipelineConfig:
+    return _build(PipelineConfig, values, "")
+
+
+def load_config(path: Path | str | None = None) -> PipelineConfig:
+    """The configuration from `path`, $FRAUDWATCH_PIPELINE_CONFIG_JSON, the file named by
+    $FRAUDWATCH_PIPELINE_CONFIG, or the defaults — the first that is given."""
+    if path is None and os.environ.get(CONFIG_JSON_ENV):
+        return parse_config(json.loads(os.environ[CONFIG_JSON_ENV]))
+    path = path or os.environ.get(CONFIG_ENV)
+    if not path:
+        return PipelineConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"pipeline config {path} does not exist; fix ${CONFIG_ENV} or create it")
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # Airflow and the infra tooling ship PyYAML; JSON needs nothing
+
+        values = yaml.safe_load(text) or {}
+    else:
+        values = json.loads(text)
+    return parse_config(values)

@@ -1,0 +1,490 @@
+"""The steps of the fraudwatch DAGs as plain functions of (config, logical date).
+
+Airflow runs them in-process in local mode (PythonOperator) and as
+`python -m fraudwatch.pipelines.steps STEP --date YYYY-MM-DD` in a pod in Kubernetes mode.
+Nothing here imports Airflow. Every step writes only under its logical date's folders and
+replaces them whole, so a rerun or a backfill of a date replaces that date's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from fraudwatch.errors import UserError
+from fraudwatch.models.registry import ModelRegistry
+from fraudwatch.output import atomic_directory, atomic_file
+from fraudwatch.pipelines import quality
+from fraudwatch.pipelines.config import PipelineConfig, load_config
+from fraudwatch.pipelines.kubernetes_specs import SKIPPED_EXIT_CODE
+from fraudwatch.pipelines.model_gate import decide
+
+log = logging.getLogger("fraudwatch.pipelines")
+
+RAW_REQUIRED = ("tx_id", "user_id", "ts", "amount", "tx_type")
+
+
+class StepSkipped(Exception):
+    """The step is switched off by configuration (Airflow marks the task skipped)."""
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"logical date {value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def _report(config: PipelineConfig, day: str, name: str, payload: dict) -> dict:
+    _write_json(config.reports_dir(day) / f"{name}.json", payload)
+    for line in payload.get("checks", []):
+        log.info("%s %s: %s", name, day, line)
+    return payload
+
+
+def _sql(query: str) -> list[tuple]:
+    con = duckdb.connect()
+    con.sql("SET TimeZone = 'UTC'")
+    return con.sql(query).fetchall()
+
+
+# ---- fraudwatch_daily ------------------------------------------------------------------------
+
+
+def land(config: PipelineConfig, day: str) -> dict:
+    """The day's raw events into raw/DAY (replaced whole on a rerun)."""
+    d = _day(day)
+    if config.source == "kafka":
+        raise UserError(
+            "source 'kafka' is not implemented by the pipelines yet; land the day's topics "
+            "with the streaming job, or set source: generate for a demo deployment"
+        )
+    from fraudwatch.generator.population import GeneratorConfig
+    from fraudwatch.generator.writer import generate
+
+    demo = config.demo
+    generator = GeneratorConfig(
+        users=demo.users,
+        transactions=demo.transactions,
+        seed=demo.seed + d.toordinal(),
+        start=d,
+        days=1,
+        fraud_rate=demo.fraud_rate,
+    )
+    summary = generate(generator, config.raw_dir(day), workers=1, overwrite=True)
+    return {"raw": str(config.raw_dir(day)), "counts": summary.counts}
+
+
+def check_raw(config: PipelineConfig, day: str) -> dict:
+    raw = config.raw_dir(day)
+    files = f"{raw}/transactions/**/*.parquet"
+    if not list((raw / "transactions").rglob("*.parquet")):
+        raise quality.DataQualityError(f"raw transactions for {day}: no files under {raw}")
+    nulls = ", ".join(f"count(*) - count({c})" for c in RAW_REQUIRED)
+    row = _sql(
+        f"SELECT count(*), {nulls}, min(ts)::DATE, max(ts)::DATE FROM read_parquet('{files}')"
+    )[0]
+    rows, null_counts, first, last = row[0], row[1 : 1 + len(RAW_REQUIRED)], row[-2], row[-1]
+    checks = [
+        quality.check_row_count(
+            f"raw transactions for {day}", rows, config.quality.min_transactions
+        ),
+        quality.check_null_rates(
+            f"raw transactions for {day}",
+            dict(zip(RAW_REQUIRED, null_counts, strict=True)),
+            rows,
+            config.quality.max_null_rate,
+        ),
+    ]
+    if str(first) != day or str(last) != day:
+        raise quality.DataQualityError(
+            f"raw transactions for {day}: timestamps run from {first} to {last}; the "
+            "partition holds events of another day"
+        )
+    checks.append(f"raw transactions for {day}: every timestamp on {day}")
+    return _report(config, day, "check_raw", {"rows": rows, "checks": checks})
+
+
+def features(config: PipelineConfig, day: str) -> dict:
+    """Per-user features of the day, kept for analysts (scoring computes the same ones)."""
+    import pyarrow.parquet as pq
+
+    from fraudwatch.features.engine import connect, has_table, read_raw
+    from fraudwatch.features.transactions import REQUIRED_COLUMNS, transaction_features
+    from fraudwatch.features.users import user_features
+
+    raw = config.raw_dir(day)
+    con = connect("duckdb")
+    tx = read_raw(con, raw, "transactions", REQUIRED_COLUMNS)
+    logins = read_raw(con, raw, "logins", {"user_id": "int"}) if has_table(raw, "logins") else None
+    table = user_features(transaction_features(tx), logins).order_by("user_id").to_pyarrow()
+    target = config.root / "features" / day
+    with atomic_directory(target, overwrite=True) as tmp:
+        pq.write_table(table, tmp / "users.parquet", compression="zstd")
+    checks = [quality.check_row_count(f"user features for {day}", table.num_rows, 1)]
+    return _report(config, day, "features", {"users": table.num_rows, "checks": checks})
+
+
+def _score_options(
+    config: PipelineConfig, models_dir: Path | None = None, iforest: dict | None = None
+):
+    from fraudwatch.models.bundle import ModelSettings
+    from fraudwatch.models.iforest import IForestParams
+    from fraudwatch.scoring.pipeline import ScoreOptions
+
+    settings = ModelSettings(iforest=IForestParams(**(iforest or {})))
+    return ScoreOptions(
+        engine=config.engine,
+        models=list(config.models),
+        fit_users=config.fit_users,
+        settings=settings,
+        models_dir=models_dir,
+    )
+
+
+def score(config: PipelineConfig, day: str) -> dict:
+    """Score the day with the promoted model version (bootstrapping one if allowed)."""
+    from fraudwatch.scoring.pipeline import score as run_score
+
+    registry = ModelRegistry(config.registry_root)
+    out = config.scored_dir(day)
+    if registry.promoted() is None and config.bootstrap_models:
+        summary = run_score(config.raw_dir(day), out, _score_options(config), overwrite=True)
+        version = registry.add(out / "models" / summary.model_version)
+        registry.promote(version, f"bootstrap: first model, fitted on {day}", summary.evaluation)
+        log.info("no promoted model: fitted %s on %s and promoted it", version, day)
+    else:
+        models_dir = registry.promoted_path()
+        summary = run_score(
+            config.raw_dir(day), out, _score_options(config, models_dir), overwrite=True
+        )
+    return {
+        "scored": str(out),
+        "model_version": summary.model_version,
+        "transactions": summary.transactions,
+        "users": summary.users,
+    }
+
+
+def _previous_scored_day(config: PipelineConfig, day: str) -> str | None:
+    folder = config.root / "scored"
+    if not folder.is_dir():
+        return None
+    days = sorted(p.name for p in folder.iterdir() if (p / "run.json").is_file() and p.name < day)
+    return days[-1] if days else None
+
+
+def _ensemble_scores(scored: Path) -> np.ndarray:
+    rows = _sql(f"SELECT ensemble_score FROM read_parquet('{scored}/transactions/*.parquet')")
+    return np.array([r[0] for r in rows], dtype=np.float64)
+
+
+def check_scores(config: PipelineConfig, day: str) -> dict:
+    scored = config.scored_dir(day)
+    raw_rows = _sql(
+        f"SELECT count(*) FROM read_parquet('{config.raw_dir(day)}/transactions/**/*.parquet')"
+    )[0][0]
+    tx = f"{scored}/transactions/*.parquet"
+    rows, nulls, distinct = _sql(
+        f"SELECT count(*), count(*) - count(ensemble_score), count(DISTINCT tx_id) "
+        f"FROM read_parquet('{tx}')"
+    )[0]
+    current = _ensemble_scores(scored)
+    previous_day = _previous_scored_day(config, day)
+    baseline = _ensemble_scores(config.scored_dir(previous_day)) if previous_day else None
+    checks = [
+        quality.check_same_count(f"scored transactions for {day}", rows, raw_rows),
+        quality.check_same_count(f"distinct scored transactions for {day}", distinct, raw_rows),
+        quality.check_null_rates(
+            f"scores for {day}", {"ensemble_score": nulls}, rows, config.quality.max_null_rate
+        ),
+        quality.check_in_range(f"ensemble scores for {day}", current[~np.isnan(current)], 0, 1),
+        quality.check_score_shift(
+            f"scores for {day}", baseline, current, config.quality.max_score_shift
+        ),
+    ]
+    return _report(
+        config, day, "check_scores", {"rows": rows, "baseline_day": previous_day, "checks": checks}
+    )
+
+
+def _publish(config: PipelineConfig, day: str, target: str, enabled: bool) -> dict:
+    if not enabled:
+        raise StepSkipped(f"publishing to {target} is off (publish.{target}: false)")
+    # The publisher replaces the documents of the scored run it is given, so a rerun of a
+    # date does not duplicate them (see docs/airflow.md). It runs as the real command, in a
+    # child process, so its exit status and one-line error are what the task reports.
+    args = ["publish", "--to", target, "--scored", str(config.scored_dir(day))]
+    if target == "tableau":
+        args += ["--out", str(config.root / "tableau" / day)]  # one extract per date, replaced
+    done = subprocess.run(
+        [sys.executable, "-c", "from fraudwatch.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+    )
+    log.info("%s", done.stdout.strip())
+    if done.returncode:
+        reason = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise UserError(f"fraudwatch {' '.join(args)} exited with {done.returncode}: {reason}")
+    return {"published": target, "scored": str(config.scored_dir(day))}
+
+
+def publish_elasticsearch(config: PipelineConfig, day: str) -> dict:
+    return _publish(config, day, "elasticsearch", config.publish.elasticsearch)
+
+
+def publish_tableau(config: PipelineConfig, day: str) -> dict:
+    return _publish(config, day, "tableau", config.publish.tableau)
+
+
+def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
+    """Evaluate the alert conditions on the day's scores; write alerts.json; notify."""
+    scored = config.scored_dir(day)
+    cond = config.alerts
+    critical = _sql(
+        f"SELECT count(*) FROM read_parquet('{scored}/transactions/*.parquet') "
+        f"WHERE ensemble_score >= {float(cond.score_threshold)}"
+    )[0][0]
+    flagged_users = _sql(
+        f"SELECT count(*) FROM read_parquet('{scored}/users.parquet') WHERE flagged"
+    )[0][0]
+    fired = []
+    if critical > cond.max_critical_transactions:
+        fired.append(
+            f"{critical} transactions scored >= {cond.score_threshold} "
+            f"(more than {cond.max_critical_transactions})"
+        )
+    if flagged_users > cond.max_flagged_users:
+        fired.append(f"{flagged_users} users flagged (more than {cond.max_flagged_users})")
+    payload = {
+        "date": day,
+        "critical_transactions": critical,
+        "flagged_users": flagged_users,
+        "fired": fired,
+    }
+    _write_json(config.reports_dir(day) / "alerts.json", payload)
+    if fired:
+        notify(config, f"fraudwatch_daily {day}: alert conditions hold: " + "; ".join(fired))
+    return payload
+
+
+# ---- fraudwatch_retrain ----------------------------------------------------------------------
+
+
+def _retrain_dir(config: PipelineConfig, day: str) -> Path:
+    return config.root / "retrain" / day
+
+
+def _window(config: PipelineConfig, day: str) -> list[str]:
+    end = _day(day)
+    return [
+        (end - timedelta(days=i)).isoformat() for i in range(config.retrain.window_days - 1, -1, -1)
+    ]
+
+
+def prepare_window(config: PipelineConfig, day: str) -> dict:
+    """Training input: the window's days before DAY (hard links, no copies); DAY is held out
+    for evaluation. In a demo deployment missing days are generated first."""
+    days = _window(config, day)
+    if config.source == "generate":
+        for d in days:
+            if not (config.raw_dir(d) / "manifest.json").is_file():
+                land(config, d)
+    present = [d for d in days if (config.raw_dir(d) / "transactions").is_dir()]
+    if len(present) < config.retrain.min_days or day not in present:
+        raise UserError(
+            f"retraining for {day} needs at least {config.retrain.min_days} landed days "
+            f"ending on {day} in the last {config.retrain.window_days}, found {present or 'none'}; "
+            "run fraudwatch_daily for those dates first"
+        )
+    train_days = [d for d in present if d != day]
+    target = _retrain_dir(config, day) / "train_input"
+    with atomic_directory(target, overwrite=True) as tmp:
+        for d in train_days:
+            source = config.raw_dir(d)
+            for path in source.rglob("*.parquet"):
+                relative = path.relative_to(source)
+                if relative.parts[0] == "users" and d != train_days[-1]:
+                    continue  # one snapshot of the users: the latest
+                dest = tmp / relative
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, dest)
+                except OSError:
+                    shutil.copy2(path, dest)
+    return {"train_days": train_days, "holdout_day": day, "train_input": str(target)}
+
+
+def train(config: PipelineConfig, day: str) -> dict:
+    from fraudwatch.scoring.pipeline import score as run_score
+
+    folder = _retrain_dir(config, day)
+    options = _score_options(config, iforest=config.retrain.iforest)
+    summary = run_score(folder / "train_input", folder / "candidate", options, overwrite=True)
+    return {
+        "candidate": summary.model_version,
+        "path": str(folder / "candidate" / "models" / summary.model_version),
+    }
+
+
+def evaluate_candidate(config: PipelineConfig, day: str) -> dict:
+    """Score the held-out labelled day with the candidate and with the promoted version."""
+    from fraudwatch.scoring.pipeline import score as run_score
+
+    folder = _retrain_dir(config, day)
+    run = json.loads((folder / "candidate" / "run.json").read_text())
+    candidate_dir = folder / "candidate" / "models" / run["model_version"]
+    holdout = config.raw_dir(day)
+    result = {"candidate": run["model_version"]}
+    summary = run_score(
+        holdout, folder / "eval_candidate", _score_options(config, candidate_dir), overwrite=True
+    )
+    if summary.evaluation is None:
+        raise UserError(f"the held-out day {day} has no labelled anomalies; cannot evaluate")
+    result["candidate_evaluation"] = summary.evaluation
+    registry = ModelRegistry(config.registry_root)
+    current = registry.promoted()
+    result["current"] = current
+    if current is not None:
+        summary = run_score(
+            holdout,
+            folder / "eval_current",
+            _score_options(config, registry.path(current)),
+            overwrite=True,
+        )
+        result["current_evaluation"] = summary.evaluation
+    _write_json(folder / "evaluation.json", result)
+    return {"candidate": run["model_version"], "current": current}
+
+
+def gate(config: PipelineConfig, day: str) -> dict:
+    """Promote the candidate if it is not worse than the promoted version beyond tolerance."""
+    folder = _retrain_dir(config, day)
+    evaluation = json.loads((folder / "evaluation.json").read_text())
+    settings = config.retrain
+    decision = decide(
+        evaluation["candidate_evaluation"],
+        evaluation.get("current_evaluation"),
+        settings.gate_metrics,
+        settings.tolerance,
+    )
+    registry = ModelRegistry(config.registry_root)
+    candidate = evaluation["candidate"]
+    metrics = {"holdout_day": day, "compared": decision.compared}
+    if decision.promote:
+        registry.add(folder / "candidate" / "models" / candidate)
+        registry.promote(candidate, decision.summary, metrics)
+    else:
+        registry.refuse(candidate, decision.summary, metrics)
+        notify(
+            config, f"fraudwatch_retrain {day}: candidate {candidate} refused: {decision.summary}"
+        )
+    result = {
+        "candidate": candidate,
+        "promoted": decision.promote,
+        "reasons": decision.reasons,
+        "compared": decision.compared,
+        "now_promoted": registry.promoted(),
+        "previous": registry.previous(),
+    }
+    _write_json(folder / "gate.json", result)
+    log.info("model gate for %s: %s", day, decision.summary)
+    return result
+
+
+# ---- notification ----------------------------------------------------------------------------
+
+
+def notify(config: PipelineConfig, message: str) -> None:
+    """Append to notifications.jsonl and, when the webhook variable is set, POST it there."""
+    event = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "message": message}
+    config.notifications_file.parent.mkdir(parents=True, exist_ok=True)
+    with config.notifications_file.open("a") as f:
+        f.write(json.dumps(event) + "\n")
+    log.warning("%s", message)
+    url = os.environ.get(config.alert_webhook_env)
+    if url:
+        request = urllib.request.Request(
+            url, json.dumps(event).encode(), {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except OSError as exc:  # a failing webhook must not hide the original failure
+            log.error("could not post the notification to $%s: %s", config.alert_webhook_env, exc)
+
+
+STEPS: dict[str, Callable[[PipelineConfig, str], dict]] = {
+    "land": land,
+    "check_raw": check_raw,
+    "features": features,
+    "score": score,
+    "check_scores": check_scores,
+    "publish_elasticsearch": publish_elasticsearch,
+    "publish_tableau": publish_tableau,
+    "evaluate_alerts": evaluate_alerts,
+    "prepare_window": prepare_window,
+    "train": train,
+    "evaluate_candidate": evaluate_candidate,
+    "gate": gate,
+}
+
+
+def run_step(step: str, day: str, config_json: str | None = None) -> dict:
+    """Run one step; the config comes as JSON (what the DAG resolved) or from the environment."""
+    if step not in STEPS:
+        raise UserError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
+    _day(day)
+    config = load_config() if config_json is None else _from_json(config_json)
+    return STEPS[step](config, day)
+
+
+def _from_json(text: str) -> PipelineConfig:
+    from fraudwatch.pipelines.config import parse_config
+
+    return parse_config(json.loads(text))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m fraudwatch.pipelines.steps STEP --date YYYY-MM-DD` (the pods' command)."""
+    parser = argparse.ArgumentParser(prog="python -m fraudwatch.pipelines.steps")
+    parser.add_argument("step", choices=sorted(STEPS))
+    parser.add_argument("--date", required=True, help="logical date, YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        result = run_step(args.step, args.date)
+    except StepSkipped as exc:
+        print(f"skipped: {exc}", file=sys.stderr)
+        return SKIPPED_EXIT_CODE
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # KubernetesPodOperator reads a pod's XCom from this file when do_xcom_push is on.
+    xcom = Path("/airflow/xcom")
+    if xcom.is_dir():
+        (xcom / "return.json").write_text(json.dumps(result, default=str))
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
