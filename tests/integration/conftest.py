@@ -1,4 +1,4 @@
-"""Session-scoped fixtures that start only the real servers a test asks for.
+"""Session-scoped fixtures that start only the real servers a test asks for (tests/servers).
 
 A server already started by `make services-up` (a live PID in FRAUDWATCH_SERVICES_DIR,
 default .cache/services/) is reused and left running; otherwise the fixture starts its own

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
+import pyarrow.dataset as ds
 
+from fraudwatch import storage
 from fraudwatch.errors import UserError
 
 ENGINES = ("duckdb", "spark")
@@ -27,6 +30,8 @@ def spark_session():
         raise UserError(
             "--engine spark needs PySpark; install it with: pip install 'fraudwatch[spark]'"
         ) from None
+    # Python workers must run this interpreter (the one with fraudwatch and its models).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName("fraudwatch")
         .master(os.environ.get("FRAUDWATCH_SPARK_MASTER", "local[*]"))
@@ -35,8 +40,24 @@ def spark_session():
         .config("spark.sql.shuffle.partitions", os.environ.get("FRAUDWATCH_SPARK_PARTITIONS", "8"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # the CLI shows its own progress
     )
+    if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
+        builder = builder.config("spark.jars.packages", hadoop_aws_package())
+        for key, value in storage.s3a_settings().items():
+            builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def hadoop_aws_package() -> str:
+    """hadoop-aws at the version of the Hadoop client pyspark ships (they must match)."""
+    import pyspark
+
+    jars = Path(pyspark.__file__).parent / "jars"
+    for jar in jars.glob("hadoop-client-api-*.jar"):
+        version = jar.name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+        return f"org.apache.hadoop:hadoop-aws:{version}"
+    raise UserError(f"no Hadoop client jar in {jars}; reinstall pyspark")
 
 
 def connect(engine: str) -> ibis.BaseBackend:
@@ -48,30 +69,39 @@ def connect(engine: str) -> ibis.BaseBackend:
     return ibis.pyspark.connect(spark_session())
 
 
-def _parquet_files(root: Path, table: str) -> list[Path]:
-    folder = root / table
-    if not folder.is_dir():
-        return []
-    return sorted(folder.rglob("*.parquet"))
-
-
-def read_raw(con: ibis.BaseBackend, root: Path, table: str, required: dict[str, str]) -> ir.Table:
-    """Read RAW/<table>/ (Parquet, optionally partitioned) and check its columns."""
-    root = Path(root)
-    if not root.is_dir():
+def read_raw(
+    con: ibis.BaseBackend, root: str | Path, table: str, required: dict[str, str]
+) -> ir.Table:
+    """Read RAW/<table>/ (Parquet, optionally partitioned; local or s3://) and check its columns."""
+    location = f"{str(root).rstrip('/')}/{table}"
+    if not storage.is_s3(root) and not Path(root).is_dir():
         raise UserError(
             f"--input {root} does not exist; generate data first: fraudwatch generate --out {root}"
         )
-    if not _parquet_files(root, table):
+    if not storage.list_parquet(location):
         raise UserError(
-            f"no Parquet files under {root / table}; --input must be a directory written by "
+            f"no Parquet files under {location}; --input must be a directory written by "
             "`fraudwatch generate`"
         )
     if con.name == "duckdb":
-        t = con.read_parquet(str(root / table / "**" / "*.parquet"), hive_partitioning=False)
+        if storage.is_s3(root):
+            # DuckDB's own S3 support downloads an extension at run time; pyarrow's works offline.
+            dataset = ds.dataset(
+                storage.s3_path(location), filesystem=storage.s3_filesystem(), format="parquet"
+            )
+            name = f"raw_{table}_{abs(hash(location))}"
+            con.con.register(name, dataset)
+            t = con.table(name)
+        else:
+            t = con.read_parquet(str(Path(location) / "**" / "*.parquet"), hive_partitioning=False)
     else:
-        t = con.read_parquet(str((root / table).absolute()))
-    check_columns(t, required, f"{root / table}")
+        path = (
+            location.replace("s3://", "s3a://", 1)
+            if storage.is_s3(root)
+            else str(Path(location).absolute())
+        )
+        t = con.read_parquet(path)
+    check_columns(t, required, location)
     return t
 
 
@@ -94,8 +124,8 @@ def check_columns(t: ir.Table, required: dict[str, str], where: str) -> None:
             raise UserError(f"{where}: column {column} is {dtype}, expected {kind}; fix the input")
 
 
-def has_table(root: Path, table: str) -> bool:
-    return bool(_parquet_files(Path(root), table))
+def has_table(root: str | Path, table: str) -> bool:
+    return bool(storage.list_parquet(f"{str(root).rstrip('/')}/{table}"))
 
 
 def stream_batches(con: ibis.BaseBackend, expr: ir.Table, rows: int):

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from fraudwatch.generator import events
 from fraudwatch.generator.population import GeneratorConfig, Population, build_population
 from fraudwatch.generator.randomness import hash64
-from fraudwatch.output import atomic_directory
+from fraudwatch.storage import output_location
 
 TABLES = ("transactions", "logins", "api_calls")
 _US_PER_DAY = 86_400 * 1_000_000
@@ -108,7 +108,7 @@ def _write_chunk(job: tuple[Path, int, int]) -> _ChunkResult:
 
 def generate(
     config: GeneratorConfig,
-    out: Path,
+    out: str | Path,
     workers: int = 1,
     chunk_users: int = 50_000,
     overwrite: bool = False,
@@ -123,7 +123,7 @@ def generate(
     counts = dict.fromkeys(("users", *TABLES), 0)
     digest = 0
     try:
-        with atomic_directory(out, overwrite) as tmp:
+        with output_location(out, overwrite) as tmp:
             jobs = [
                 (tmp, a, min(a + chunk_users, config.users))
                 for a in range(0, config.users, chunk_users)
