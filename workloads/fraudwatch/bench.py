@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     figures["score_peak_rss_gib"] = round(peak, 2)
     figures["report_s"] = round(report_s, 1)
     figures["whole_pipeline_s"] = round(gen_s + pipeline_s + report_s, 1)
+    from fraudwatch.service_bench import bench_service
+
+    figures["intervention_service"] = bench_service(scored)
     print(json.dumps(figures, indent=2))
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
