@@ -10,7 +10,16 @@ import sys
 def test_demo_prints_top_anomalies_and_writes_the_report(tmp_path):
     env = {**os.environ, "FRAUDWATCH_HOME": str(tmp_path / "home"), "COLUMNS": "160"}
     result = subprocess.run(
-        [sys.executable, "-m", "fraudwatch.cli", "demo", "--users", "3000", "--transactions", "40000"],
+        [
+            sys.executable,
+            "-m",
+            "fraudwatch.cli",
+            "demo",
+            "--users",
+            "3000",
+            "--transactions",
+            "40000",
+        ],
         capture_output=True,
         text=True,
         env=env,
