@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import sys
 from pathlib import Path
 
@@ -60,11 +61,21 @@ def hadoop_aws_package() -> str:
     raise UserError(f"no Hadoop client jar in {jars}; reinstall pyspark")
 
 
+def configure_duckdb(db) -> None:
+    """UTC, and a bounded memory budget (FRAUDWATCH_DUCKDB_MEMORY, default 3GB): DuckDB spills
+    sorts and joins to its temporary directory beyond it instead of growing."""
+    db.execute("SET TimeZone = 'UTC'")
+    db.execute(f"SET memory_limit = '{os.environ.get('FRAUDWATCH_DUCKDB_MEMORY', '3GB')}'")
+    db.execute("SET enable_progress_bar = false")
+    spill = Path(tempfile.gettempdir()) / "fraudwatch-duckdb"
+    db.execute(f"SET temp_directory = '{spill}'")
+
+
 def connect(engine: str) -> ibis.BaseBackend:
     check_engine(engine)
     if engine == "duckdb":
         con = ibis.duckdb.connect()
-        con.raw_sql("SET TimeZone = 'UTC'")
+        configure_duckdb(con.con)
         return con
     return ibis.pyspark.connect(spark_session())
 

@@ -21,7 +21,14 @@ import pyarrow.parquet as pq
 from fraudwatch import __version__, storage
 from fraudwatch.errors import UserError
 from fraudwatch.evaluation.metrics import ranking_metrics, recall_in_top
-from fraudwatch.features.engine import check_engine, connect, has_table, read_raw, stream_batches
+from fraudwatch.features.engine import (
+    check_engine,
+    configure_duckdb,
+    connect,
+    has_table,
+    read_raw,
+    stream_batches,
+)
 from fraudwatch.features.transactions import (
     REQUIRED_COLUMNS,
     TRANSACTION_FEATURES,
@@ -294,7 +301,7 @@ def score(
     uf = user_features(txf, logins)
 
     db = duckdb.connect()
-    db.sql("SET TimeZone = 'UTC'; SET enable_progress_bar = false")
+    configure_duckdb(db)
     with output_location(out, overwrite) as tmp:
         step = "extract user features"
         if progress:
