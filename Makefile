@@ -62,8 +62,14 @@ $(AIRFLOW_VENV)/bin/airflow: tests/airflow/setup_airflow_venv.sh pyproject.toml
 test-airflow: $(AIRFLOW_VENV)/bin/airflow
 	$(AIRFLOW_VENV)/bin/python -m pytest tests/airflow
 
+# The Ansible tier: its own virtualenv, podman + debootstrap from Debian, the host image and the
+# air-gapped artefact mirror built by the script. The three-host Kafka and the Ceph scenarios
+# (tests/ansible/test_kafka_cluster.py, test_ceph_gateway.py) are work in progress and not run
+# here yet: see docs/operations/bare-metal.md.
+ANSIBLE_VENV ?= .venv-ansible
 test-ansible:
-	@echo "ansible tier: see tests/ansible (wired when the roles land)"
+	bash tests/ansible/install-host-tools.sh $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/python -m pytest tests/ansible/test_sample_inventories.py tests/ansible/test_single_node.py
 
 ## services-up / services-down: the real servers for development, on 127.0.0.1
 services-up: install-test

@@ -1,0 +1,173 @@
+"""Fill the artefact mirror directory an air-gapped Ansible run installs from.
+
+Layout (documented in docs/operations/bare-metal.md, consumed through `artifact_mirror_dir`):
+
+    <mirror>/kafka/kafka-<version>.tar.gz        the broker and its tools: every runtime jar of
+                                                 org.apache.kafka:kafka_2.13 + kafka-tools,
+                                                 fetched from Maven Central with `mvn`
+    <mirror>/python/fraudwatch-<version>-wheelhouse.tar.gz
+                                                 the fraudwatch wheel built from this checkout
+                                                 plus every dependency wheel (`pip download`)
+
+Run directly (``python tests/ansible/artifact_mirror.py [DIR]``) or through the test fixtures.
+Everything is cached under the repository's git-ignored ``.cache/ansible/mirror``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import tomllib
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MIRROR = REPO_ROOT / ".cache" / "ansible" / "mirror"
+# The version the sample inventories deploy, and the one upgrade.yml is tested rolling to.
+KAFKA_VERSIONS = ("4.0.0", "4.1.0")
+LOG4J_VERSION = "2.24.3"
+# Extras of the fraudwatch distribution a host needs to run `serve`, `stream` and `score`,
+# taken when pyproject.toml declares them.
+SERVICE_EXTRAS = ("serve", "intervention", "api", "stream", "kafka")
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>fraudwatch.tests</groupId><artifactId>kafka-mirror</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId>
+      <version>{kafka}</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId>
+      <version>{kafka}</version></dependency>
+    <!-- the broker logs through slf4j 1.x: route it to log4j2, which writes to the journal -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId>
+      <version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
+def kafka_archive(mirror: Path, version: str) -> Path:
+    """Fetch the Kafka broker's runtime jars with Maven and pack them as one archive."""
+    archive = mirror / "kafka" / f"kafka-{version}.tar.gz"
+    if archive.exists():
+        return archive
+    if shutil.which("mvn") is None:
+        raise SystemExit("mvn is not installed: run tests/ansible/install-host-tools.sh")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        pom = Path(work) / "pom.xml"
+        pom.write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
+        libs = Path(work) / f"kafka-{version}" / "libs"
+        subprocess.run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+            ],
+            check=True,
+        )
+        # Unique per process: two test sessions may fill the same cache at once.
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(libs.parent, arcname=f"kafka-{version}")
+        partial.rename(archive)
+    return archive
+
+
+def fraudwatch_extras() -> list[str]:
+    """The extras of this checkout's pyproject.toml a service host installs."""
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"].get(
+        "optional-dependencies", {}
+    )
+    return [name for name in SERVICE_EXTRAS if name in declared]
+
+
+def _checkout_fingerprint() -> str:
+    digest = hashlib.sha256((REPO_ROOT / "pyproject.toml").read_bytes())
+    for path in sorted((REPO_ROOT / "workloads" / "fraudwatch").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO_ROOT)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def fraudwatch_wheelhouse(mirror: Path) -> Path:
+    """Build the fraudwatch wheel from this checkout and download its dependency wheels."""
+    version = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    archive = mirror / "python" / f"fraudwatch-{version}-wheelhouse.tar.gz"
+    stamp = archive.with_suffix(".source")
+    fingerprint = _checkout_fingerprint()
+    if archive.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    with tempfile.TemporaryDirectory() as work:
+        wheelhouse = Path(work) / "wheelhouse"
+        build_dir = Path(work) / "build"
+        shutil.copytree(
+            REPO_ROOT,
+            build_dir,
+            ignore=shutil.ignore_patterns(
+                ".git",
+                ".cache",
+                ".venv",
+                ".airflow-venv",
+                "*.egg-info",
+                "build",
+                "tests",
+                "node_modules",
+                "__pycache__",
+            ),
+        )
+        subprocess.run(
+            [*pip, "wheel", "--no-deps", "-w", str(wheelhouse), str(build_dir)], check=True
+        )
+        extras = fraudwatch_extras()
+        requirement = (
+            f"fraudwatch[{','.join(extras)}]=={version}" if extras else (f"fraudwatch=={version}")
+        )
+        subprocess.run(
+            [
+                *pip,
+                "download",
+                "--only-binary=:all:",
+                "--find-links",
+                str(wheelhouse),
+                "-d",
+                str(wheelhouse),
+                requirement,
+                "pip",
+                "setuptools",
+                "wheel",
+            ],
+            check=True,
+        )
+        # Unique per process: two test sessions may fill the same cache at once.
+        partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+        with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+            tar.add(wheelhouse, arcname=f"fraudwatch-{version}-wheelhouse")
+        partial.rename(archive)
+    stamp.write_text(fingerprint)
+    return archive
+
+
+def build_mirror(mirror: Path = DEFAULT_MIRROR) -> Path:
+    """Fill every artefact the roles install from; return the mirror directory."""
+    for version in KAFKA_VERSIONS:
+        kafka_archive(mirror, version)
+    fraudwatch_wheelhouse(mirror)
+    return mirror
+
+
+if __name__ == "__main__":
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_MIRROR
+    print(build_mirror(target))

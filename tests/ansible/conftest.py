@@ -1,0 +1,223 @@
+"""Fixtures of the ansible tier: the host image, the artefact mirror and converge runs.
+
+Ansible runs against the sample inventories exactly as shipped, plus a second inventory the
+test writes: it maps the same host names onto the booted containers and sets only what a
+container needs differently (no apt refresh, a clock it may not set, small JVM heaps).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import artifact_mirror
+import debian_rootfs
+import systemd_hosts
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE_DIR = REPO_ROOT / "ansible"
+SAMPLE_INVENTORIES = ANSIBLE_DIR / "inventories" / "sample"
+BIN_DIR = Path(sys.executable).parent
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class PlaybookRun:
+    """The outcome of one ansible-playbook run."""
+
+    returncode: int
+    output: str
+    recap: dict[str, dict[str, int]]
+
+    def changed(self) -> dict[str, int]:
+        return {host: counts["changed"] for host, counts in self.recap.items()}
+
+    def explain(self) -> str:
+        """The end of the output, for assertion messages."""
+        return self.output[-6000:]
+
+
+@dataclass(frozen=True)
+class Site:
+    """Booted hosts plus the inventories and vault a playbook runs with."""
+
+    hosts: list[systemd_hosts.SystemdHost]
+    sample: Path
+    inventory: Path
+    vault_password_file: Path
+    secrets: dict[str, str]
+
+    def playbook(self, name: str, *args: str) -> PlaybookRun:
+        """Run a playbook of ansible/ on these hosts, as an operator would."""
+        env = {
+            **os.environ,
+            "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "PATH": f"{BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        proc = subprocess.run(
+            [
+                str(BIN_DIR / "ansible-playbook"),
+                "-i",
+                str(self.sample),
+                "-i",
+                str(self.inventory),
+                "--vault-password-file",
+                str(self.vault_password_file),
+                name,
+                *args,
+            ],
+            cwd=ANSIBLE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        recap = {
+            m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in RECAP.finditer(output)
+        }
+        return PlaybookRun(proc.returncode, output, recap)
+
+
+@pytest.fixture(scope="session")
+def host_image() -> str:
+    """The podman image of a fresh Debian 12 host (built with debootstrap on first use)."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: run tests/ansible/install-host-tools.sh")
+    return debian_rootfs.ensure_host_image()
+
+
+@pytest.fixture(scope="session")
+def mirror_dir() -> Path:
+    """The air-gapped artefact mirror: Kafka from Maven Central, fraudwatch wheels."""
+    return artifact_mirror.build_mirror()
+
+
+def make_site(
+    tmp: Path,
+    image: str,
+    label: str,
+    sample: str,
+    hosts: dict[str, str],
+    mirror: Path,
+    overrides: dict[str, object] | None = None,
+) -> Site:
+    """Boot one container per host name (name -> address) and write the test inventory."""
+    systemd_hosts.ensure_network()
+    booted = [
+        systemd_hosts.boot(image, name, f"fwtest-{label}-{name}", address)
+        for name, address in hosts.items()
+    ]
+    nofile = systemd_hosts.nofile_limit(booted[0])
+    inventory = tmp / "inventory"
+    (inventory / "group_vars" / "all").mkdir(parents=True)
+    (inventory / "hosts.yml").write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "hosts": {
+                        host.name: {
+                            "ansible_connection": "containers.podman.podman",
+                            "ansible_host": host.container,
+                            "node_address": host.address,
+                        }
+                        for host in booted
+                    }
+                }
+            }
+        )
+    )
+    container_settings: dict[str, object] = {
+        # The hosts have no route out: their packages are preinstalled in the image.
+        "base_apt_update_cache": False,
+        # A container shares the machine's clock and a read-only /proc/sys.
+        "base_time_sync_sets_clock": False,
+        "base_sysctl_apply": False,
+        "base_ntp_servers": ["192.0.2.123"],
+        "artifact_mirror_dir": str(mirror),
+        "kafka_heap_size": "256m",
+        "kafka_limit_nofile": nofile,
+        "ceph_mgr_enabled": False,
+        "ceph_osd_objectstore": "memstore",
+        "ceph_osd_memstore_bytes": 536870912,
+        "ceph_osd_memory_target": 939524096,
+        "fraudwatch_extras": artifact_mirror.fraudwatch_extras(),
+        **(overrides or {}),
+    }
+    (inventory / "group_vars" / "all" / "containers.yml").write_text(
+        yaml.safe_dump(container_settings)
+    )
+    # A throwaway vault: password and secrets made up for this run only.
+    vault_password_file = tmp / "vault-password"
+    vault_password_file.write_text(secrets.token_urlsafe(24))
+    vault_password_file.chmod(0o600)
+    values = {
+        "vault_fraudwatch_hook_secret": secrets.token_urlsafe(32),
+        "vault_ceph_s3_access_key": secrets.token_hex(10).upper(),
+        "vault_ceph_s3_secret_key": secrets.token_urlsafe(30),
+        "vault_elasticsearch_password": secrets.token_urlsafe(20),
+        "vault_mongodb_admin_password": secrets.token_urlsafe(20),
+        "vault_grafana_admin_password": secrets.token_urlsafe(20),
+        "vault_airflow_admin_password": secrets.token_urlsafe(20),
+    }
+    vault_file = inventory / "group_vars" / "all" / "vault.yml"
+    vault_file.write_text(yaml.safe_dump(values))
+    subprocess.run(
+        [
+            str(BIN_DIR / "ansible-vault"),
+            "encrypt",
+            "--vault-password-file",
+            str(vault_password_file),
+            str(vault_file),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return Site(booted, SAMPLE_INVENTORIES / sample, inventory, vault_password_file, values)
+
+
+@pytest.fixture(scope="module")
+def site_factory(
+    request: pytest.FixtureRequest, host_image: str, mirror_dir: Path
+) -> Iterator[object]:
+    """Make sites for one test module; their containers are removed when it ends."""
+    made: list[Site] = []
+    # Not pytest's tmp_path: its numbered directories are pruned by any other pytest session
+    # of the same user, which may run while a converge reads the inventory.
+    workdir = Path(tempfile.mkdtemp(prefix="fraudwatch-ansible-"))
+
+    def factory(sample: str, hosts: dict[str, str], **overrides: object) -> Site:
+        tmp = workdir / sample
+        tmp.mkdir()
+        label = request.module.__name__.removeprefix("test_").replace("_", "-")
+        site = make_site(tmp, host_image, label, sample, hosts, mirror_dir, overrides)
+        made.append(site)
+        return site
+
+    yield factory
+    # FRAUDWATCH_KEEP_HOSTS=1 leaves the containers running to debug a failed converge
+    # (`podman exec -it fwtest-... bash`).
+    if not os.environ.get("FRAUDWATCH_KEEP_HOSTS"):
+        for site in made:
+            systemd_hosts.remove(*site.hosts)
+        shutil.rmtree(workdir, ignore_errors=True)

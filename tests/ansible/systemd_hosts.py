@@ -1,0 +1,103 @@
+"""Systemd hosts for the Ansible tests: podman containers booted from the debootstrapped rootfs.
+
+Each host is a container running systemd as PID 1 on a private podman network with no route
+out (`--internal`: the hosts are air-gapped, as the tests intend), reachable by Ansible and
+testinfra through podman itself. podman runs with the runc runtime and cgroupfs, with
+explicit ulimits (the machine's hard limits are lower than podman's defaults).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import time
+from dataclasses import dataclass
+
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+NETWORK = "fraudwatch-ansible-test"
+# The test hosts' own network, inside the machine: nothing else is ever addressed.
+SUBNET = "10.89.71.0/24"
+
+
+@dataclass(frozen=True)
+class SystemdHost:
+    """One booted container: its inventory name, podman container name and address."""
+
+    name: str
+    container: str
+    address: str
+
+
+def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PODMAN, *args], check=check, capture_output=True, text=True)
+
+
+def ensure_network() -> None:
+    """Create the test hosts' private network unless it exists."""
+    if _podman("network", "exists", NETWORK, check=False).returncode != 0:
+        _podman("network", "create", "--internal", "--subnet", SUBNET, NETWORK)
+
+
+def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
+    """Start a container with systemd as PID 1 and wait until boot has finished."""
+    _podman("rm", "--force", "--time", "5", container, check=False)
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 65536 if nofile == resource.RLIM_INFINITY else min(nofile, 65536)
+    _podman(
+        "run",
+        "--detach",
+        "--name",
+        container,
+        "--hostname",
+        name,
+        "--network",
+        NETWORK,
+        "--ip",
+        address,
+        "--systemd=always",
+        # nftables needs NET_ADMIN (in the container's own network namespace); SYS_ADMIN lets
+        # systemd set up the sandboxing the units ask for (ProtectSystem=, PrivateTmp=, ...).
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-add",
+        "SYS_ADMIN",
+        "--ulimit",
+        f"nofile={nofile}:{nofile}",
+        "--ulimit",
+        "nproc=8192:8192",
+        "--memory",
+        "4g",
+        image,
+        "/sbin/init",
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = _podman("exec", container, "systemctl", "is-system-running", check=False)
+        if state.stdout.strip() in {"running", "degraded"}:
+            # Units for hardware a container does not have; their failure is not the roles'.
+            _podman("exec", container, "systemctl", "reset-failed", check=False)
+            return SystemdHost(name=name, container=container, address=address)
+        time.sleep(0.5)
+    logs = _podman("logs", container, check=False)
+    raise RuntimeError(
+        f"{container}: systemd did not finish booting in 120 s:\n{logs.stdout[-2000:]}"
+    )
+
+
+def remove(*hosts: SystemdHost) -> None:
+    """Stop and delete the containers (systemd gets SIGRTMIN+3 and shuts services down)."""
+    for host in hosts:
+        _podman("rm", "--force", "--time", "30", host.container, check=False)
+
+
+def nofile_limit(host: SystemdHost) -> int:
+    """The hard open-file limit inside the host (units must not ask for more)."""
+    out = _podman("exec", host.container, "sh", "-c", "ulimit -Hn").stdout.strip()
+    return int(out) if out.isdigit() else 65536
+
+
+def container_state(container: str) -> dict[str, object]:
+    """podman's inspect record of the container (for failure reports)."""
+    out = _podman("inspect", container, check=False).stdout
+    return json.loads(out)[0] if out.strip().startswith("[") else {}
