@@ -14,7 +14,6 @@ docs/operations/dev-services.md.
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 from tests.servers import cache_dir
@@ -85,26 +84,9 @@ def s3a_config(endpoint: str, access_key: str, secret_key: str) -> dict[str, str
     }
 
 
-# Spark's Ivy resolves from the local Maven repository (~/.m2) here; seeding it with Maven
-# itself (which reaches Maven Central through the machine's settings) makes resolution work
-# on a fresh machine. slf4j-api is the one transitive jar Ivy asks for at another version.
-SEED_EXTRA = ("org.slf4j:slf4j-api:2.0.16",)
-
-
-def seed_local_maven_repository() -> None:
-    for coordinate in (*coordinates(), *SEED_EXTRA):
-        subprocess.run(
-            ["mvn", "-B", "-q", "dependency:get", f"-Dartifact={coordinate}"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-
-
 def fetch() -> Path:
     """Resolve the connectors now (a throwaway local session), so tests start offline-ready."""
     from pyspark.sql import SparkSession
-
-    seed_local_maven_repository()
 
     builder = SparkSession.builder.master("local[1]").appName("fraudwatch-fetch-connectors")
     builder = builder.config("spark.driver.memory", "512m").config("spark.ui.enabled", "false")
