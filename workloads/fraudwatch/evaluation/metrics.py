@@ -34,17 +34,24 @@ def ranking_metrics(labels: np.ndarray, scores: np.ndarray, k: int | None = None
     }
 
 
-def recall_in_top(
-    labels: np.ndarray, scores: np.ndarray, groups: np.ndarray, share: float = 0.01
-) -> dict:
-    """Per group (e.g. scenario): the share of its anomalous rows ranked in the top `share`."""
+def recall_in_top(labels, scores, groups, share: float = 0.01) -> dict:
+    """Per group (e.g. scenario): the share of its anomalous rows ranked in the top `share`.
+    `groups` is an Arrow or numpy array of group names (null/None = no group)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
+    labels = np.asarray(labels)
     k = max(1, round(len(scores) * share))
     top = np.zeros(len(scores), bool)
     top[np.argsort(-scores, kind="stable")[:k]] = True
+    groups = pa.chunked_array([groups]) if not isinstance(groups, pa.ChunkedArray) else groups
+    groups = groups.cast(pa.string()) if pa.types.is_dictionary(groups.type) else groups
     out = {}
-    for g in sorted({x for x in groups if x is not None and x == x}):
-        mask = (groups == g) & (np.asarray(labels) == 1)
+    for g in sorted(v for v in pc.unique(groups).to_pylist() if v is not None):
+        mask = pc.fill_null(pc.equal(groups, g), False).to_numpy(zero_copy_only=False) & (
+            labels == 1
+        )
         if mask.any():
             out[str(g)] = {
                 "anomalies": int(mask.sum()),

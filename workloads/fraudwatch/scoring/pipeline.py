@@ -248,7 +248,7 @@ def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) ->
         scores = users[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
         if not np.all(np.isnan(scores)):
             out["users"][name] = ranking_metrics(label, scores)
-    scenario = np.array(users["scenario"].to_pylist(), dtype=object)
+    scenario = users["scenario"]
     out["users"]["by_scenario"] = recall_in_top(label, users["ensemble_score"].to_numpy(), scenario)
     cols = ", ".join(f"{n}_score" for n in (*MODEL_NAMES, "ensemble"))
     tx = db.sql(
@@ -259,7 +259,7 @@ def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) ->
         scores = tx[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
         if not np.all(np.isnan(scores)):
             out["transactions"][name] = ranking_metrics(tx_label, scores)
-    tx_scenario = np.array(tx["scenario"].to_pylist(), dtype=object)
+    tx_scenario = tx["scenario"]
     out["transactions"]["by_scenario"] = recall_in_top(
         tx_label, tx["ensemble_score"].to_numpy(), tx_scenario
     )
