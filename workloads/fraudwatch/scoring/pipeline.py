@@ -83,11 +83,11 @@ def _ordered(t: ir.Table) -> ir.Table:
 
 
 def _fit(
-    txf: ir.Table, uf: ir.Table, n_users: int, options: ScoreOptions, fingerprint: str
+    txf: ir.Table, user_table: pa.Table, options: ScoreOptions, fingerprint: str
 ) -> ModelVersion:
-    m = _sample_modulus(n_users, options.fit_users)
+    m = _sample_modulus(user_table.num_rows, options.fit_users)
     sample_tx = _ordered(txf.filter(txf.user_id % m == 0)).to_pyarrow()
-    sample_users = uf.filter(uf.user_id % m == 0).to_pyarrow()
+    sample_users = user_table.filter(pa.array(user_table["user_id"].to_numpy() % m == 0))
     tx_models = LevelModels.fit(
         "transactions",
         list(TRANSACTION_FEATURES),
@@ -298,6 +298,10 @@ def score(
         txf = txf.mutate(persona=ibis.null("string"))
     if "label" not in txf.columns:
         txf = txf.mutate(label=ibis.literal(0, "int8"), scenario=ibis.null("string"))
+    if options.engine == "duckdb":
+        # Computed once: the fit sample, the user features and the scoring stream all read it.
+        con.con.execute(f"CREATE TEMP TABLE fraudwatch_txf AS {con.compile(txf)}")
+        txf = con.table("fraudwatch_txf")
     uf = user_features(txf, logins)
 
     db = duckdb.connect()
@@ -324,7 +328,7 @@ def score(
         if options.models_dir:
             version = ModelVersion.load(options.models_dir)
         else:
-            version = _fit(txf, uf, n_users, options, _raw_fingerprint(input_dir))
+            version = _fit(txf, user_table, options, _raw_fingerprint(input_dir))
         if progress:
             progress("fit models", 1, 1)
         contamination = options.settings.iforest.contamination
