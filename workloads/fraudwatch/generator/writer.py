@@ -31,7 +31,7 @@ _population: Population | None = None  # set in the parent before workers fork
 
 @dataclass
 class GenerationSummary:
-    out: Path
+    out: str | Path
     counts: dict[str, int]
     fingerprint: str
     fraud_transactions: int

@@ -22,7 +22,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,7 +119,7 @@ def mapped_fields(mappings: dict[str, Any], prefix: str = "") -> set[str]:
     return names
 
 
-def substitute_placeholders(value: Any, environ: dict[str, str] | None = None) -> Any:
+def substitute_placeholders(value: Any, environ: Mapping[str, str] | None = None) -> Any:
     """Replace `${NAME}` with the environment's value; a clear error when one is unset."""
     env = os.environ if environ is None else environ
     if isinstance(value, str):
