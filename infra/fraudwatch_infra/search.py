@@ -88,8 +88,9 @@ class SearchDefinition:
 
 def classify(path: Path) -> str | None:
     """Which Elasticsearch API a definition file belongs to, from its folder and name."""
-    text = "/".join(path.parts).lower()
-    if "watch" in text:
+    parts = [p.lower() for p in path.parts]
+    text = "/".join(parts)
+    if any(p.startswith("watch") for p in parts):  # not "fraudwatch-…"
         return None  # Watcher needs a paid licence; shipped for those who have one.
     if "ilm" in text or "lifecycle" in text:
         return "ilm"
