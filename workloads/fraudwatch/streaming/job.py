@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from fraudwatch.errors import UserError
+from fraudwatch.features.transactions import CONTEXT_COLUMNS
 from fraudwatch.streaming.alerts import AlertForwarder
 from fraudwatch.streaming.elasticsearch_writer import ElasticsearchWriter
 from fraudwatch.streaming.produce import ensure_topics, producer_config
@@ -43,18 +44,7 @@ DEFAULT_INDEX = "fraudwatch-transactions"
 #: The fields of a streamed document: those of the fraudwatch-transactions index template
 #: (dashboards/elasticsearch/), which maps strictly. A test checks the two agree.
 DOCUMENT_FIELDS = (
-    "tx_id",
-    "user_id",
-    "ts",
-    "amount",
-    "currency",
-    "tx_type",
-    "channel",
-    "country",
-    "ip",
-    "device_id",
-    "counterparty",
-    "status",
+    *CONTEXT_COLUMNS,
     "persona",
     "hour",
     "label",
