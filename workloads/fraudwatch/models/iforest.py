@@ -34,7 +34,7 @@ class IForestModel:
             contamination=p.contamination,
             max_features=p.max_features,
             random_state=p.random_state,
-            n_jobs=1,
+            n_jobs=-1,  # scoring 10M rows: trees are scored in parallel threads
         ).fit(x)
         return self
 
