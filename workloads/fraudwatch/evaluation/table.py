@@ -37,7 +37,7 @@ def load_labelled(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray
         raise UserError(f"--input {path}: unsupported file type {suffix!r}; use .parquet or .csv")
     try:
         table: pa.Table = (
-            duckdb.connect().execute(f"SELECT * FROM {reader}(?)", [str(path)]).to_arrow_table()
+            duckdb.connect().sql(f"SELECT * FROM {reader}(?)", params=[str(path)]).to_arrow_table()
         )
     except duckdb.Error as exc:
         raise UserError(f"--input {path} could not be read: {str(exc).splitlines()[0]}") from None
