@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -298,19 +299,17 @@ def score(
         txf = txf.mutate(persona=ibis.null("string"))
     if "label" not in txf.columns:
         txf = txf.mutate(label=ibis.literal(0, "int8"), scenario=ibis.null("string"))
-    if options.engine == "duckdb":
-        # Computed once: the fit sample, the user features and the scoring stream all read it.
-        con.con.execute(f"CREATE TEMP TABLE fraudwatch_txf AS {con.compile(txf)}")
-        txf = con.table("fraudwatch_txf")
-    uf = user_features(txf, logins)
-
     db = duckdb.connect()
     configure_duckdb(db)
     with output_location(out, overwrite) as tmp:
-        step = "extract user features"
+        step = "extract features"
         if progress:
             progress(step, 0, 1)
-        user_table = uf.to_pyarrow()
+        if options.engine == "duckdb":
+            # Computed once: the fit sample, the user features and the scoring stream read it.
+            con.con.execute(f"CREATE TEMP TABLE fraudwatch_txf AS {con.compile(txf)}")
+            txf = con.table("fraudwatch_txf")
+        user_table = user_features(txf, logins).to_pyarrow()
         truth = (
             txf.group_by("user_id")
             .aggregate(
@@ -359,8 +358,6 @@ def score(
         if progress:
             progress("rank and explain", 0, 3)
         _rank_transactions(db, pattern, tmp, contamination, n_tx)
-        import shutil
-
         shutil.rmtree(unsorted)
         if progress:
             progress("rank and explain", 1, 3)
