@@ -13,44 +13,27 @@ docs/operations/dev-services.md.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from tests.servers import cache_dir
 
 NAME = "spark_connectors"
-SCALA_BINARY = "2.13"
-
-
-def _pyspark_dir() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
-
-
-def spark_version() -> str:
-    import pyspark
-
-    return str(pyspark.__version__)
 
 
 def hadoop_version() -> str:
     """The Hadoop client version bundled with the installed pyspark (hadoop-aws must match it)."""
-    for jar in (_pyspark_dir() / "jars").glob("hadoop-client-api-*.jar"):
-        match = re.fullmatch(r"hadoop-client-api-(.+)\.jar", jar.name)
-        if match:
-            return match.group(1)
-    raise FileNotFoundError(
-        f"no hadoop-client-api jar under {_pyspark_dir() / 'jars'}; reinstall pyspark"
-    )
+    from fraudwatch.features.engine import hadoop_aws_package
+
+    return hadoop_aws_package().rsplit(":", 1)[1]
 
 
 def coordinates() -> list[str]:
-    """Maven coordinates of the connectors for the installed pyspark."""
-    return [
-        f"org.apache.spark:spark-sql-kafka-0-10_{SCALA_BINARY}:{spark_version()}",
-        f"org.apache.hadoop:hadoop-aws:{hadoop_version()}",
-    ]
+    """Maven coordinates of the connectors for the installed pyspark — the ones the product's
+    own Spark sessions ask for (streaming job and s3a)."""
+    from fraudwatch.features.engine import hadoop_aws_package
+    from fraudwatch.streaming.job import kafka_connector_package
+
+    return [kafka_connector_package(), hadoop_aws_package()]
 
 
 def ivy_dir() -> Path:
