@@ -1,5 +1,4 @@
-"""Fixtures for the streaming tests: a real Kafka broker and Elasticsearch node (the pattern of
-tests/integration/servers/conftest.py, through the same tests/servers modules), a tiny
+"""Fixtures for the streaming tests: the tier's real Kafka broker and Elasticsearch node, a tiny
 generated data set, a model version fitted on it, and a Spark session with the Kafka connector.
 """
 
@@ -9,50 +8,24 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.servers import cache_dir, default_state_dir, elasticsearch, kafka, port_from_env
-from tests.servers.process_control import is_running, read_pid
+from tests.servers import cache_dir
 
 pytestmark = pytest.mark.spark
 
 
-@dataclass(frozen=True)
-class RunningServer:
-    name: str
-    url: str
-    port: int
-    state_dir: Path
-    owned: bool  # started by this session, so a test may stop and restart it
-
-
-def _server(
-    module: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    port = port_from_env(module.NAME, module.DEFAULT_PORT)
-    shared = default_state_dir().resolve()
-    pid = read_pid(shared, module.NAME)
-    if pid is not None and is_running(pid):
-        yield RunningServer(module.NAME, module.url(port), port, shared, owned=False)
-        return
-    state_dir = tmp_path_factory.mktemp(f"{module.NAME}-state")
-    module.start(state_dir, port)
-    try:
-        yield RunningServer(module.NAME, module.url(port), port, state_dir, owned=True)
-    finally:
-        module.stop(state_dir)
+@pytest.fixture(scope="session")
+def kafka_broker(kafka_server):
+    """The integration tier's Kafka broker (tests/integration/conftest.py)."""
+    return kafka_server
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    yield from _server(kafka, tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def elasticsearch_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    yield from _server(elasticsearch, tmp_path_factory)
+def elasticsearch_node(elasticsearch_server):
+    """The integration tier's Elasticsearch node (tests/integration/conftest.py)."""
+    return elasticsearch_server
 
 
 @dataclass(frozen=True)
