@@ -13,7 +13,7 @@ from fraudwatch.streaming.job import MicroBatchProcessor, StreamSettings, run_st
 from fraudwatch.streaming.produce import EventProducer, ensure_topics, produce_raw
 from fraudwatch.streaming.schemas import envelope
 
-from tests.servers import kafka
+from tests.servers import elasticsearch, kafka
 
 pytestmark = pytest.mark.spark
 confluent_kafka = pytest.importorskip("confluent_kafka")
@@ -215,7 +215,7 @@ def test_a_broker_restart_mid_stream_loses_and_duplicates_nothing(
         max_offsets_per_trigger=100,
     )
     processor = MicroBatchProcessor(settings)
-    processor.writer.ensure_write_index()
+    processor.ensure_write_index()
     query = start_query(spark, settings, processor)
     try:
         counts = produce_raw(tiny_data_set.raw, kafka_broker.url, prefix)
@@ -246,3 +246,55 @@ def test_a_broker_restart_mid_stream_loses_and_duplicates_nothing(
     ids = _indexed_ids(elasticsearch_node.url, index)
     assert len(ids) == counts["transactions"] == len(set(ids))
     assert sum(r.valid["transactions"] for r in processor.results) == counts["transactions"]
+
+
+def test_elasticsearch_unreachable_for_a_while_the_writer_backs_off_and_catches_up(
+    kafka_broker, elasticsearch_node, tiny_data_set, spark, tmp_path
+):
+    if not elasticsearch_node.owned:
+        pytest.skip("the node belongs to `make services-up`; this test restarts only its own")
+    prefix, index = _names()
+    ensure_topics(kafka_broker.url, prefix)
+    settings = _settings(
+        kafka_broker,
+        elasticsearch_node,
+        tiny_data_set,
+        tmp_path / "ckpt",
+        prefix,
+        index,
+        trigger_seconds=1.0,
+        max_offsets_per_trigger=100,
+        es_retry_for_s=600.0,
+    )
+    processor = MicroBatchProcessor(settings)
+    processor.ensure_write_index()
+    query = start_query(spark, settings, processor)
+    try:
+        counts = produce_raw(tiny_data_set.raw, kafka_broker.url, prefix)
+        deadline = time.monotonic() + 120
+        while not any(r.indexed for r in processor.results) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert any(r.indexed for r in processor.results), "nothing indexed before the outage"
+
+        elasticsearch.stop(elasticsearch_node.state_dir)
+        # While the node is down the same data set arrives a second time (a producer retrying
+        # everything): micro-batches must wait for the node, then overwrite, not duplicate.
+        produce_raw(tiny_data_set.raw, kafka_broker.url, prefix)
+        time.sleep(5)
+        elasticsearch.start(elasticsearch_node.state_dir, elasticsearch_node.port)
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and query.isActive:
+            total = sum(r.valid["transactions"] for r in processor.results)
+            if total >= 2 * counts["transactions"]:
+                break
+            time.sleep(1)
+        assert query.exception() is None
+    finally:
+        query.stop()
+        processor.close()
+
+    ids = _indexed_ids(elasticsearch_node.url, index)
+    assert len(ids) == counts["transactions"] == len(set(ids))
+    # The outage hit at least one bulk write, which waited instead of failing the stream.
+    assert sum(r.es_retries for r in processor.results) > 0

@@ -17,6 +17,7 @@ import pytest
 from fraudwatch.errors import UserError
 from fraudwatch.publish import elasticsearch as es
 
+TWO = es.RetryBudget(retries=2)
 DOCS = [(f"tx{i}:v1", {"tx_id": f"tx{i}", "ensemble_score": i / 10}) for i in range(4)]
 
 
@@ -89,14 +90,62 @@ def test_lost_connection_and_overloaded_answers_are_retried() -> None:
 
 def test_a_cluster_that_stays_down_is_one_line_error() -> None:
     client, _ = scripted([unreachable] * 3)
-    with pytest.raises(UserError, match=r"did not answer .*check --es-url"):
-        es.bulk_index(client, "fraudwatch-transactions", DOCS, max_retries=2, sleep=lambda _: None)
+    with pytest.raises(es.ElasticsearchUnavailable, match=r"did not answer .*check --es-url"):
+        es.bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
 
 
 def test_items_still_busy_after_the_last_retry_are_reported() -> None:
     client, _ = scripted([items({"tx2:v1": 429})] * 3)
-    with pytest.raises(UserError, match=r"1 documents still refused as busy after 2 retries"):
-        es.bulk_index(client, "fraudwatch-transactions", DOCS, max_retries=2, sleep=lambda _: None)
+    with pytest.raises(
+        es.ElasticsearchUnavailable, match=r"still refused 1 documents as busy after 2 retries"
+    ):
+        es.bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
+
+
+class FakeClock:
+    """Time that passes only when the code under test sleeps (or a request 'takes' time)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def test_a_time_budget_rides_out_an_outage_then_delivers_everything_once() -> None:
+    """The streaming job's budget: no retry count, minutes of waiting, capped back-off."""
+    clock = FakeClock()
+    client, sent = scripted([unreachable] * 7 + [items({})])
+    budget = es.RetryBudget(retries=None, seconds=300, initial_s=0.5, max_s=15)
+
+    report = es.bulk_index(
+        client, "fraudwatch-transactions", DOCS, budget=budget, sleep=clock.sleep, clock=clock
+    )
+
+    assert (report.indexed, report.retries) == (4, 7)
+    assert clock.waits == [0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0]  # doubling, capped at max_s
+    assert all(ids == [d for d, _ in DOCS] for ids in sent)
+
+
+def test_a_time_budget_ends_with_unavailable_not_a_silent_drop() -> None:
+    clock = FakeClock()
+    client, _ = scripted([unreachable] * 100)
+    budget = es.RetryBudget(retries=None, seconds=60, initial_s=0.5, max_s=15)
+    with pytest.raises(es.ElasticsearchUnavailable, match=r"did not answer .* over 4\d s"):
+        es.bulk_index(
+            client, "fraudwatch-transactions", DOCS, budget=budget, sleep=clock.sleep, clock=clock
+        )
+    assert sum(clock.waits) <= 60
+
+
+def test_a_budget_without_any_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="needs a limit"):
+        es.RetryBudget(retries=None, seconds=None)
 
 
 def test_a_client_error_for_the_whole_request_is_not_retried() -> None:

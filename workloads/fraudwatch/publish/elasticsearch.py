@@ -386,8 +386,9 @@ def apply_definitions(
 
 
 def bootstrap_write_index(client: ElasticsearchHttp, alias: str) -> bool:
-    """Create `<alias>-000001` as the alias's write index unless the alias exists already."""
-    if client.exists(f"/_alias/{alias}"):
+    """Create `<alias>-000001` as the alias's write index unless an alias or index of that
+    name exists already (an existing plain index is written to as it is)."""
+    if client.exists(f"/{alias}"):
         return False
     try:
         client.request("PUT", f"/{alias}-000001", {"aliases": {alias: {"is_write_index": True}}})
@@ -455,6 +456,30 @@ def user_documents(
 
 
 # --- bulk indexing ----------------------------------------------------------------------
+class ElasticsearchUnavailable(UserError):
+    """The cluster stayed unreachable or busy for longer than the retry budget. A UserError,
+    so the CLI prints one line; the streaming job lets it fail the micro-batch, which Spark
+    then re-runs from the same offsets."""
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    """How long `bulk_index` keeps trying while the cluster is down or busy (connection
+    errors, 429, 502-504): at most `retries` retries (None: no limit) and at most `seconds`
+    since the chunk's first attempt (None: no limit), whichever ends first. The wait doubles
+    from `initial_s` up to `max_s`. The batch publisher gives up after a few retries; the
+    streaming job rides out an outage of minutes (docs/streaming.md)."""
+
+    retries: int | None = 5
+    seconds: float | None = None
+    initial_s: float = 0.5
+    max_s: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.retries is None and self.seconds is None:
+            raise ValueError("a retry budget needs a limit: retries, seconds or both")
+
+
 @dataclass
 class BulkReport:
     indexed: int = 0
@@ -467,69 +492,68 @@ def bulk_index(
     documents: Iterable[tuple[str, dict[str, Any]]],
     *,
     chunk_size: int = 2000,
-    max_retries: int = 5,
-    initial_backoff: float = 0.5,
+    budget: RetryBudget = RetryBudget(),
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> BulkReport:
     """Index (id, source) pairs into `alias` with the bulk API. Items the cluster is too busy
     for (429/5xx), whole requests it answers so, and requests that fail in transit are retried
-    with exponential back-off; an item refused for its content (e.g. a mapping conflict) stops
-    the run."""
+    with exponential back-off within `budget`, then ElasticsearchUnavailable; an item refused
+    for its content (e.g. a mapping conflict) stops the run at once (UserError)."""
     report = BulkReport()
     chunk: list[tuple[str, dict[str, Any]]] = []
 
     def send(pending: list[tuple[str, dict[str, Any]]]) -> None:
-        delay = initial_backoff
-        for attempt in range(max_retries + 1):
+        delay, started, attempt = budget.initial_s, clock(), 0
+        while True:
             actions: list[dict[str, Any]] = []
             for doc_id, source in pending:
                 actions.append({"index": {"_index": alias, "_id": doc_id}})
                 actions.append(source)
             try:
                 response = client.bulk(actions)
+                problem = None
             except ElasticsearchUnreachable as exc:
-                if attempt == max_retries:
-                    raise _unreachable(client.url, exc) from None
-                report.retries += 1
-                sleep(delay)
-                delay *= 2
-                continue
+                problem = f"did not answer ({exc})"
             except ElasticsearchRefused as exc:
-                if exc.status not in RETRYABLE_STATUSES or attempt == max_retries:
+                if exc.status not in RETRYABLE_STATUSES:
                     raise UserError(
                         f"bulk request to {alias} failed ({exc.status}: "
                         f"{exc.reason or exc.error_type})"
                     ) from None
-                report.retries += 1
-                sleep(delay)
-                delay *= 2
-                continue
-            retry: list[tuple[str, dict[str, Any]]] = []
-            for (doc_id, source), item in zip(pending, response["items"], strict=True):
-                outcome = item["index"]
-                status = int(outcome.get("status", 500))
-                if status < 300:
-                    report.indexed += 1
-                elif status in RETRYABLE_STATUSES:
-                    retry.append((doc_id, source))
-                else:
-                    error = outcome.get("error", {})
-                    raise UserError(
-                        f"{alias} refused document {doc_id} ({status} "
-                        f"{error.get('type', '')}: {error.get('reason', '')}); "
-                        "run `fraudwatch es apply` so the index has the fraudwatch mapping"
-                    )
-            if not retry:
-                return
-            if attempt == max_retries:
-                raise UserError(
-                    f"{alias}: {len(retry)} documents still refused as busy after "
-                    f"{max_retries} retries; try again when the cluster is less loaded"
+                problem = f"answered {exc.status} ({exc.reason or exc.error_type})"
+            if problem is None:
+                retry: list[tuple[str, dict[str, Any]]] = []
+                for (doc_id, source), item in zip(pending, response["items"], strict=True):
+                    outcome = item["index"]
+                    status = int(outcome.get("status", 500))
+                    if status < 300:
+                        report.indexed += 1
+                    elif status in RETRYABLE_STATUSES:
+                        retry.append((doc_id, source))
+                    else:
+                        error = outcome.get("error", {})
+                        raise UserError(
+                            f"{alias} refused document {doc_id} ({status} "
+                            f"{error.get('type', '')}: {error.get('reason', '')}); "
+                            "run `fraudwatch es apply` so the index has the fraudwatch mapping"
+                        )
+                if not retry:
+                    return
+                pending = retry
+                problem = f"still refused {len(retry)} documents as busy"
+            out_of_retries = budget.retries is not None and attempt >= budget.retries
+            out_of_time = budget.seconds is not None and clock() + delay - started > budget.seconds
+            if out_of_retries or out_of_time:
+                raise ElasticsearchUnavailable(
+                    f"Elasticsearch at {client.url} {problem} after {attempt} retries over "
+                    f"{clock() - started:.0f} s; check --es-url / FRAUDWATCH_ELASTICSEARCH_URL "
+                    "and that the cluster is up, then try again"
                 )
+            attempt += 1
             report.retries += 1
-            pending = retry
             sleep(delay)
-            delay *= 2
+            delay = min(delay * 2, budget.max_s)
 
     for item in documents:
         chunk.append(item)

@@ -13,6 +13,7 @@ from fraudwatch import settings as fw_settings
 from fraudwatch.streaming.job import DEFAULT_INDEX, DEFAULT_THRESHOLD, StreamSettings, run_stream
 from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
 from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
+from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 
 def stream(
@@ -48,6 +49,12 @@ def stream(
         bool, typer.Option(help="Process what the topics hold now, then stop")
     ] = False,
     max_offsets_per_trigger: Annotated[int, typer.Option(help="Records per micro-batch")] = 20_000,
+    history_per_user: Annotated[
+        int, typer.Option(help="Recent transactions kept per user for the features")
+    ] = DEFAULT_PER_USER,
+    es_retry_for: Annotated[
+        float, typer.Option(help="Seconds to keep retrying an unreachable Elasticsearch")
+    ] = 300.0,
 ) -> None:
     """Score Kafka events with Spark Structured Streaming; index them in Elasticsearch."""
     settings = StreamSettings(
@@ -62,6 +69,8 @@ def stream(
         trigger_seconds=trigger_seconds,
         available_now=available_now,
         max_offsets_per_trigger=max_offsets_per_trigger,
+        history_per_user=history_per_user,
+        es_retry_for_s=es_retry_for,
     )
     processor = run_stream(settings)
     indexed = sum(r.indexed for r in processor.results)

@@ -4,12 +4,14 @@ Per micro-batch (`foreachBatch`, on the driver):
 1. every record is validated against its topic's schema (`streaming.schemas`); a record that
    fails goes to the dead-letter topic with the reason, the source position and the original
    bytes: nothing is dropped silently;
-2. valid transactions are turned into the model's per-transaction features and scored with
-   the model version from --models-dir (`scoring.batches.score_table`);
+2. valid transactions are turned into the model's per-transaction features against their
+   users' kept history (`streaming.user_history`) and scored with the model version from
+   --models-dir (`scoring.batches.score_table`);
 3. scored transactions are bulk-indexed with id `<tx_id>:<model_version>` (a replay
-   overwrites, never duplicates);
+   overwrites, never duplicates), riding out an Elasticsearch outage within a retry budget;
 4. transactions with ensemble_score >= threshold go to the intervention service's
-   Watcher hook.
+   Watcher hook;
+5. the batch's transactions join their users' history.
 Spark commits the batch's offsets to the checkpoint only after the function returns; a
 failure anywhere re-runs the same batch (same offsets) after a restart. See docs/streaming.md.
 """
@@ -28,8 +30,13 @@ import pyarrow as pa
 
 from fraudwatch.errors import UserError
 from fraudwatch.features.transactions import CONTEXT_COLUMNS
+from fraudwatch.publish.elasticsearch import (
+    RetryBudget,
+    bootstrap_write_index,
+    bulk_index,
+    connect,
+)
 from fraudwatch.streaming.alerts import AlertForwarder
-from fraudwatch.streaming.elasticsearch_writer import ElasticsearchWriter
 from fraudwatch.streaming.produce import ensure_topics, producer_config
 from fraudwatch.streaming.schemas import (
     DEAD_LETTER,
@@ -38,6 +45,7 @@ from fraudwatch.streaming.schemas import (
     InvalidEvent,
     validate,
 )
+from fraudwatch.streaming.user_history import DEFAULT_PER_USER, FILE_NAME, UserHistory
 
 DEFAULT_THRESHOLD = 0.8
 DEFAULT_INDEX = "fraudwatch-transactions"
@@ -98,6 +106,7 @@ class StreamSettings:
     max_offsets_per_trigger: int = 20_000
     starting_offsets: str = "earliest"
     es_retry_for_s: float = 300.0
+    history_per_user: int = DEFAULT_PER_USER
     spark_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +116,16 @@ class StreamSettings:
             raise UserError(f"--trigger-seconds {self.trigger_seconds} must be positive")
         if self.starting_offsets not in ("earliest", "latest"):
             raise UserError("--starting-offsets must be earliest or latest")
+        if self.es_retry_for_s <= 0:
+            raise UserError(f"--es-retry-for {self.es_retry_for_s} must be positive")
+        if self.history_per_user < 1:
+            raise UserError(f"--history-per-user {self.history_per_user} must be at least 1")
+
+    @property
+    def history_path(self) -> Path:
+        """The users' kept history lives with the checkpoint: a replay from a fresh
+        checkpoint starts from an empty history, as it starts from the first offsets."""
+        return self.checkpoint / "fraudwatch-state" / FILE_NAME
 
 
 def kafka_connector_package() -> str:
@@ -165,22 +184,31 @@ def transaction_table(events: list[dict[str, Any]]) -> pa.Table:
     return table.sort_by([("user_id", "ascending"), ("ts", "ascending"), ("tx_id", "ascending")])
 
 
-def score_transactions(version: Any, table: pa.Table) -> pa.Table:
-    """Features and scores of a micro-batch's transactions.
-
-    Approximation (docs/streaming.md): a transaction is compared with its user's other
-    transactions *in the same micro-batch*, not the user's whole history as in the batch job.
-    """
+def batch_features(table: pa.Table, history: UserHistory | None = None) -> pa.Table:
+    """Per-transaction features of a micro-batch's transactions, computed with the batch job's
+    expression over the batch and (when given) its users' kept history; only the batch's
+    rows are returned, ordered by user and time."""
     import ibis
 
     from fraudwatch.features.transactions import transaction_features
-    from fraudwatch.scoring.batches import score_table
 
+    together = history.with_history(table) if history is not None else table
     con = ibis.duckdb.connect()
     con.raw_sql("SET TimeZone = 'UTC'")
-    features = transaction_features(ibis.memtable(table)).order_by(["user_id", "ts", "tx_id"])
-    feats = con.to_pyarrow(features.mutate(persona=ibis.null("string")))
-    return score_table(version.levels["transactions"], feats)
+    features = transaction_features(ibis.memtable(together))
+    wanted = ibis.memtable(table.select(["tx_id"]).rename_columns(["batch_tx_id"]))
+    features = features.semi_join(wanted, features.tx_id == wanted.batch_tx_id)
+    features = features.order_by(["user_id", "ts", "tx_id"]).mutate(persona=ibis.null("string"))
+    return con.to_pyarrow(features)
+
+
+def score_transactions(
+    version: Any, table: pa.Table, history: UserHistory | None = None
+) -> pa.Table:
+    """Features and scores of a micro-batch's transactions (see `batch_features`)."""
+    from fraudwatch.scoring.batches import score_table
+
+    return score_table(version.levels["transactions"], batch_features(table, history))
 
 
 def documents(
@@ -227,6 +255,8 @@ class BatchResult:
     dead_lettered: int
     indexed: int
     alerts: int
+    #: Bulk requests re-sent while Elasticsearch was unreachable or busy.
+    es_retries: int = 0
 
 
 class MicroBatchProcessor:
@@ -239,8 +269,10 @@ class MicroBatchProcessor:
         self.version = ModelVersion.load(settings.models_dir)
         if "transactions" not in self.version.levels:
             raise UserError(f"{settings.models_dir} has no transaction-level models")
-        self.writer = ElasticsearchWriter(
-            settings.es_url, settings.es_index, retry_for_s=settings.es_retry_for_s
+        self.es = connect(settings.es_url)
+        self.es_budget = RetryBudget(retries=None, seconds=settings.es_retry_for_s)
+        self.history = UserHistory(
+            settings.history_path, RAW_TRANSACTION_SCHEMA, settings.history_per_user
         )
         self.forwarder = (
             AlertForwarder(settings.intervention_url) if settings.intervention_url else None
@@ -296,18 +328,27 @@ class MicroBatchProcessor:
             except InvalidEvent as exc:
                 failed.append((record, str(exc)))
         self._dead_letter(failed)
-        indexed = alerts = 0
+        indexed = alerts = es_retries = 0
         if valid["transactions"]:
-            scored = score_transactions(self.version, transaction_table(valid["transactions"]))
+            table = transaction_table(valid["transactions"])
+            scored = score_transactions(self.version, table, self.history)
             scored_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
             docs = documents(scored, self.version.version, self.settings.threshold, scored_at)
-            indexed = self.writer.bulk(docs).indexed
+            report = bulk_index(self.es, self.settings.es_index, docs, budget=self.es_budget)
+            indexed, es_retries = report.indexed, report.retries
             flagged = [(i, s) for i, s in docs if s["flagged"]]
             if self.forwarder is not None and flagged:
                 self.forwarder.forward(self.settings.es_index, flagged)
             alerts = len(flagged)
+            # Last: a batch that fails before this line is re-run against the same history.
+            self.history.remember(table)
         result = BatchResult(
-            batch_id, {t: len(v) for t, v in valid.items()}, len(failed), indexed, alerts
+            batch_id,
+            {t: len(v) for t, v in valid.items()},
+            len(failed),
+            indexed,
+            alerts,
+            es_retries,
         )
         self.results.append(result)
         return result
@@ -316,8 +357,13 @@ class MicroBatchProcessor:
         rows = frame.select("topic", "partition", "offset", "key", "value").collect()
         self.process([row.asDict() for row in rows], batch_id)
 
+    def ensure_write_index(self) -> None:
+        """Create `<index>-000001` as the write index unless the index or alias exists."""
+        bootstrap_write_index(self.es, self.settings.es_index)
+
     def close(self) -> None:
-        self.writer.close()
+        self.es.close()
+        self.history.close()
         if self.forwarder is not None:
             self.forwarder.close()
         if self._producer is not None:
@@ -355,7 +401,7 @@ def run_stream(settings: StreamSettings, spark: Any = None) -> MicroBatchProcess
     """Run until stopped (or, with available_now, until the topics are drained)."""
     processor = MicroBatchProcessor(settings)
     ensure_topics(settings.bootstrap_servers, settings.topic_prefix)
-    processor.writer.ensure_write_index()
+    processor.ensure_write_index()
     session = spark or streaming_session(settings.spark_options)
     query = start_query(session, settings, processor)
     try:
