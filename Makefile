@@ -91,9 +91,12 @@ format:
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: throughput and wall-time figures at full scale (prints; never asserts)
-bench: install-test
-	$(BIN)/python -m fraudwatch.bench
+## bench: throughput and wall-time figures at full scale (prints; never asserts). The streaming
+## figures use the development Kafka and Elasticsearch (left running: `make services-down`).
+bench: fetch
+	$(BIN)/python -m tests.servers up kafka elasticsearch
+	FRAUDWATCH_SPARK_IVY=$${FRAUDWATCH_SPARK_IVY:-$(CURDIR)/.cache/artifacts/spark-ivy} \
+		$(BIN)/python -m fraudwatch.bench
 
 clean:
 	rm -rf build dist *.egg-info workloads/*.egg-info .pytest_cache .ruff_cache .mypy_cache

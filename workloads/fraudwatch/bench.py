@@ -90,6 +90,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--spark", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="streaming figures (needs Kafka at --bootstrap and Elasticsearch at --es-url)",
+    )
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--es-url", default="http://127.0.0.1:9200")
     args = parser.parse_args(argv)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="fraudwatch-bench-"))
     raw, scored = work / "raw", work / "scored"
@@ -190,6 +198,13 @@ def main(argv: list[str] | None = None) -> None:
     from fraudwatch.service_bench import bench_service
 
     figures["intervention_service"] = bench_service(scored)
+    if args.stream:
+        from fraudwatch.stream_bench import StreamBenchConfig, bench_stream
+
+        (models_dir,) = (scored / "models").iterdir()
+        figures["streaming"] = bench_stream(
+            StreamBenchConfig(args.bootstrap, args.es_url, raw, models_dir, repeats=args.repeats)
+        )
     print(json.dumps(figures, indent=2))
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)

@@ -17,7 +17,13 @@ from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 
 def stream(
-    models_dir: Annotated[Path, typer.Option(help="Model version folder: SCORED/models/<version>")],
+    models_dir: Annotated[
+        Path | None, typer.Option(help="A fixed model version folder: SCORED/models/<version>")
+    ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Model registry: score each micro-batch with its promoted version"),
+    ] = None,
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="FRAUDWATCH_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")
     ] = "127.0.0.1:9092",
@@ -60,6 +66,7 @@ def stream(
     settings = StreamSettings(
         bootstrap_servers=bootstrap_servers,
         models_dir=models_dir,
+        registry=registry,
         es_url=es_url,
         checkpoint=checkpoint or fw_settings.home() / "stream-checkpoint",
         topic_prefix=topic_prefix,

@@ -94,7 +94,8 @@ _KAFKA_CONNECTOR_RELEASE = {"4.0": "4.0.0"}
 @dataclass
 class StreamSettings:
     bootstrap_servers: str
-    models_dir: Path
+    #: A fixed model version folder (SCORED/models/<version>), or None with `registry`.
+    models_dir: Path | None
     es_url: str
     checkpoint: Path
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
@@ -107,6 +108,9 @@ class StreamSettings:
     starting_offsets: str = "earliest"
     es_retry_for_s: float = 300.0
     history_per_user: int = DEFAULT_PER_USER
+    #: Instead of models_dir, a model registry: each micro-batch scores with its promoted version, so a
+    #: promotion by the retraining DAG reaches the stream without a restart.
+    registry: Path | None = None
     spark_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,6 +120,11 @@ class StreamSettings:
             raise UserError(f"--trigger-seconds {self.trigger_seconds} must be positive")
         if self.starting_offsets not in ("earliest", "latest"):
             raise UserError("--starting-offsets must be earliest or latest")
+        if (self.models_dir is None) == (self.registry is None):
+            raise UserError(
+                "give exactly one of --models-dir (a fixed model version) and --registry "
+                "(follow the promoted version)"
+            )
         if self.es_retry_for_s <= 0:
             raise UserError(f"--es-retry-for {self.es_retry_for_s} must be positive")
         if self.history_per_user < 1:
@@ -263,12 +272,16 @@ class MicroBatchProcessor:
     """The foreachBatch function; holds the model version and the clients across batches."""
 
     def __init__(self, settings: StreamSettings) -> None:
-        from fraudwatch.models.bundle import ModelVersion
-
         self.settings = settings
-        self.version = ModelVersion.load(settings.models_dir)
-        if "transactions" not in self.version.levels:
-            raise UserError(f"{settings.models_dir} has no transaction-level models")
+        self._registry: Any = None
+        if settings.registry is not None:
+            from fraudwatch.models.registry import ModelRegistry
+
+            self._registry = ModelRegistry(settings.registry)
+            self.version = self._load(self._registry.promoted_path())
+        else:
+            assert settings.models_dir is not None  # __post_init__ checked
+            self.version = self._load(settings.models_dir)
         self.es = connect(settings.es_url)
         self.es_budget = RetryBudget(retries=None, seconds=settings.es_retry_for_s)
         self.history = UserHistory(
@@ -280,6 +293,24 @@ class MicroBatchProcessor:
         self.dead_letter_topic = f"{settings.topic_prefix}{DEAD_LETTER}"
         self._producer: Any = None
         self.results: list[BatchResult] = []
+
+    @staticmethod
+    def _load(folder: Path) -> Any:
+        from fraudwatch.models.bundle import ModelVersion
+
+        version = ModelVersion.load(folder)
+        if "transactions" not in version.levels:
+            raise UserError(f"{folder} has no transaction-level models")
+        return version
+
+    def current_version(self) -> Any:
+        """The model version this micro-batch scores with: the fixed one, or the registry's
+        promoted one (re-read every batch; loaded again only when it changed)."""
+        if self._registry is not None:
+            promoted = self._registry.promoted()
+            if promoted is not None and promoted != self.version.version:
+                self.version = self._load(self._registry.path(promoted))
+        return self.version
 
     def _dead_letter(self, failed: list[tuple[dict[str, Any], str]]) -> None:
         if not failed:
@@ -331,9 +362,10 @@ class MicroBatchProcessor:
         indexed = alerts = es_retries = 0
         if valid["transactions"]:
             table = transaction_table(valid["transactions"])
-            scored = score_transactions(self.version, table, self.history)
+            version = self.current_version()
+            scored = score_transactions(version, table, self.history)
             scored_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-            docs = documents(scored, self.version.version, self.settings.threshold, scored_at)
+            docs = documents(scored, version.version, self.settings.threshold, scored_at)
             report = bulk_index(self.es, self.settings.es_index, docs, budget=self.es_budget)
             indexed, es_retries = report.indexed, report.retries
             flagged = [(i, s) for i, s in docs if s["flagged"]]
