@@ -77,10 +77,12 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
             return store
 
     yield make
-    if request.param == "mongodb" and opened:
-        opened[0].client.drop_database(opened[0].db.name)  # type: ignore[attr-defined]
     for store in opened:
-        store.close()
+        store.close()  # closing twice is harmless (a test may close a client to "restart")
+    if request.param == "mongodb" and opened:
+        cleaner = MongoStore(url, database=database)
+        cleaner.client.drop_database(database)
+        cleaner.close()
 
 
 @pytest.fixture

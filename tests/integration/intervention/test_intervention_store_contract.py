@@ -175,3 +175,108 @@ def test_an_edited_entry_is_detected(store: StateStore) -> None:
             con.execute("UPDATE audit SET reason = 'edited' WHERE seq = 2")
     result = verify_chain(store.audit_entries(), store.audit_head())
     assert not result.ok and "entry 2" in result.problem
+
+
+# --- admin page sessions ----------------------------------------------------------------
+def session(actor: str = "token:abc", *, expires_in: float = 3600, now: float = 1e9) -> dict:
+    return {
+        "actor": actor,
+        "role": "analyst",
+        "csrf": "csrf-1",
+        "expires_at": now + expires_in,
+        "created_at": "2026-01-01T00:00:00+00:00",
+    }
+
+
+def test_a_session_is_found_until_it_expires(store: StateStore) -> None:
+    store.create_session("h1", session(now=1e9, expires_in=100))
+    found = store.get_session("h1", 1e9 + 99)
+    assert found is not None
+    assert (found["actor"], found["role"], found["csrf"]) == ("token:abc", "analyst", "csrf-1")
+    assert found["expires_at"] == 1e9 + 100
+    assert store.get_session("unknown", 1e9) is None
+
+
+def test_an_expired_session_is_refused_and_removed(store: StateStore) -> None:
+    store.create_session("h1", session(now=1e9, expires_in=100))
+    assert store.get_session("h1", 1e9 + 100) is None  # expiry is exclusive
+    assert store.get_session("h1", 1e9) is None  # and it is gone, not just hidden
+    assert store.delete_session("h1") is False
+
+
+def test_creating_a_session_purges_expired_ones(store: StateStore) -> None:
+    import time
+
+    store.create_session("old", session(now=time.time() - 7200, expires_in=3600))
+    store.create_session("new", session(now=time.time(), expires_in=3600))
+    assert store.delete_session("old") is False  # purged when "new" was created
+    assert store.delete_session("new") is True
+
+
+def test_a_session_survives_a_new_store_client(store_factory: Callable[[], StateStore]) -> None:
+    first = store_factory()
+    first.create_session("h1", session(now=1e9))
+    first.close()  # the service stops
+    second = store_factory()  # ... and starts again on the same database
+    assert second.get_session("h1", 1e9 + 1)["csrf"] == "csrf-1"  # type: ignore[index]
+    assert second.delete_session("h1") is True
+    assert second.get_session("h1", 1e9 + 1) is None
+
+
+def test_revoking_a_token_ends_its_sessions(store: StateStore) -> None:
+    store.put_token(
+        {
+            "token_id": "t1",
+            "token_hash": "h-t1",
+            "role": "analyst",
+            "name": "x",
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+    )
+    store.create_session("s1", session("token:t1", now=1e9))
+    store.create_session("s2", session("token:other", now=1e9))
+    assert store.revoke_token("t1") is True
+    assert store.get_session("s1", 1e9 + 1) is None
+    assert store.get_session("s2", 1e9 + 1) is not None
+
+
+# --- user profiles ----------------------------------------------------------------------
+def test_a_profile_keeps_persona_last_seen_and_state(store: StateStore) -> None:
+    assert store.get_profile("8") is None
+    profile = store.touch_profile(
+        "8", persona="loose-passive", last_seen="2026-01-02T10:00:00+00:00"
+    )
+    assert (profile["user_id"], profile["persona"]) == ("8", "loose-passive")
+    assert profile["last_seen"] == "2026-01-02T10:00:00+00:00"
+    assert profile["state"] == {"locked": False, "step_up": False}
+    # last seen only moves forward; times in other notations are stored in UTC
+    store.touch_profile("8", last_seen="2026-01-01T00:00:00+00:00")
+    assert store.get_profile("8")["last_seen"] == "2026-01-02T10:00:00+00:00"  # type: ignore[index]
+    store.touch_profile("8", last_seen="2026-01-02T12:30:00+02:00")
+    later = store.get_profile("8")
+    assert later is not None and later["last_seen"] == "2026-01-02T10:30:00+00:00"
+    assert later["persona"] == "loose-passive"  # not cleared by a touch without persona
+    store.apply_intervention(entry("lock"), "8")
+    store.apply_intervention(entry("step_up"), "8")
+    store.apply_intervention(entry("unlock"), "8")
+    assert store.get_profile("8")["state"] == {"locked": False, "step_up": True}  # type: ignore[index]
+
+
+def test_an_intervention_creates_the_profile_and_touch_keeps_its_state(
+    store: StateStore,
+) -> None:
+    store.apply_intervention(entry("lock"), "9")
+    profile = store.get_profile("9")
+    assert profile is not None and profile["state"] == {"locked": True, "step_up": False}
+    assert profile["persona"] is None and profile["last_seen"] is None
+    store.touch_profile("9", persona="tight-aggressive")
+    assert store.get_profile("9")["state"] == {"locked": True, "step_up": False}  # type: ignore[index]
+    store.apply_intervention(entry("block"), "9")  # a transaction id: no profile change
+    assert store.get_profile("9")["state"] == {"locked": True, "step_up": False}  # type: ignore[index]
+
+
+def test_touching_a_profile_keeps_the_state_interventions_set(store: StateStore) -> None:
+    store.apply_intervention(entry("step_up"), "10")
+    store.touch_profile("11")
+    assert store.get_profile("11")["state"] == {"locked": False, "step_up": False}  # type: ignore[index]
+    assert store.touch_profile("10")["state"] == {"locked": False, "step_up": True}

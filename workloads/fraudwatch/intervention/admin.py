@@ -2,11 +2,14 @@
 
 Sign-in exchanges an API token for a session cookie (HttpOnly, SameSite=Strict; the token
 itself is never stored in the browser). Every form carries the session's CSRF token. Sessions
-live in the service's memory: a restart signs everyone out.
+live in the state store (SQLite or MongoDB) under the SHA-256 of their id, so they survive a
+restart and are shared by replicas; they expire after SESSION_SECONDS, and revoking the
+token a session was opened with ends it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.interventions import intervene
 from fraudwatch.intervention.results import AnomalyFilter
@@ -48,6 +52,12 @@ class Session:
     expires: float
 
 
+def session_hash(session_id: str) -> str:
+    """How a session id is stored: its SHA-256 (the id is 256 random bits), so whoever reads
+    the state store cannot take over a session."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
 def _chart_points(values: list[float], width: int, height: int) -> list[tuple[float, float]]:
     if not values:
         return []
@@ -65,15 +75,20 @@ def mount_admin(
 ) -> None:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.mount("/admin/static", StaticFiles(directory=str(HERE / "static")), name="admin-static")
-    sessions: dict[str, Session] = {}
+    store = ctx.store
 
     def session_of(request: Request) -> Session | None:
         sid = request.cookies.get(SESSION_COOKIE, "")
-        session = sessions.get(sid)
-        if session is None or session.expires < time.time():
-            sessions.pop(sid, None)
+        if not sid or len(sid) > 200:
             return None
-        return session
+        record = store.get_session(session_hash(sid), time.time())
+        if record is None:
+            return None
+        return Session(
+            Principal(actor=record["actor"], role=record["role"]),
+            record["csrf"],
+            float(record["expires_at"]),
+        )
 
     def check_csrf(session: Session, token: str) -> None:
         if not secrets.compare_digest(session.csrf, token or ""):
@@ -127,7 +142,16 @@ def mount_admin(
                 status_code=303,
             )
         sid = secrets.token_urlsafe(32)
-        sessions[sid] = Session(principal, secrets.token_urlsafe(32), time.time() + SESSION_SECONDS)
+        store.create_session(
+            session_hash(sid),
+            {
+                "actor": principal.actor,
+                "role": principal.role,
+                "csrf": secrets.token_urlsafe(32),
+                "expires_at": time.time() + SESSION_SECONDS,
+                "created_at": now_iso(),
+            },
+        )
         response = RedirectResponse("/admin", status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -146,7 +170,7 @@ def mount_admin(
         session = session_of(request)
         if session is not None:
             check_csrf(session, csrf)
-            sessions.pop(request.cookies.get(SESSION_COOKIE, ""), None)
+            store.delete_session(session_hash(request.cookies.get(SESSION_COOKIE, "")))
         response = RedirectResponse("/admin/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -203,7 +227,7 @@ def mount_admin(
 
     @app.get("/admin/users/{user_id}", include_in_schema=False, response_class=HTMLResponse)
     def user_page(request: Request, user_id: int) -> Response:
-        from fraudwatch.intervention.api import account_state
+        from fraudwatch.intervention.api import account_state, remember_profile
 
         session = signed_in(request)
         if isinstance(session, RedirectResponse):
@@ -212,6 +236,7 @@ def mount_admin(
         if user is None:
             raise HTTPException(404, f"unknown account {user_id}")
         txs = ctx.results.transactions_of(user_id)
+        remember_profile(ctx.store, user_id, user, txs)
         chronological = list(reversed(txs))
         amounts = [float(t["amount"] or 0) for t in chronological]
         scores = [float(t["ensemble_score"] or 0) for t in chronological]

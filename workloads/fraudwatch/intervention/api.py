@@ -32,7 +32,7 @@ from fraudwatch.intervention.config import Settings
 from fraudwatch.intervention.hooks import PayloadError, parse_grafana, parse_watcher
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
 from fraudwatch.intervention.policy import effective_policy
-from fraudwatch.intervention.results import AnomalyFilter, ScoredResults
+from fraudwatch.intervention.results import AnomalyFilter, ResultsReader, ResultsUnavailable
 from fraudwatch.intervention.stores import StateStore
 
 MAX_ID = 2**63 - 1
@@ -61,7 +61,7 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
 class ServiceContext:
     settings: Settings
     store: StateStore
-    results: ScoredResults
+    results: ResultsReader
     responder: AutomatedResponder
     oidc: OidcVerifier | None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -218,8 +218,8 @@ class ApprovalDecision(BaseModel):
 bearer = HTTPBearer(auto_error=False, description="An API token or an OIDC access token")
 
 
-def create_app(settings: Settings, store: StateStore, results: ScoredResults) -> FastAPI:
-    """The service with its state store and scored results."""
+def create_app(settings: Settings, store: StateStore, results: ResultsReader) -> FastAPI:
+    """The service with its state store and a results reader (Parquet or Elasticsearch)."""
     oidc = OidcVerifier(settings.oidc) if settings.oidc.enabled else None
     ctx = ServiceContext(settings, store, results, AutomatedResponder(store), oidc)
     app = FastAPI(
@@ -257,6 +257,10 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
         return JSONResponse(
             error_body(message, problems=problems), status_code=400 if malformed else 422
         )
+
+    @app.exception_handler(ResultsUnavailable)
+    async def unavailable(request: Request, exc: ResultsUnavailable) -> JSONResponse:
+        return JSONResponse(error_body(str(exc)), status_code=503, headers={"Retry-After": "30"})
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
@@ -366,6 +370,7 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
             raise ApiError(404, f"unknown account {user_id}: no such user in the scored results")
         user["state"] = account_state(store, str(user_id))
         user["transactions"] = results.transactions_of(user_id)
+        user["profile"] = remember_profile(store, user_id, user, user["transactions"])
         return user
 
     @app.get("/v1/users/{user_id}/interventions", tags=["results"])
@@ -401,11 +406,11 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
         idempotency_key: str | None,
     ) -> JSONResponse:
         kind = "transaction" if action in ("block", "release") else "account"
-        exists = (
-            results.transaction(subject_id) is not None
-            if kind == "transaction"
-            else results.user_exists(subject_id)
-        )
+        user = results.user(subject_id) if kind == "account" else None
+        if kind == "account":
+            exists = user is not None
+        else:
+            exists = results.transaction(subject_id) is not None
         if not exists:
             record_refusal(
                 store,
@@ -427,6 +432,8 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
             ctx.count(action, outcome.result, "api")
             payload = outcome.as_dict()
             payload["state"] = store.get_state(kind, str(subject_id))
+            if user is not None:
+                remember_profile(store, subject_id, user)
             return 200, payload
 
         return idempotent(store, request, principal, idempotency_key, body.model_dump(), run)
@@ -650,9 +657,12 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
         policy = effective_policy(settings.policy, store)
         outcomes = []
         for signal in signals:
+            user = results.user(signal.user_id)
             outcome = ctx.responder.handle(
-                signal, principal, f"hook:{source}", policy, results.user_exists(signal.user_id)
+                signal, principal, f"hook:{source}", policy, user is not None
             )
+            if user is not None:
+                remember_profile(store, signal.user_id, user)
             ctx.count(outcome.action, outcome.result, f"hook:{source}")
             outcomes.append(
                 {
@@ -701,6 +711,25 @@ def create_app(settings: Settings, store: StateStore, results: ScoredResults) ->
         ).observe(seconds),
     )
     return app
+
+
+def remember_profile(
+    store: StateStore,
+    user_id: int,
+    user: dict[str, Any] | None = None,
+    transactions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Keep the user's profile in the state store up to date with what the results say:
+    persona, and last seen = the newest transaction (lists are newest first)."""
+    last_seen = transactions[0].get("ts") if transactions else None
+    try:
+        return store.touch_profile(
+            str(user_id),
+            persona=(user or {}).get("persona"),
+            last_seen=str(last_seen) if last_seen else None,
+        )
+    except ValueError:  # a time the results hold in another form: keep the rest
+        return store.touch_profile(str(user_id), persona=(user or {}).get("persona"))
 
 
 def account_state(store: StateStore, user_id: str) -> dict[str, bool]:

@@ -34,22 +34,24 @@ def serve(
     import uvicorn
 
     from fraudwatch.intervention.api import create_app
-    from fraudwatch.intervention.results import ScoredResults
+    from fraudwatch.intervention.results import open_results
 
     settings = load_settings().with_scored(scored)
-    if settings.elasticsearch_url:
+    if settings.elasticsearch.url and scored is not None:
         raise UserError(
-            "results.elasticsearch_url is set, but the Elasticsearch results reader is not "
-            "built yet: unset it and point results.scored (or --scored) at the Parquet output"
+            "--scored was given but results.elasticsearch_url is set, so results come from "
+            "Elasticsearch: drop --scored, or unset results.elasticsearch_url "
+            "(FRAUDWATCH_ELASTICSEARCH_URL) to read the Parquet"
         )
     if not 0 < port < 65536:
         raise UserError(f"--port {port} is not a TCP port: use 1-65535")
-    results = ScoredResults(settings.scored_dir)
+    # Elasticsearch is not contacted here: while it is down the API answers 503, not a crash.
+    results = open_results(settings)
     store = open_store(settings.resolved_state_url)
     app = create_app(settings, store, results)
     typer.echo(
         f"intervention service on http://{host}:{port} (admin page: /admin), "
-        f"results {settings.scored_dir}, config {settings.source}"
+        f"{results.describe()}, config {settings.source}"
     )
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
 

@@ -51,10 +51,26 @@ class OidcSettings:
 
 
 @dataclass(frozen=True)
+class ElasticsearchSettings:
+    """Where the Elasticsearch results reader looks (results.elasticsearch_*)."""
+
+    url: str = ""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    api_key: str = field(default="", repr=False)
+    ca_cert: str = ""
+    transactions_index: str = "fraudwatch-transactions"
+    users_index: str = "fraudwatch-users"
+    model_version: str = ""  # empty: the newest published run
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Settings:
     state_url: str = ""
     scored_dir: Path = field(default_factory=default_scored_dir)
     elasticsearch_url: str = ""
+    elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     hook_secret: str = ""
@@ -74,6 +90,14 @@ ENV_OVERRIDES: dict[str, str] = {
     "state.url": "FRAUDWATCH_STATE_URL",
     "results.scored": "FRAUDWATCH_SCORED",
     "results.elasticsearch_url": "FRAUDWATCH_ELASTICSEARCH_URL",
+    "results.elasticsearch_username": "FRAUDWATCH_ES_USERNAME",
+    "results.elasticsearch_password": "FRAUDWATCH_ES_PASSWORD",
+    "results.elasticsearch_api_key": "FRAUDWATCH_ES_API_KEY",
+    "results.elasticsearch_ca_cert": "FRAUDWATCH_ES_CA_CERT",
+    "results.elasticsearch_transactions_index": "FRAUDWATCH_ES_TRANSACTIONS_INDEX",
+    "results.elasticsearch_users_index": "FRAUDWATCH_ES_USERS_INDEX",
+    "results.elasticsearch_model_version": "FRAUDWATCH_ES_MODEL_VERSION",
+    "results.elasticsearch_timeout_seconds": "FRAUDWATCH_ES_TIMEOUT_SECONDS",
     "oidc.issuer": "FRAUDWATCH_OIDC_ISSUER",
     "oidc.audience": "FRAUDWATCH_OIDC_AUDIENCE",
     "oidc.jwks_url": "FRAUDWATCH_OIDC_JWKS_URL",
@@ -256,10 +280,12 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             "sqlite:///ABSOLUTE/PATH or mongodb://HOST:PORT/DATABASE"
         )
     scored = values.get("results.scored")
+    elasticsearch = _elasticsearch(values, origin, env)
     return Settings(
         state_url=state_url,
         scored_dir=Path(str(scored)).expanduser() if scored else default_scored_dir(),
-        elasticsearch_url=str(values.get("results.elasticsearch_url", "")),
+        elasticsearch_url=elasticsearch.url,
+        elasticsearch=elasticsearch,
         oidc=oidc,
         policy=policy,
         hook_secret=str(values.get("hooks.hmac_secret", "")),
@@ -271,4 +297,77 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             "65536",
         ),
         source=source,
+    )
+
+
+def _secret_file(env: dict[str, str], name: str) -> str:
+    """`$FRAUDWATCH_SECRETS_DIR/<name>` (the same files `fraudwatch publish` reads), or ""."""
+    folder = env.get("FRAUDWATCH_SECRETS_DIR")
+    if folder and (Path(folder) / name).is_file():
+        return (Path(folder) / name).read_text(encoding="utf-8").strip()
+    return ""
+
+
+def _elasticsearch(
+    values: dict[str, Any], origin: Any, env: dict[str, str]
+) -> ElasticsearchSettings:
+    """The results.elasticsearch_* keys, checked. Credentials are optional (an open node needs
+    none) and have no default: an API key, else a username with its password."""
+    url = str(values.get("results.elasticsearch_url", "")).strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise UserError(
+            f"config key results.elasticsearch_url = {url!r} in "
+            f"{origin('results.elasticsearch_url')}: must start with http:// or https://, "
+            "e.g. http://127.0.0.1:9200"
+        )
+    defaults = ElasticsearchSettings()
+    api_key = str(values.get("results.elasticsearch_api_key", "")) or _secret_file(
+        env, "es-api-key"
+    )
+    username = str(values.get("results.elasticsearch_username", ""))
+    password = str(values.get("results.elasticsearch_password", "")) or _secret_file(
+        env, "es-password"
+    )
+    if url and username and not api_key and not password:
+        raise UserError(
+            f"config key results.elasticsearch_username is set in "
+            f"{origin('results.elasticsearch_username')} but no password: set "
+            "FRAUDWATCH_ES_PASSWORD (or $FRAUDWATCH_SECRETS_DIR/es-password), or use an API key"
+        )
+    ca_cert = str(values.get("results.elasticsearch_ca_cert", ""))
+    if url and ca_cert and not Path(ca_cert).expanduser().is_file():
+        raise UserError(
+            f"config key results.elasticsearch_ca_cert = {ca_cert!r} in "
+            f"{origin('results.elasticsearch_ca_cert')}: no such file; give the cluster's CA file"
+        )
+    indices: dict[str, str] = {}
+    for key, default in (
+        ("transactions_index", defaults.transactions_index),
+        ("users_index", defaults.users_index),
+    ):
+        name = str(values.get(f"results.elasticsearch_{key}", "") or default)
+        if not name or name != name.lower() or any(c in name for c in ' "*\\/<>|?,#'):
+            raise UserError(
+                f"config key results.elasticsearch_{key} = {name!r} in "
+                f"{origin(f'results.elasticsearch_{key}')}: not an index or alias name; "
+                f"use e.g. {default}"
+            )
+        indices[key] = name
+    return ElasticsearchSettings(
+        url=url,
+        username=username,
+        password=password,
+        api_key=api_key,
+        ca_cert=ca_cert,
+        transactions_index=indices["transactions_index"],
+        users_index=indices["users_index"],
+        model_version=str(values.get("results.elasticsearch_model_version", "")),
+        timeout_seconds=_number(
+            "results.elasticsearch_timeout_seconds",
+            values.get("results.elasticsearch_timeout_seconds", defaults.timeout_seconds),
+            origin("results.elasticsearch_timeout_seconds"),
+            0.1,
+            300,
+            "10",
+        ),
     )

@@ -1,4 +1,9 @@
-"""Read ranked anomalies from the scored Parquet (docs/data-contract.md) through DuckDB."""
+"""Read ranked anomalies: the interface every results reader implements, and the embedded
+reader over the scored Parquet (docs/data-contract.md) through DuckDB.
+
+The Elasticsearch reader (`elasticsearch_results.py`) answers the same questions from what
+`fraudwatch publish --to elasticsearch` indexed; one contract test suite runs on both.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -46,6 +51,71 @@ TX_SUMMARY = (
 )
 # Not the user's features: everything else in users.parquet is shown as a feature.
 USER_NON_FEATURES = {*USER_SUMMARY, "top_features", "label"}
+#: The columns of a user's transaction history (newest first).
+USER_TX_COLUMNS = (
+    "tx_id",
+    "ts",
+    "amount",
+    "currency",
+    "tx_type",
+    "channel",
+    "country",
+    "status",
+    "hour",
+    "ensemble_score",
+    "flagged",
+    "reasons",
+)
+
+
+class ResultsUnavailable(Exception):
+    """The results backend cannot answer right now (e.g. Elasticsearch is down); the API
+    turns it into a 503 with this one-line message."""
+
+
+class ResultsReader(Protocol):
+    """What the API and the admin page ask of the scored results."""
+
+    def anomalies(
+        self,
+        flt: AnomalyFilter,
+        *,
+        level: str = "users",
+        offset: int = 0,
+        limit: int = 50,
+        include_ids: list[str] | None = None,
+        exclude_ids: list[str] | None = None,
+    ) -> tuple[list[dict[str, Any]], int]: ...
+
+    def user(self, user_id: int) -> dict[str, Any] | None: ...
+
+    def user_exists(self, user_id: int) -> bool: ...
+
+    def transactions_of(self, user_id: int, limit: int = 200) -> list[dict[str, Any]]: ...
+
+    def transaction(self, tx_id: int) -> dict[str, Any] | None: ...
+
+    def facets(self) -> dict[str, list[Any]]: ...
+
+    def describe(self) -> str: ...
+
+
+def user_view(row: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
+    """The user detail both readers return (features without a value are left out)."""
+    return {
+        "user_id": row["user_id"],
+        "rank": row.get("rank"),
+        "persona": row.get("persona"),
+        "scores": {
+            k: row.get(k)
+            for k in ("ensemble_score", "iforest_score", "autoencoder_score", "lstm_score")
+        },
+        "flagged": row.get("flagged"),
+        "reasons": [r for r in str(row.get("reasons") or "").split("; ") if r],
+        "top_features": row.get("top_features") or [],
+        "features": {k: v for k, v in features.items() if v is not None},
+        "scenario": row.get("scenario"),
+    }
 
 
 @dataclass(frozen=True)
@@ -88,6 +158,8 @@ class ScoredResults:
                 "transactions/part-*.parquet): run `fraudwatch demo` or pass --scored DIR"
             )
         self._con = duckdb.connect()
+        # Timestamps come back in UTC whatever the host's zone (the same text as Elasticsearch).
+        self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         users_sql = str(users).replace("'", "''")
         tx_sql = str(tx_dir / "part-*.parquet").replace("'", "''")
@@ -165,7 +237,8 @@ class ScoredResults:
         include_ids: list[str] | None = None,
         exclude_ids: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of anomalies ranked by ensemble score, and the total that match."""
+        """One page of anomalies ranked by ensemble score (ties: rank), and the total that
+        match. `include_ids`/`exclude_ids` restrict to / leave out user or transaction ids."""
         table, columns = ("tx", TX_SUMMARY) if level == "transactions" else ("users", USER_SUMMARY)
         where, args = self._where(flt, level, include_ids, exclude_ids)
         total = self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", args)[0]["n"]
@@ -181,28 +254,16 @@ class ScoredResults:
         if not rows:
             return None
         row = rows[0]
-        return {
-            "user_id": row["user_id"],
-            "rank": row.get("rank"),
-            "persona": row.get("persona"),
-            "scores": {
-                k: row.get(k)
-                for k in ("ensemble_score", "iforest_score", "autoencoder_score", "lstm_score")
-            },
-            "flagged": row.get("flagged"),
-            "reasons": [r for r in str(row.get("reasons") or "").split("; ") if r],
-            "top_features": row.get("top_features") or [],
-            "features": {k: v for k, v in row.items() if k not in USER_NON_FEATURES},
-            "scenario": row.get("scenario"),
-        }
+        return user_view(row, {k: v for k, v in row.items() if k not in USER_NON_FEATURES})
 
     def user_exists(self, user_id: int) -> bool:
         return bool(self._query("SELECT 1 AS x FROM users WHERE user_id = ? LIMIT 1", [user_id]))
 
     def transactions_of(self, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        # tx_id breaks ties in ts, so every reader returns the same order.
         return self._query(
-            "SELECT tx_id, ts, amount, currency, tx_type, channel, country, status, hour, "
-            "ensemble_score, flagged, reasons FROM tx WHERE user_id = ? ORDER BY ts DESC LIMIT ?",
+            f"SELECT {', '.join(USER_TX_COLUMNS)} FROM tx WHERE user_id = ? "
+            "ORDER BY ts DESC, tx_id DESC LIMIT ?",
             [user_id, limit],
         )
 
@@ -213,6 +274,9 @@ class ScoredResults:
         row = rows[0]
         row.pop("label", None)
         return row
+
+    def describe(self) -> str:
+        return f"results {self.dir}"
 
     def facets(self) -> dict[str, list[Any]]:
         """Values the admin page offers in its filter drop-downs (computed once: the scored
@@ -248,3 +312,13 @@ class ScoredResults:
                 )
             ],
         }
+
+
+def open_results(settings: Any) -> ResultsReader:
+    """The reader the settings select: Elasticsearch when `results.elasticsearch_url` is set,
+    else the scored Parquet in `results.scored`."""
+    if settings.elasticsearch.url:
+        from fraudwatch.intervention.elasticsearch_results import ElasticsearchResults
+
+        return ElasticsearchResults.from_settings(settings.elasticsearch)
+    return ScoredResults(settings.scored_dir)

@@ -18,7 +18,12 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
-from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, StateStore
+from fraudwatch.intervention.stores.repository import (
+    ACCOUNT_FLAGS,
+    ACTION_EFFECTS,
+    StateStore,
+    utc_iso,
+)
 
 LEASE_SECONDS = 30
 
@@ -40,6 +45,7 @@ class MongoStore(StateStore):
         self.db = self.client[database] if database else default_db
         self.db.tokens.create_index("token_hash", unique=True)
         self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
+        self.db.sessions.create_index("actor")
 
     def close(self) -> None:
         self.client.close()
@@ -136,6 +142,12 @@ class MongoStore(StateStore):
                 },
                 upsert=True,
             )
+            if kind == "account":
+                self._ensure_profile(str(subject_id))
+                self.db.profiles.update_one(
+                    {"_id": str(subject_id)},
+                    {"$set": {f"state.{field}": value, "updated_at": now_iso()}},
+                )
             return sealed
         finally:
             self.db.leases.delete_one({"_id": lease_id, "owner": owner})
@@ -196,6 +208,7 @@ class MongoStore(StateStore):
         res = self.db.tokens.update_one(
             {"_id": token_id, "revoked": False}, {"$set": {"revoked": True}}
         )
+        self.db.sessions.delete_many({"actor": f"token:{token_id}"})
         return res.modified_count == 1
 
     # --- approvals ---------------------------------------------------------------------
@@ -236,3 +249,83 @@ class MongoStore(StateStore):
 
     def put_setting(self, name: str, value: Any) -> None:
         self.db.settings.update_one({"_id": name}, {"$set": {"value": value}}, upsert=True)
+
+    # --- admin page sessions -----------------------------------------------------------
+    def create_session(self, session_hash: str, record: dict[str, Any]) -> None:
+        self.db.sessions.delete_many({"expires_at": {"$lte": time.time()}})
+        self.db.sessions.insert_one(
+            {
+                "_id": session_hash,
+                "actor": record["actor"],
+                "role": record["role"],
+                "csrf": record["csrf"],
+                "expires_at": float(record["expires_at"]),
+                "created_at": record.get("created_at") or now_iso(),
+            }
+        )
+
+    def get_session(self, session_hash: str, now: float) -> dict[str, Any] | None:
+        doc = self.db.sessions.find_one({"_id": session_hash})
+        if doc is None:
+            return None
+        if float(doc["expires_at"]) <= now:
+            self.db.sessions.delete_one({"_id": session_hash, "expires_at": {"$lte": now}})
+            return None
+        return _clean(doc)
+
+    def delete_session(self, session_hash: str) -> bool:
+        return self.db.sessions.delete_one({"_id": session_hash}).deleted_count == 1
+
+    # --- user profiles -----------------------------------------------------------------
+    def _ensure_profile(self, user_id: str) -> None:
+        """Create the profile with the account's current state unless it exists."""
+        state = self.get_state("account", user_id)
+        with contextlib.suppress(DuplicateKeyError):
+            self.db.profiles.insert_one(
+                {
+                    "_id": user_id,
+                    "user_id": user_id,
+                    "persona": None,
+                    "last_seen": None,
+                    "state": {flag: state.get(flag, False) for flag in ACCOUNT_FLAGS},
+                    "updated_at": now_iso(),
+                }
+            )
+
+    @staticmethod
+    def _profile(doc: dict[str, Any]) -> dict[str, Any]:
+        state = doc.get("state") or {}
+        return {
+            "user_id": doc["user_id"],
+            "persona": doc.get("persona"),
+            "last_seen": doc.get("last_seen"),
+            "state": {flag: bool(state.get(flag, False)) for flag in ACCOUNT_FLAGS},
+            "updated_at": doc.get("updated_at"),
+        }
+
+    def touch_profile(
+        self, user_id: str, *, persona: str | None = None, last_seen: str | None = None
+    ) -> dict[str, Any]:
+        user_id = str(user_id)
+        last_seen = utc_iso(last_seen)
+        self._ensure_profile(user_id)
+        changes: dict[str, Any] = {"updated_at": now_iso()}
+        if persona is not None:
+            changes["persona"] = persona
+        self.db.profiles.update_one({"_id": user_id}, {"$set": changes})
+        if last_seen is not None:
+            # Only ever forward: the filter makes the update conditional (no $max needed).
+            self.db.profiles.update_one(
+                {
+                    "_id": user_id,
+                    "$or": [{"last_seen": None}, {"last_seen": {"$lt": last_seen}}],
+                },
+                {"$set": {"last_seen": last_seen}},
+            )
+        profile = self.get_profile(user_id)
+        assert profile is not None
+        return profile
+
+    def get_profile(self, user_id: str) -> dict[str, Any] | None:
+        doc = self.db.profiles.find_one({"_id": str(user_id)})
+        return self._profile(doc) if doc else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import UTC, datetime
 from typing import Any
 
 # What each intervention changes: action -> (subject kind, state field, new value)
@@ -16,8 +17,24 @@ ACTION_EFFECTS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+#: The account flags a user profile carries as its current state.
+ACCOUNT_FLAGS = ("locked", "step_up")
+
+
+def utc_iso(value: str | None) -> str | None:
+    """An ISO 8601 time in the one form profiles store (UTC, `+00:00`), so stored times
+    compare correctly as text; ValueError for something that is not a time."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat()
+
+
 class StateStore(ABC):
-    """Interventions, the audit chain, tokens, idempotency keys, approvals and settings."""
+    """Interventions, the audit chain, tokens, idempotency keys, approvals, settings, admin
+    page sessions and user profiles."""
 
     # --- audit chain -------------------------------------------------------------------
     @abstractmethod
@@ -48,8 +65,8 @@ class StateStore(ABC):
     @abstractmethod
     def apply_intervention(self, entry: dict[str, Any], subject_id: str) -> dict[str, Any]:
         """Atomically: read the subject's state, decide applied/no_change, append the audit
-        entry with that result and set the new state. `entry["action"]` is a key of
-        ACTION_EFFECTS. Returns the sealed audit entry."""
+        entry with that result and set the new state (for an account also the `state` of its
+        profile). `entry["action"]` is a key of ACTION_EFFECTS. Returns the sealed entry."""
 
     @abstractmethod
     def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
@@ -88,7 +105,8 @@ class StateStore(ABC):
     def list_tokens(self) -> list[dict[str, Any]]: ...
 
     @abstractmethod
-    def revoke_token(self, token_id: str) -> bool: ...
+    def revoke_token(self, token_id: str) -> bool:
+        """Revoke an active token and end the admin page sessions signed in with it."""
 
     # --- approvals queue (automated actions held back by the circuit breaker) ----------
     @abstractmethod
@@ -110,6 +128,35 @@ class StateStore(ABC):
 
     @abstractmethod
     def put_setting(self, name: str, value: Any) -> None: ...
+
+    # --- admin page sessions -----------------------------------------------------------
+    @abstractmethod
+    def create_session(self, session_hash: str, record: dict[str, Any]) -> None:
+        """Store a session under the SHA-256 of its id (the id itself is never stored):
+        `actor`, `role`, `csrf`, `expires_at` (seconds since the epoch), `created_at`.
+        Expired sessions of anyone are purged on the way."""
+
+    @abstractmethod
+    def get_session(self, session_hash: str, now: float) -> dict[str, Any] | None:
+        """The session's record while `now` is before its `expires_at`; None when unknown or
+        expired (an expired session is deleted)."""
+
+    @abstractmethod
+    def delete_session(self, session_hash: str) -> bool:
+        """Sign a session out; False when there was none."""
+
+    # --- user profiles -----------------------------------------------------------------
+    @abstractmethod
+    def touch_profile(
+        self, user_id: str, *, persona: str | None = None, last_seen: str | None = None
+    ) -> dict[str, Any]:
+        """Create or update a user's profile: `persona` when given, `last_seen` (ISO 8601 in
+        UTC) only ever moves forward. A new profile starts with the account's current state.
+        Returns the profile."""
+
+    @abstractmethod
+    def get_profile(self, user_id: str) -> dict[str, Any] | None:
+        """`user_id`, `persona`, `last_seen`, `state` ({locked, step_up}), `updated_at`."""
 
     def close(self) -> None:  # noqa: B027 - optional for stores with nothing to release
         """Release connections."""

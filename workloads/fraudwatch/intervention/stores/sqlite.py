@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
-from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, StateStore
+from fraudwatch.intervention.stores.repository import (
+    ACCOUNT_FLAGS,
+    ACTION_EFFECTS,
+    StateStore,
+    utc_iso,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -32,6 +38,11 @@ CREATE TABLE IF NOT EXISTS tokens (token_id TEXT PRIMARY KEY, token_hash TEXT UN
 CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, created_at TEXT, status TEXT,
     item TEXT, resolved_by TEXT, resolved_at TEXT);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sessions (session_hash TEXT PRIMARY KEY, actor TEXT, role TEXT,
+    csrf TEXT, expires_at REAL, created_at TEXT);
+CREATE INDEX IF NOT EXISTS sessions_actor ON sessions (actor);
+CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, persona TEXT, last_seen TEXT,
+    locked INTEGER NOT NULL DEFAULT 0, step_up INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
 """
 
 AUDIT_COLUMNS = (*ENTRY_FIELDS, "hash")
@@ -149,6 +160,12 @@ class SqliteStore(StateStore):
                 "seq = excluded.seq",
                 (kind, str(subject_id), field, int(value), sealed["seq"]),
             )
+            if kind == "account":
+                self._ensure_profile(con, str(subject_id))
+                con.execute(
+                    f"UPDATE profiles SET {field} = ?, updated_at = ? WHERE user_id = ?",
+                    (int(value), now_iso(), str(subject_id)),
+                )
             return sealed
 
     def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
@@ -241,6 +258,7 @@ class SqliteStore(StateStore):
             cur = con.execute(
                 "UPDATE tokens SET revoked = 1 WHERE token_id = ? AND revoked = 0", (token_id,)
             )
+            con.execute("DELETE FROM sessions WHERE actor = ?", (f"token:{token_id}",))
             return cur.rowcount == 1
 
     # --- approvals ---------------------------------------------------------------------
@@ -293,3 +311,94 @@ class SqliteStore(StateStore):
                 "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 (name, json.dumps(value)),
             )
+
+    # --- admin page sessions -----------------------------------------------------------
+    def create_session(self, session_hash: str, record: dict[str, Any]) -> None:
+        with self._write() as con:
+            con.execute("DELETE FROM sessions WHERE expires_at <= ?", (time.time(),))
+            con.execute(
+                "INSERT INTO sessions (session_hash, actor, role, csrf, expires_at, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session_hash,
+                    record["actor"],
+                    record["role"],
+                    record["csrf"],
+                    float(record["expires_at"]),
+                    record.get("created_at") or now_iso(),
+                ),
+            )
+
+    def get_session(self, session_hash: str, now: float) -> dict[str, Any] | None:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT actor, role, csrf, expires_at, created_at FROM sessions "
+                "WHERE session_hash = ?",
+                (session_hash,),
+            ).fetchone()
+        if row is None:
+            return None
+        if row["expires_at"] <= now:
+            with self._write() as con:
+                con.execute(
+                    "DELETE FROM sessions WHERE session_hash = ? AND expires_at <= ?",
+                    (session_hash, now),
+                )
+            return None
+        return dict(row)
+
+    def delete_session(self, session_hash: str) -> bool:
+        with self._write() as con:
+            cur = con.execute("DELETE FROM sessions WHERE session_hash = ?", (session_hash,))
+            return cur.rowcount == 1
+
+    # --- user profiles -----------------------------------------------------------------
+    def _ensure_profile(self, con: sqlite3.Connection, user_id: str) -> None:
+        """Create the profile with the account's current state unless it exists."""
+        flags = {
+            row["field"]: int(row["value"])
+            for row in con.execute(
+                "SELECT field, value FROM state WHERE kind = 'account' AND subject_id = ?",
+                (user_id,),
+            )
+        }
+        con.execute(
+            "INSERT INTO profiles (user_id, locked, step_up, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (user_id) DO NOTHING",
+            (user_id, flags.get("locked", 0), flags.get("step_up", 0), now_iso()),
+        )
+
+    def touch_profile(
+        self, user_id: str, *, persona: str | None = None, last_seen: str | None = None
+    ) -> dict[str, Any]:
+        last_seen = utc_iso(last_seen)
+        with self._write() as con:
+            self._ensure_profile(con, str(user_id))
+            con.execute(
+                "UPDATE profiles SET persona = COALESCE(?, persona), "
+                "last_seen = CASE WHEN last_seen IS NULL OR ? > last_seen THEN COALESCE(?, "
+                "last_seen) ELSE last_seen END, updated_at = ? WHERE user_id = ?",
+                (persona, last_seen, last_seen, now_iso(), str(user_id)),
+            )
+            row = con.execute(
+                "SELECT * FROM profiles WHERE user_id = ?", (str(user_id),)
+            ).fetchone()
+        return self._profile(row)
+
+    @staticmethod
+    def _profile(row: sqlite3.Row) -> dict[str, Any]:
+        record = dict(row)
+        return {
+            "user_id": record["user_id"],
+            "persona": record["persona"],
+            "last_seen": record["last_seen"],
+            "state": {flag: bool(record[flag]) for flag in ACCOUNT_FLAGS},
+            "updated_at": record["updated_at"],
+        }
+
+    def get_profile(self, user_id: str) -> dict[str, Any] | None:
+        with self._read() as con:
+            row = con.execute(
+                "SELECT * FROM profiles WHERE user_id = ?", (str(user_id),)
+            ).fetchone()
+        return self._profile(row) if row else None
