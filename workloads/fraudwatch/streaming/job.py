@@ -386,8 +386,9 @@ class MicroBatchProcessor:
         return result
 
     def __call__(self, frame: Any, batch_id: int) -> None:
-        rows = frame.select("topic", "partition", "offset", "key", "value").collect()
-        self.process([row.asDict() for row in rows], batch_id)
+        # Arrow, not Row objects: about twice as fast to bring a micro-batch to the driver.
+        rows = frame.select("topic", "partition", "offset", "key", "value").toArrow()
+        self.process(rows.to_pylist(), batch_id)
 
     def ensure_write_index(self) -> None:
         """Create `<index>-000001` as the write index unless the index or alias exists."""
