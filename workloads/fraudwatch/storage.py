@@ -131,8 +131,11 @@ def s3a_settings() -> dict[str, str]:
         "spark.hadoop.fs.s3a.endpoint.region": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         "spark.hadoop.fs.s3a.path.style.access": "true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),
+        # Keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else from the shared credentials
+        # file (AWS_SHARED_CREDENTIALS_FILE: how the Helm chart mounts them).
         "spark.hadoop.fs.s3a.aws.credentials.provider": (
-            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider"
+            "software.amazon.awssdk.auth.credentials.EnvironmentVariableCredentialsProvider,"
+            "software.amazon.awssdk.auth.credentials.ProfileCredentialsProvider"
         ),
         # radosgw 16 rejects the AWS SDK v2's streaming checksums on plain HTTP.
         "spark.hadoop.fs.s3a.signing-algorithm": "AWS4UnsignedPayloadSignerType",

@@ -290,7 +290,10 @@ def connect(
 ) -> ElasticsearchHttp:
     """A client for `url`. Credentials: FRAUDWATCH_ES_API_KEY (or the file
     `$FRAUDWATCH_SECRETS_DIR/es-api-key`), else FRAUDWATCH_ES_USERNAME with the password from
-    FRAUDWATCH_ES_PASSWORD or `$FRAUDWATCH_SECRETS_DIR/es-password`; none for an open node."""
+    FRAUDWATCH_ES_PASSWORD or `$FRAUDWATCH_SECRETS_DIR/es-password`; none for an open node.
+    The CA bundle: `ca_cert`, else FRAUDWATCH_ES_CA_FILE, else the system's."""
+    if ca_cert is None and os.environ.get("FRAUDWATCH_ES_CA_FILE"):
+        ca_cert = Path(os.environ["FRAUDWATCH_ES_CA_FILE"])
     api_key = _secret("FRAUDWATCH_ES_API_KEY", "es-api-key")
     basic_auth = None
     username = os.environ.get("FRAUDWATCH_ES_USERNAME")

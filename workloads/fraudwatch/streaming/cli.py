@@ -18,11 +18,19 @@ from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 def stream(
     models_dir: Annotated[
-        Path | None, typer.Option(help="A fixed model version folder: SCORED/models/<version>")
+        Path | None,
+        typer.Option(
+            envvar="FRAUDWATCH_STREAM_MODELS_DIR",
+            help="A fixed model version folder (SCORED/models/<version>) instead of --registry",
+        ),
     ] = None,
     registry: Annotated[
         Path | None,
-        typer.Option(help="Model registry: score each micro-batch with its promoted version"),
+        typer.Option(
+            envvar="FRAUDWATCH_MODEL_REGISTRY",
+            help="Model registry: each micro-batch scores with its promoted version "
+            "(default: $FRAUDWATCH_HOME/models)",
+        ),
     ] = None,
     bootstrap_servers: Annotated[
         str, typer.Option(envvar="FRAUDWATCH_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers")
@@ -33,12 +41,23 @@ def stream(
     es_index: Annotated[str, typer.Option(help="Index or write alias for scored events")] = (
         DEFAULT_INDEX
     ),
-    topic_prefix: Annotated[str, typer.Option(help="Prefix of the event topics")] = (
-        DEFAULT_TOPIC_PREFIX
-    ),
+    topic_prefix: Annotated[
+        str, typer.Option(envvar="FRAUDWATCH_TOPIC_PREFIX", help="Prefix of the event topics")
+    ] = DEFAULT_TOPIC_PREFIX,
     checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDWATCH_STREAM_CHECKPOINT",
+            help="Checkpoint: a folder or s3://BUCKET/PREFIX "
+            "(default: $FRAUDWATCH_HOME/stream-checkpoint)",
+        ),
+    ] = None,
+    state_dir: Annotated[
         Path | None,
-        typer.Option(help="Checkpoint folder (default: $FRAUDWATCH_HOME/stream-checkpoint)"),
+        typer.Option(
+            envvar="FRAUDWATCH_STREAM_STATE_DIR",
+            help="Local folder for the users' history (default: with a local checkpoint)",
+        ),
     ] = None,
     threshold: Annotated[
         float, typer.Option(help="Forward events with ensemble_score >= this to intervention")
@@ -63,12 +82,17 @@ def stream(
     ] = 300.0,
 ) -> None:
     """Score Kafka events with Spark Structured Streaming; index them in Elasticsearch."""
+    if models_dir is None and registry is None:
+        from fraudwatch.models.registry import default_root
+
+        registry = default_root()
     settings = StreamSettings(
         bootstrap_servers=bootstrap_servers,
         models_dir=models_dir,
         registry=registry,
         es_url=es_url,
         checkpoint=checkpoint or fw_settings.home() / "stream-checkpoint",
+        state_dir=state_dir,
         topic_prefix=topic_prefix,
         es_index=es_index,
         threshold=threshold,

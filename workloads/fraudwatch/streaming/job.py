@@ -18,6 +18,7 @@ failure anywhere re-runs the same batch (same offsets) after a restart. See docs
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from fraudwatch import settings as fw_settings
+from fraudwatch import storage
 from fraudwatch.errors import UserError
 from fraudwatch.features.transactions import CONTEXT_COLUMNS
 from fraudwatch.publish.elasticsearch import (
@@ -37,6 +40,7 @@ from fraudwatch.publish.elasticsearch import (
     connect,
 )
 from fraudwatch.streaming.alerts import AlertForwarder
+from fraudwatch.streaming.kafka_security import KafkaSecurity
 from fraudwatch.streaming.produce import ensure_topics, producer_config
 from fraudwatch.streaming.schemas import (
     DEAD_LETTER,
@@ -97,7 +101,8 @@ class StreamSettings:
     #: A fixed model version folder (SCORED/models/<version>), or None with `registry`.
     models_dir: Path | None
     es_url: str
-    checkpoint: Path
+    #: Spark's checkpoint: a local folder, or s3://BUCKET/PREFIX (Spark writes it through s3a).
+    checkpoint: str | Path
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     es_index: str = DEFAULT_INDEX
     threshold: float = DEFAULT_THRESHOLD
@@ -111,6 +116,9 @@ class StreamSettings:
     #: Instead of models_dir, a model registry: each micro-batch scores with its promoted version, so a
     #: promotion by the retraining DAG reaches the stream without a restart.
     registry: Path | None = None
+    #: Local folder for the users' history (default: next to a local checkpoint; for an
+    #: s3:// checkpoint, a folder under $FRAUDWATCH_HOME named after the checkpoint).
+    state_dir: Path | None = None
     spark_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -131,10 +139,26 @@ class StreamSettings:
             raise UserError(f"--history-per-user {self.history_per_user} must be at least 1")
 
     @property
+    def checkpoint_on_s3(self) -> bool:
+        return storage.is_s3(str(self.checkpoint))
+
+    @property
+    def spark_checkpoint(self) -> str:
+        """The checkpoint location as Spark names it (s3:// is read through s3a://)."""
+        location = str(self.checkpoint)
+        return location.replace("s3://", "s3a://", 1) if self.checkpoint_on_s3 else location
+
+    @property
     def history_path(self) -> Path:
-        """The users' kept history lives with the checkpoint: a replay from a fresh
-        checkpoint starts from an empty history, as it starts from the first offsets."""
-        return self.checkpoint / "fraudwatch-state" / FILE_NAME
+        """The users' kept history belongs to the checkpoint: a replay from a fresh checkpoint
+        starts from an empty history, as it starts from the first offsets. DuckDB needs a local
+        file, so an s3:// checkpoint gets a local folder keyed by its location."""
+        if self.state_dir is not None:
+            return self.state_dir / FILE_NAME
+        if not self.checkpoint_on_s3:
+            return Path(self.checkpoint) / "fraudwatch-state" / FILE_NAME
+        digest = hashlib.sha256(str(self.checkpoint).encode()).hexdigest()[:16]
+        return fw_settings.home() / "stream-state" / digest / FILE_NAME
 
 
 def kafka_connector_package() -> str:
@@ -152,8 +176,9 @@ def kafka_connector_package() -> str:
     )
 
 
-def streaming_session(extra: dict[str, str] | None = None) -> Any:
-    """A Spark session with the Kafka connector; master and memory from the environment."""
+def streaming_session(extra: dict[str, str] | None = None, s3: bool = False) -> Any:
+    """A Spark session with the Kafka connector (and s3a, for an s3:// checkpoint, against the
+    configured endpoint); master and memory from the environment."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -166,9 +191,17 @@ def streaming_session(extra: dict[str, str] | None = None) -> Any:
         .config("spark.driver.memory", os.environ.get("FRAUDWATCH_SPARK_DRIVER_MEMORY", "1g"))
         .config("spark.sql.shuffle.partitions", os.environ.get("FRAUDWATCH_SPARK_PARTITIONS", "2"))
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.jars.packages", kafka_connector_package())
+        # The UI (port 4040) is what a liveness probe can watch; off unless asked for.
+        .config("spark.ui.enabled", os.environ.get("FRAUDWATCH_SPARK_UI", "false"))
     )
+    packages = [kafka_connector_package()]
+    if s3:
+        from fraudwatch.features.engine import hadoop_aws_package
+
+        packages.append(hadoop_aws_package())
+        for key, value in storage.s3a_settings().items():
+            builder = builder.config(key, value)
+    builder = builder.config("spark.jars.packages", ",".join(packages))
     ivy = os.environ.get("FRAUDWATCH_SPARK_IVY")
     if ivy:
         builder = builder.config("spark.jars.ivy", ivy)
@@ -417,10 +450,12 @@ def start_query(spark: Any, settings: StreamSettings, processor: MicroBatchProce
         .option("fetchOffset.retryIntervalMs", "2000")
         .option("kafka.reconnect.backoff.max.ms", "2000")
     )
+    for key, value in KafkaSecurity.from_env().spark_options().items():
+        reader = reader.option(key, value)
     writer = (
         reader.load()
         .writeStream.foreachBatch(processor)
-        .option("checkpointLocation", str(settings.checkpoint))
+        .option("checkpointLocation", settings.spark_checkpoint)
         .queryName("fraudwatch-stream")
     )
     if settings.available_now:
@@ -435,7 +470,7 @@ def run_stream(settings: StreamSettings, spark: Any = None) -> MicroBatchProcess
     processor = MicroBatchProcessor(settings)
     ensure_topics(settings.bootstrap_servers, settings.topic_prefix)
     processor.ensure_write_index()
-    session = spark or streaming_session(settings.spark_options)
+    session = spark or streaming_session(settings.spark_options, s3=settings.checkpoint_on_s3)
     query = start_query(session, settings, processor)
     try:
         query.awaitTermination()

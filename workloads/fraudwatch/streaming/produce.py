@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fraudwatch.errors import UserError
+from fraudwatch.streaming.kafka_security import client_config
 from fraudwatch.streaming.schemas import DEAD_LETTER, DEFAULT_TOPIC_PREFIX, TOPICS, envelope
 
 DEFAULT_PARTITIONS = 3
@@ -25,15 +26,17 @@ DEFAULT_PARTITIONS = 3
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
     """Idempotent, fully acknowledged: a retried send is never written twice, an acknowledged
-    one is on every in-sync replica."""
-    return {
-        "bootstrap.servers": bootstrap,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 20,
-        "compression.type": "lz4",
-        "client.id": "fraudwatch-producer",
-    }
+    one is on every in-sync replica. Authentication from the environment (kafka_security)."""
+    return client_config(
+        bootstrap,
+        **{
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "client.id": "fraudwatch-producer",
+        },
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -58,7 +61,7 @@ def ensure_topics(
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client_config(bootstrap))
     names = [f"{prefix}{t}" for t in (*TOPICS, DEAD_LETTER)]
     try:
         existing = set(admin.list_topics(timeout=30).topics)
