@@ -52,13 +52,14 @@ def tiny_data_set(tmp_path_factory: pytest.TempPathFactory) -> ScoredDataSet:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    """local[2] Spark with the Kafka connector resolved into the project's artefact cache."""
+def spark(ceph_s3) -> Iterator[object]:
+    """local[2] Spark with the Kafka connector and s3a (pointed at the tier's Ceph, for
+    checkpoints on S3), resolved into the project's artefact cache."""
     pytest.importorskip("pyspark")
     os.environ.setdefault("FRAUDWATCH_SPARK_IVY", str(cache_dir() / "spark-ivy"))
     from fraudwatch.streaming.job import streaming_session
 
-    session = streaming_session()
+    session = streaming_session(s3=True)
     try:
         yield session
     finally:
