@@ -13,12 +13,16 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "workloads" / "fraudwatch" / "pipelines" / "dags"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # tests.servers: the real servers the integration tier uses
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fraudwatch-airflow-"))
 os.environ.update(
@@ -74,3 +78,43 @@ def load_dag(dag_file: str, config: dict, tmp_path: Path, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    port: int
+
+
+def _server(name: str, tmp_path_factory) -> Iterator[Server]:
+    """A real server from tests/servers, as tests/integration/conftest.py starts them: one
+    already started by `make services-up` (live PID in FRAUDWATCH_SERVICES_DIR) is reused and
+    left running; otherwise one is started on FRAUDWATCH_<NAME>_PORT (or the default port) in
+    a temporary state directory and exactly that one is stopped afterwards."""
+    from tests.servers import default_state_dir, port_from_env, server_module
+    from tests.servers.process_control import is_running, read_pid
+
+    module = server_module(name)
+    port = port_from_env(name, module.DEFAULT_PORT)
+    pid = read_pid(default_state_dir().resolve(), name)
+    if pid is not None and is_running(pid):
+        yield Server(module.url(port), port)
+        return
+    state_dir = tmp_path_factory.mktemp(f"{name}-state")
+    module.start(state_dir, port)
+    try:
+        yield Server(module.url(port), port)
+    finally:
+        module.stop(state_dir)
+
+
+@pytest.fixture(scope="session")
+def kafka_server(tmp_path_factory) -> Iterator[Server]:
+    """A real Kafka broker (KRaft); `.url` is the bootstrap server."""
+    yield from _server("kafka", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_server(tmp_path_factory) -> Iterator[Server]:
+    """A real Elasticsearch node; `.url` is its HTTP address."""
+    yield from _server("elasticsearch", tmp_path_factory)

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Create <repo>/.airflow-venv: Apache Airflow 3 with the Kubernetes provider (pods and
-# SparkApplications), kubernetes-validate and pytest, plus fraudwatch's runtime dependencies.
+# SparkApplications) and the Apache Spark provider (SparkSubmitOperator), kubernetes-validate
+# and pytest, plus fraudwatch's runtime dependencies and what the daily DAG's steps use in the
+# worker: confluent-kafka (source: kafka) and the Tableau Hyper API (publish_tableau).
+# spark-submit itself is not installed here (the provider pulls the thin pyspark-client): the
+# spark-submit runner finds it on PATH, e.g. <repo>/.venv/bin from the workloads' pyspark.
 #
 # Airflow pins many packages of its own, so it lives apart from the workloads' .venv.
 # fraudwatch itself is not pip-installed here: a .pth file puts <repo>/workloads on the path,
@@ -33,6 +37,9 @@ PYEOF
 "$PY" -m pip install --quiet \
     "apache-airflow==3.3.2" \
     "apache-airflow-providers-cncf-kubernetes==10.25.0" \
+    "apache-airflow-providers-apache-spark==6.3.4" \
+    "confluent-kafka>=2.6" \
+    "tableauhyperapi>=0.0.20000" \
     "kubernetes-validate==1.37.0" \
     "PyYAML>=6" \
     "pytest>=8" \

@@ -23,9 +23,17 @@ def _dagbag(config: dict, tmp_path, monkeypatch):
     return bag, caught
 
 
-@pytest.mark.parametrize("mode", ["local", "kubernetes"])
-def test_every_dag_imports_without_errors_or_warnings(mode, tmp_path, monkeypatch):
-    bag, caught = _dagbag({"mode": mode, "home": str(tmp_path)}, tmp_path, monkeypatch)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"mode": "local"},
+        {"mode": "local", "local": {"runner": "spark-submit"}, "source": "kafka"},
+        {"mode": "kubernetes"},
+    ],
+    ids=["local", "local-spark-submit-kafka", "kubernetes"],
+)
+def test_every_dag_imports_without_errors_or_warnings(settings, tmp_path, monkeypatch):
+    bag, caught = _dagbag({**settings, "home": str(tmp_path)}, tmp_path, monkeypatch)
     assert bag.import_errors == {}
     assert sorted(bag.dag_ids) == ["fraudwatch_daily", "fraudwatch_retrain"]
     assert dict(bag.captured_warnings) == {}

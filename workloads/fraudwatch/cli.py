@@ -351,6 +351,7 @@ def demo(
 def _wire_subcommands() -> None:
     """Commands that live next to the code they drive."""
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
+    from fraudwatch.landing import land
     from fraudwatch.publish.cli import dashboards_app, es_app, publish
     from fraudwatch.streaming.cli import produce, stream
 
@@ -362,6 +363,7 @@ def _wire_subcommands() -> None:
     app.add_typer(dashboards_app, name="dashboards")
     app.command("stream")(user_errors(stream))
     app.command("produce")(user_errors(produce))
+    app.command("land")(user_errors(land))
 
 
 _wire_subcommands()

@@ -1,6 +1,9 @@
 """Turns a pipeline step into an Airflow task for the configured execution mode.
 
-- local: a PythonOperator runs the step in the worker's process (SQLite/standalone friendly).
+- local: a PythonOperator runs the step in the worker's process (SQLite/standalone friendly);
+  with local.runner: spark-submit the steps that compute (SPARK_STEPS) are SparkSubmitOperator
+  tasks instead: `spark-submit .../fraudwatch/pipelines/steps.py STEP --date DAY` on the Spark
+  of the `local.spark_conn_id` connection, with the Spark feature engine.
 - kubernetes: a KubernetesPodOperator runs `python -m fraudwatch.pipelines.steps STEP` in the
   workloads image; the daily scoring runs as a SparkApplication (SparkKubernetesOperator)
   when kubernetes.score_with_spark is on.
@@ -11,12 +14,19 @@ data); any other error is retried with exponential back-off. Every failure is no
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from fraudwatch.errors import UserError
 from fraudwatch.pipelines import kubernetes_specs
-from fraudwatch.pipelines.config import PipelineConfig, parse_config
+from fraudwatch.pipelines.config import CONFIG_JSON_ENV, PipelineConfig, parse_config
+
+#: The steps that compute on the feature engine; the others (landing, checks, publishing,
+#: alerts, the gate) stay in the worker's process whatever the runner.
+SPARK_STEPS = ("features", "score", "train", "evaluate_candidate")
 
 
 def default_args(config: PipelineConfig) -> dict[str, Any]:
@@ -64,6 +74,9 @@ def step_task(config: PipelineConfig, dag_id: str, step: str):
     """The operator that runs `step` for the run's logical date in the configured mode."""
     if config.mode == "local":
         from airflow.providers.standard.operators.python import PythonOperator
+
+        if config.local.runner == "spark-submit" and step in SPARK_STEPS:
+            return _spark_submit_task(config, dag_id, step)
 
         return PythonOperator(
             task_id=step,
@@ -132,4 +145,48 @@ def _spark_task(config: PipelineConfig, dag_id: str):
         application_file=yaml.safe_dump(application, sort_keys=False),
         get_logs=True,
         delete_on_termination=True,
+    )
+
+
+def steps_file() -> str:
+    """The step runner as a file: spark-submit's primary resource (the same code the worker
+    imports, so the submitted step runs the checked-out or installed fraudwatch)."""
+    from fraudwatch.pipelines import steps
+
+    return str(Path(steps.__file__).resolve())
+
+
+def spark_submit_env(config: PipelineConfig) -> dict[str, str]:
+    """The submitted step's environment: the configuration (Spark engine) as JSON, the package
+    on PYTHONPATH, and the Spark and Python the configuration names."""
+    local = config.local
+    package_root = str(Path(steps_file()).parents[2])  # the folder holding fraudwatch/
+    env = {
+        CONFIG_JSON_ENV: dataclasses.replace(config, engine="spark").as_json(),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p
+        ),
+    }
+    if local.spark_home:
+        env["SPARK_HOME"] = local.spark_home
+        env["PATH"] = os.pathsep.join(
+            p for p in (str(Path(local.spark_home) / "bin"), os.environ.get("PATH", "")) if p
+        )
+    if local.spark_python:
+        env["PYSPARK_PYTHON"] = env["PYSPARK_DRIVER_PYTHON"] = local.spark_python
+    return env
+
+
+def _spark_submit_task(config: PipelineConfig, dag_id: str, step: str):
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    return SparkSubmitOperator(
+        task_id=step,
+        name=f"{dag_id}-{step}".replace("_", "-"),
+        conn_id=config.local.spark_conn_id,
+        application=steps_file(),
+        application_args=[step, "--date", "{{ ds }}"],
+        conf={"spark.sql.session.timeZone": "UTC", **config.local.spark_conf},
+        env_vars=spark_submit_env(config),
+        verbose=False,
     )

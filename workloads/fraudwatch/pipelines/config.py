@@ -20,6 +20,7 @@ CONFIG_ENV = "FRAUDWATCH_PIPELINE_CONFIG"
 CONFIG_JSON_ENV = "FRAUDWATCH_PIPELINE_CONFIG_JSON"
 MODES = ("local", "kubernetes")
 SOURCES = ("generate", "kafka")
+RUNNERS = ("inprocess", "spark-submit")
 
 
 @dataclass
@@ -30,6 +31,30 @@ class DemoSource:
     transactions: int = 20_000
     seed: int = 42  # the day's seed is seed + the date's ordinal: reruns get identical data
     fraud_rate: float = 0.01
+
+
+@dataclass
+class KafkaSource:
+    """Where `source: kafka` lands each logical date from (`fraudwatch land`, landing.py)."""
+
+    bootstrap: str = ""  # HOST:PORT[,...]; empty = $FRAUDWATCH_KAFKA_BOOTSTRAP
+    topic_prefix: str = "fraudwatch."
+    clock_skew_minutes: int = 60  # how early (broker time) a day's event may reach Kafka
+    max_lateness_minutes: int | None = None  # None: read every partition to its end
+    timeout_seconds: int = 30  # no answer from Kafka for this long fails the task
+
+
+@dataclass
+class LocalSettings:
+    """How local mode runs the steps that compute (features, score, train, evaluate)."""
+
+    runner: str = "inprocess"  # inprocess: PythonOperator; spark-submit: SparkSubmitOperator
+    spark_conn_id: str = "fraudwatch_spark"  # Airflow connection: conn_type spark, host local[*]
+    spark_home: str = ""  # a Spark (or pip pyspark) folder: SPARK_HOME, its bin/ first on PATH
+    spark_python: str = ""  # PYSPARK_PYTHON of the submitted step; empty = Spark's default
+    spark_conf: dict[str, str] = field(
+        default_factory=lambda: {"spark.driver.memory": "2g", "spark.sql.shuffle.partitions": "8"}
+    )
 
 
 @dataclass
@@ -114,6 +139,8 @@ class PipelineConfig:
     max_retry_delay_seconds: int = 1_800
     alert_webhook_env: str = "FRAUDWATCH_ALERT_WEBHOOK_URL"  # env var holding the URL
     demo: DemoSource = field(default_factory=DemoSource)
+    kafka: KafkaSource = field(default_factory=KafkaSource)
+    local: LocalSettings = field(default_factory=LocalSettings)
     quality: QualityThresholds = field(default_factory=QualityThresholds)
     alerts: AlertConditions = field(default_factory=AlertConditions)
     publish: PublishTargets = field(default_factory=PublishTargets)
@@ -125,6 +152,8 @@ class PipelineConfig:
             raise UserError(f"pipeline mode {self.mode!r} is unknown; use one of {MODES}")
         if self.source not in SOURCES:
             raise UserError(f"pipeline source {self.source!r} is unknown; use one of {SOURCES}")
+        if self.local.runner not in RUNNERS:
+            raise UserError(f"local.runner {self.local.runner!r} is unknown; use one of {RUNNERS}")
         if self.retrain.tolerance < 0:
             raise UserError("retrain.tolerance must be >= 0 (an absolute metric difference)")
 

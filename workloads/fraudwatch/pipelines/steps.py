@@ -73,10 +73,7 @@ def land(config: PipelineConfig, day: str) -> dict:
     """The day's raw events into raw/DAY (replaced whole on a rerun)."""
     d = _day(day)
     if config.source == "kafka":
-        raise UserError(
-            "source 'kafka' is not implemented by the pipelines yet; land the day's topics "
-            "with the streaming job, or set source: generate for a demo deployment"
-        )
+        return _land_from_kafka(config, d)
     from fraudwatch.generator.population import GeneratorConfig
     from fraudwatch.generator.writer import generate
 
@@ -91,6 +88,42 @@ def land(config: PipelineConfig, day: str) -> dict:
     )
     summary = generate(generator, config.raw_dir(day), workers=1, overwrite=True)
     return {"raw": str(config.raw_dir(day)), "counts": summary.counts}
+
+
+def _land_from_kafka(config: PipelineConfig, d: date) -> dict:
+    """The day's events from the Kafka topics into raw/DAY (fraudwatch land, landing.py)."""
+    from fraudwatch.landing import land_day
+
+    k = config.kafka
+    bootstrap = k.bootstrap or os.environ.get("FRAUDWATCH_KAFKA_BOOTSTRAP", "")
+    if not bootstrap:
+        raise UserError(
+            "source: kafka needs the brokers: set kafka.bootstrap in the pipeline config "
+            "or $FRAUDWATCH_KAFKA_BOOTSTRAP in the worker's environment"
+        )
+    lateness = k.max_lateness_minutes
+    summary = land_day(
+        bootstrap,
+        d,
+        config.raw_dir(d.isoformat()),
+        k.topic_prefix,
+        clock_skew=timedelta(minutes=k.clock_skew_minutes),
+        max_lateness=None if lateness is None else timedelta(minutes=lateness),
+        timeout_s=float(k.timeout_seconds),
+    )
+    if summary.dead_letters:
+        log.warning(
+            "%d malformed records of %s are in %s/_landing/date=%s/dead-letter.jsonl",
+            summary.dead_letters,
+            d,
+            config.raw_dir(d.isoformat()),
+            d,
+        )
+    return {
+        "raw": str(config.raw_dir(d.isoformat())),
+        "counts": summary.counts,
+        "dead_letters": summary.dead_letters,
+    }
 
 
 def check_raw(config: PipelineConfig, day: str) -> dict:
@@ -132,7 +165,7 @@ def features(config: PipelineConfig, day: str) -> dict:
     from fraudwatch.features.users import user_features
 
     raw = config.raw_dir(day)
-    con = connect("duckdb")
+    con = connect(config.engine)
     tx = read_raw(con, raw, "transactions", REQUIRED_COLUMNS)
     logins = read_raw(con, raw, "logins", {"user_id": "int"}) if has_table(raw, "logins") else None
     table = user_features(transaction_features(tx), logins).order_by("user_id").to_pyarrow()
