@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -197,51 +198,71 @@ def test_malformed_events_land_in_the_dead_letter_topic_with_a_reason(
     assert _indexed_ids(elasticsearch_node.url, index) == [f"1:{tiny_data_set.models_dir.name}"]
 
 
-def test_a_broker_restart_mid_stream_loses_and_duplicates_nothing(
-    kafka_broker, elasticsearch_node, tiny_data_set, spark, tmp_path
-):
-    if not kafka_broker.owned:
-        pytest.skip("the broker belongs to `make services-up`; this test restarts only its own")
+@contextmanager
+def running_stream(spark, kafka_broker, elasticsearch_node, data, tmp_path, **kw):
+    """A stream of 1-second micro-batches of at most 100 records (so a fault lands between
+    batches), on fresh topics and index; yields (processor, query, prefix, index)."""
     prefix, index = _names()
     ensure_topics(kafka_broker.url, prefix)
     settings = _settings(
         kafka_broker,
         elasticsearch_node,
-        tiny_data_set,
+        data,
         tmp_path / "ckpt",
         prefix,
         index,
         trigger_seconds=1.0,
         max_offsets_per_trigger=100,
+        **kw,
     )
     processor = MicroBatchProcessor(settings)
     processor.ensure_write_index()
     query = start_query(spark, settings, processor)
     try:
+        yield processor, query, prefix, index
+    finally:
+        query.stop()
+        processor.close()
+
+
+def wait_until(condition, query, timeout_s: float, what: str) -> None:
+    """Poll `condition` each half second while the query runs; fail with `what` at the end."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and query.isActive:
+        if condition():
+            return
+        time.sleep(0.5)
+    assert query.exception() is None
+    assert condition(), what
+
+
+def test_a_broker_restart_mid_stream_loses_and_duplicates_nothing(
+    kafka_broker, elasticsearch_node, tiny_data_set, spark, tmp_path
+):
+    if not kafka_broker.owned:
+        pytest.skip("the broker belongs to `make services-up`; this test restarts only its own")
+    with running_stream(spark, kafka_broker, elasticsearch_node, tiny_data_set, tmp_path) as (
+        processor,
+        query,
+        prefix,
+        index,
+    ):
         counts = produce_raw(tiny_data_set.raw, kafka_broker.url, prefix)
-        deadline = time.monotonic() + 120
-        while not processor.results and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert processor.results, "the stream processed nothing before the restart"
+        wait_until(lambda: processor.results, query, 120, "nothing processed before the restart")
 
         kafka.stop(kafka_broker.state_dir)
         time.sleep(3)
         kafka.start(kafka_broker.state_dir, kafka_broker.port)
 
-        deadline = time.monotonic() + 180
-        total = 0
-        while time.monotonic() < deadline and query.isActive:
-            total = sum(r.valid["transactions"] for r in processor.results)
-            if (
-                total >= counts["transactions"]
+        wait_until(
+            lambda: (
+                sum(r.valid["transactions"] for r in processor.results) >= counts["transactions"]
                 and len(_indexed_ids(elasticsearch_node.url, index)) >= counts["transactions"]
-            ):
-                break
-            time.sleep(1)
-        assert query.exception() is None
-    finally:
-        query.stop()
-        processor.close()
+            ),
+            query,
+            180,
+            "the stream did not catch up after the broker restart",
+        )
 
     ids = _indexed_ids(elasticsearch_node.url, index)
     assert len(ids) == counts["transactions"] == len(set(ids))
@@ -253,28 +274,16 @@ def test_elasticsearch_unreachable_for_a_while_the_writer_backs_off_and_catches_
 ):
     if not elasticsearch_node.owned:
         pytest.skip("the node belongs to `make services-up`; this test restarts only its own")
-    prefix, index = _names()
-    ensure_topics(kafka_broker.url, prefix)
-    settings = _settings(
-        kafka_broker,
-        elasticsearch_node,
-        tiny_data_set,
-        tmp_path / "ckpt",
-        prefix,
-        index,
-        trigger_seconds=1.0,
-        max_offsets_per_trigger=100,
-        es_retry_for_s=600.0,
-    )
-    processor = MicroBatchProcessor(settings)
-    processor.ensure_write_index()
-    query = start_query(spark, settings, processor)
-    try:
+    with running_stream(
+        spark, kafka_broker, elasticsearch_node, tiny_data_set, tmp_path, es_retry_for_s=600.0
+    ) as (processor, query, prefix, index):
         counts = produce_raw(tiny_data_set.raw, kafka_broker.url, prefix)
-        deadline = time.monotonic() + 120
-        while not any(r.indexed for r in processor.results) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert any(r.indexed for r in processor.results), "nothing indexed before the outage"
+        wait_until(
+            lambda: any(r.indexed for r in processor.results),
+            query,
+            120,
+            "nothing indexed before the outage",
+        )
 
         elasticsearch.stop(elasticsearch_node.state_dir)
         # While the node is down the same data set arrives a second time (a producer retrying
@@ -283,16 +292,15 @@ def test_elasticsearch_unreachable_for_a_while_the_writer_backs_off_and_catches_
         time.sleep(5)
         elasticsearch.start(elasticsearch_node.state_dir, elasticsearch_node.port)
 
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and query.isActive:
-            total = sum(r.valid["transactions"] for r in processor.results)
-            if total >= 2 * counts["transactions"]:
-                break
-            time.sleep(1)
-        assert query.exception() is None
-    finally:
-        query.stop()
-        processor.close()
+        wait_until(
+            lambda: (
+                sum(r.valid["transactions"] for r in processor.results)
+                >= 2 * counts["transactions"]
+            ),
+            query,
+            300,
+            "the stream did not catch up after the outage",
+        )
 
     ids = _indexed_ids(elasticsearch_node.url, index)
     assert len(ids) == counts["transactions"] == len(set(ids))
