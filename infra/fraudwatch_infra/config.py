@@ -16,7 +16,13 @@ from typing import Any
 
 NAMESPACE = "fraudwatch"
 
-REQUIRED_TOPICS = ("transactions", "logins", "api-calls", "transactions-dlq", "scored-events")
+# The product's topics (workloads/fraudwatch/streaming/schemas.py): `fraudwatch stream` reads
+# "<prefix>transactions|logins|api-calls" and writes "<prefix>dead-letter". The stack
+# configuration keys them by the name without the prefix.
+TOPIC_PREFIX = "fraudwatch."
+EVENT_TOPICS = ("transactions", "logins", "api-calls")
+DEAD_LETTER = "dead-letter"
+REQUIRED_TOPICS = (*EVENT_TOPICS, DEAD_LETTER)
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _SPARK_MEMORY = re.compile(r"^[0-9]+[mgk]$")
@@ -140,6 +146,12 @@ class BiConfig:
 class WorkloadsConfig:
     intervention_replicas: int
     service_type: str
+    # Secret (workloads namespace) with the streaming scorer's automation token for the
+    # intervention service, key `intervention-token`; None: the scorer does not forward.
+    intervention_token_secret: str | None = None
+    # PersistentVolumeClaim (workloads namespace) holding the model registry the scorer
+    # follows; None: the scorer has no model until one is given.
+    model_registry_claim: str | None = None
 
 
 @dataclass(frozen=True)
@@ -346,7 +358,7 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
     if extra_topics:
         raise ConfigError(
             f"{NAMESPACE}:streaming.topics.{extra_topics[0]} is not a topic fraudwatch uses "
-            f"(expected {', '.join(REQUIRED_TOPICS)}). "
+            f"(expected {', '.join(REQUIRED_TOPICS)}, each created as {TOPIC_PREFIX}<name>). "
             f"Fix: pulumi config rm --path '{NAMESPACE}:streaming.topics.{extra_topics[0]}'"
         )
     brokers = st.integer("brokers", 3)
@@ -448,6 +460,8 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
     workloads = WorkloadsConfig(
         intervention_replicas=wl.integer("interventionReplicas", 2),
         service_type=service_type,
+        intervention_token_secret=wl.optional_string("interventionTokenSecret"),
+        model_registry_claim=wl.optional_string("modelRegistryClaim"),
     )
 
     return PlatformConfig(

@@ -61,7 +61,7 @@ def build_platform(
     Orchestration("orchestration", config, namespaces["orchestration"], storage)
 
     workloads_ns = namespaces["workloads"]
-    trust_bundle(workloads_ns.name, workloads_ns, tls)
+    workloads_trust = trust_bundle(workloads_ns.name, workloads_ns, tls)
     s3_secret = storage.grant_s3(workloads_ns)
     workloads = Workloads(
         "workloads",
@@ -75,6 +75,8 @@ def build_platform(
             streaming.bootstrap_servers,
             search.url,
             namespaces["visualisation"].name,
+            trust_secret=workloads_trust,
+            storage_class=storage.block_storage_class,
         ),
         mongo_uri=documents.uri,
         es_writer_password=search.passwords["fraudwatch-writer"],

@@ -2,8 +2,9 @@
 
 Controllers and brokers are separate KafkaNodePools so each scales on its own. Clients
 connect to one internal TLS listener (certificate from the platform CA) and authenticate
-with SCRAM-SHA-512; each workload is a KafkaUser whose ACLs name exactly the topics and
-consumer groups it uses. Passwords are generated here, so the same Secret can be handed to
+with SCRAM-SHA-512 (the product's FRAUDWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL); each workload
+is a KafkaUser whose ACLs name exactly the topics and consumer groups it uses. The topics are
+the product's: `fraudwatch.transactions`, `.logins`, `.api-calls` and `.dead-letter`. Passwords are generated here, so the same Secret can be handed to
 the consuming namespace.
 """
 
@@ -15,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import PlatformConfig, Size
+from .config import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX, PlatformConfig, Size
 from .credentials import generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
@@ -24,26 +25,35 @@ from .tls import Tls, certificate
 
 CLUSTER = "fraudwatch"
 TLS_PORT = 9093
-RAW_TOPICS = ("transactions", "logins", "api-calls")
-DEAD_LETTER_TOPIC = "transactions-dlq"
-SCORED_TOPIC = "scored-events"
+# The topics are the product's (workloads/fraudwatch/streaming/schemas.py: TOPICS, DEAD_LETTER,
+# DEFAULT_TOPIC_PREFIX); tests/infra/pulumi/test_pulumi_product_contract.py compares them.
+RAW_TOPICS = tuple(f"{TOPIC_PREFIX}{name}" for name in EVENT_TOPICS)
+DEAD_LETTER_TOPIC = f"{TOPIC_PREFIX}{DEAD_LETTER}"
+# Spark's Kafka source names its consumer groups "spark-kafka-source-<uuid>..." (its default
+# groupIdPrefix; `fraudwatch stream` sets no other).
+SPARK_GROUP_PREFIX = "spark-kafka-source"
+SCORER_USER = "fraudwatch-scorer"
+GENERATOR_USER = "fraudwatch-generator"
 
 
 @dataclass(frozen=True)
 class KafkaAccess:
-    """What a KafkaUser may do: topics it reads, topics it writes, consumer-group prefix."""
+    """What a KafkaUser may do: topics it reads, topics it writes, topics it only looks up,
+    consumer-group prefix."""
 
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     group_prefix: str | None
+    describes: tuple[str, ...] = ()
 
 
 KAFKA_USERS: dict[str, KafkaAccess] = {
-    "fraudwatch-scorer": KafkaAccess(
-        RAW_TOPICS, (SCORED_TOPIC, DEAD_LETTER_TOPIC), "fraudwatch-stream"
-    ),
-    "fraudwatch-generator": KafkaAccess((), RAW_TOPICS, None),
-    "fraudwatch-intervention": KafkaAccess((SCORED_TOPIC,), (), "fraudwatch-intervention"),
+    # `fraudwatch stream`: consumes the three event topics, sends what it cannot score to the
+    # dead-letter topic (and looks all four up before starting: ensure_topics).
+    SCORER_USER: KafkaAccess(RAW_TOPICS, (DEAD_LETTER_TOPIC,), SPARK_GROUP_PREFIX),
+    # `fraudwatch generate --sink kafka` / `fraudwatch produce`: writes the three event topics;
+    # it looks up the dead-letter topic too (ensure_topics), never reads.
+    GENERATOR_USER: KafkaAccess((), RAW_TOPICS, None, (DEAD_LETTER_TOPIC,)),
 }
 
 
@@ -70,6 +80,13 @@ def _acls(access: KafkaAccess) -> list[dict[str, object]]:
             {
                 "resource": {"type": "topic", "name": topic, "patternType": "literal"},
                 "operations": ["Write", "Describe"],
+            }
+        )
+    for topic in access.describes:
+        acls.append(
+            {
+                "resource": {"type": "topic", "name": topic, "patternType": "literal"},
+                "operations": ["Describe"],
             }
         )
     if access.group_prefix:
@@ -231,7 +248,10 @@ class Streaming(pulumi.ComponentResource):
             ),
         )
         after_kafka = pulumi.ResourceOptions(parent=self, depends_on=[self.kafka])
-        for topic, topic_config in sc.topics.items():
+        # The product's topic names: "<prefix><name>" (e.g. fraudwatch.transactions, a valid
+        # object name too); the stack configuration keys them by the unprefixed name.
+        for name, topic_config in sc.topics.items():
+            topic = f"{TOPIC_PREFIX}{name}"
             k8s.apiextensions.CustomResource(
                 f"topic-{topic}",
                 api_version="kafka.strimzi.io/v1beta2",

@@ -18,14 +18,20 @@ from .config import PlatformConfig
 from .credentials import generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .pod_security import container_security_context, pod_security_context, resources
+from .search import WRITER as ES_WRITER
 from .storage import BUCKET, Storage
-from .streaming import RAW_TOPICS
+from .streaming import SCORER_USER, TOPIC_PREFIX
 
 # Relative to infra/, where `pulumi up` runs: the chart is versioned with this program.
 CHART_PATH = "../charts/fraudwatch"
 RELEASE = "fraudwatch"
 INTERVENTION_SECRET = "fraudwatch-intervention"
 STREAMING_SECRET = "fraudwatch-streaming"
+# File names the product reads from $FRAUDWATCH_SECRETS_DIR (the streaming Secret's keys).
+KAFKA_PASSWORD_KEY = "kafka-password"
+ES_PASSWORD_KEY = "es-password"
+# Key of the intervention Secret the chart reads as FRAUDWATCH_STATE_URL.
+STATE_URL_KEY = "state-url"
 
 
 def chart_values(
@@ -35,8 +41,11 @@ def chart_values(
     bootstrap_servers: str,
     search_url: str,
     visualisation_namespace: str,
+    trust_secret: str,
+    storage_class: str,
 ) -> dict[str, Any]:
-    """Values for charts/fraudwatch, all derived from the stack configuration."""
+    """Values for charts/fraudwatch, all derived from the stack configuration. Every value
+    becomes an environment variable `fraudwatch` reads (the chart's README: values.yaml)."""
     wc = config.workloads
     ha = config.high_availability
     partitions = config.streaming.topics["transactions"].partitions
@@ -47,24 +56,15 @@ def chart_values(
             "tag": config.workloads_image.tag,
             "pullPolicy": "IfNotPresent",
         },
-        "config": {
-            "kafka": {
-                "security_protocol": "SASL_SSL",
-                "sasl_mechanism": "SCRAM-SHA-512",
-                "username": "fraudwatch-scorer",
-                "ssl_cafile": "/var/run/fraudwatch-tls/ca.crt",
-            },
-            "elasticsearch": {
-                "ca_certs": "/var/run/fraudwatch-tls/ca.crt",
-                "username": "fraudwatch-writer",
-            },
-        },
         "podSecurityContext": pod_security_context(),
         "containerSecurityContext": container_security_context(),
         "s3": {
             "endpoint": s3_endpoint,
             "existingSecret": s3_secret,
             "credentialsKey": "credentials",
+            # Storage.grant_s3 writes the keys under these names too.
+            "accessKeyIdKey": "AWS_ACCESS_KEY_ID",
+            "secretAccessKeyKey": "AWS_SECRET_ACCESS_KEY",
         },
         "networkPolicy": {"enabled": True},
         "intervention": {
@@ -93,13 +93,31 @@ def chart_values(
             "enabled": True,
             "kafka": {
                 "bootstrapServers": bootstrap_servers,
-                "topics": list(RAW_TOPICS),
+                "topicPrefix": TOPIC_PREFIX,
                 "partitions": partitions,
-                "groupIdPrefix": "fraudwatch-stream",
+                # Strimzi's only listener: TLS with SCRAM-SHA-512 (streaming.py).
+                "securityProtocol": "SASL_SSL",
+                "saslMechanism": "SCRAM-SHA-512",
+                "username": SCORER_USER,
             },
             "elasticsearchUrl": search_url,
+            "elasticsearchUsername": ES_WRITER,
             "checkpointLocation": f"s3://{BUCKET}/checkpoints/stream",
+            # Files kafka-password and es-password (Workloads below).
             "existingSecret": STREAMING_SECRET,
+            # The platform CA, for the brokers' and Elasticsearch's certificates.
+            "tls": {"caSecret": trust_secret, "caKey": "ca.crt"},
+            "interventionToken": {
+                "secretName": wc.intervention_token_secret or "",
+                "key": "intervention-token",
+            },
+            "models": {"existingClaim": wc.model_registry_claim or "", "fixedVersionDir": ""},
+            "persistence": {
+                "enabled": True,
+                "existingClaim": "",
+                "size": "10Gi",
+                "storageClassName": storage_class,
+            },
         },
         "batch": {"enabled": False},
         "generator": {
@@ -136,7 +154,7 @@ class Workloads(pulumi.ComponentResource):
         self.hook_hmac_secret = generated_password("intervention-hook-hmac", self, length=48)
         intervention_values: dict[str, pulumi.Input[str]] = {
             "hook-hmac-secret": self.hook_hmac_secret,
-            "mongo-url": mongo_uri,
+            STATE_URL_KEY: mongo_uri,
         }
         if api_token_hashes is not None:
             intervention_values["api-token-hashes"] = api_token_hashes
@@ -148,8 +166,8 @@ class Workloads(pulumi.ComponentResource):
                 STREAMING_SECRET,
                 ns,
                 {
-                    "elasticsearch-password": es_writer_password,
-                    "kafka-sasl-password": kafka_scorer_password,
+                    ES_PASSWORD_KEY: es_writer_password,
+                    KAFKA_PASSWORD_KEY: kafka_scorer_password,
                 },
                 self,
                 depends_on=[namespace.namespace],

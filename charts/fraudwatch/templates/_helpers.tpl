@@ -78,7 +78,7 @@ securityContext:
   {{- toYaml .Values.containerSecurityContext | nindent 2 }}
 {{- end -}}
 
-{{/* Environment every container shares: writable home, S3 endpoint and credentials file. */}}
+{{/* Environment every container shares: writable home, S3 endpoint and credentials. */}}
 {{- define "fraudwatch.commonEnv" -}}
 - name: FRAUDWATCH_HOME
   value: /var/lib/fraudwatch
@@ -91,6 +91,20 @@ securityContext:
 {{- if .Values.s3.existingSecret }}
 - name: AWS_SHARED_CREDENTIALS_FILE
   value: /var/run/secrets/s3/credentials
+{{- if and .Values.s3.accessKeyIdKey .Values.s3.secretAccessKeyKey }}
+# fraudwatch's own s3:// reads and writes (pyarrow) take the keys from these two variables
+# only; Spark's s3a takes them from here or from the credentials file.
+- name: AWS_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret }}
+      key: {{ .Values.s3.accessKeyIdKey }}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.s3.existingSecret }}
+      key: {{ .Values.s3.secretAccessKeyKey }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

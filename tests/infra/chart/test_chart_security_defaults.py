@@ -94,14 +94,25 @@ def test_credentials_come_only_from_existing_secret_references(rendered) -> None
         for env in container.get("env", [])
         if "valueFrom" in env
     }
-    assert referenced == {"fraudwatch-intervention", "fraudwatch-streaming", "fraudwatch-s3"}
+    assert referenced == {
+        "fraudwatch-intervention",
+        "fraudwatch-streaming",
+        "fraudwatch-s3",
+        "fraudwatch-client-tls",  # the CA bundle (public, but only ever from a Secret)
+    }
     for _, pod in _pods(production):
         for container in pod["containers"]:
             for env in container.get("env", []):
-                # No credential is ever a literal value in a manifest.
+                # No credential is ever a literal value in a manifest (a *_DIR or *_FILE
+                # variable names where mounted secret files are, not a secret).
                 value = str(env.get("value", ""))
-                assert not any(w in env["name"] for w in ("SECRET", "PASSWORD", "STATE_URL")) or (
-                    "valueFrom" in env
+                is_path = env["name"].endswith(("_DIR", "_FILE"))
+                assert (
+                    is_path
+                    or not any(
+                        w in env["name"] for w in ("SECRET", "PASSWORD", "TOKEN", "STATE_URL")
+                    )
+                    or ("valueFrom" in env)
                 ), env
                 assert "@" not in value, env
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from chart_render import CHART_DIR, CI_VALUES_DIR, render_chart, values_file
 
-IMMUTABLE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+IMMUTABLE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "PersistentVolumeClaim")
 
 
 def immutable_fields(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -20,6 +20,13 @@ def immutable_fields(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dic
     fields: dict[tuple[str, str], dict[str, Any]] = {}
     for obj in objects:
         if obj["kind"] not in IMMUTABLE_KINDS:
+            continue
+        if obj["kind"] == "PersistentVolumeClaim":
+            # A bound claim's class and access modes never change (its size may only grow).
+            fields[(obj["kind"], obj["metadata"]["name"])] = {
+                "accessModes": obj["spec"].get("accessModes"),
+                "storageClassName": obj["spec"].get("storageClassName"),
+            }
             continue
         entry: dict[str, Any] = {"selector": obj["spec"].get("selector")}
         if obj["kind"] == "StatefulSet":
@@ -99,3 +106,11 @@ def test_a_renamed_chart_label_is_caught(previous_release) -> None:
     renamed |= {"nameOverride": "fw2", "fullnameOverride": "fw-fraudwatch"}
     changes = immutable_changes(render_chart(previous_release["values"]), render_chart(renamed))
     assert changes and all("selector" in change for change in changes)
+
+
+def test_a_changed_storage_class_of_the_streaming_claim_is_caught(previous_release) -> None:
+    moved = copy.deepcopy(previous_release["values"])
+    moved["streaming"]["persistence"] = {"storageClassName": "other"}
+    changes = immutable_changes(render_chart(previous_release["values"]), render_chart(moved))
+    assert len(changes) == 1
+    assert "PersistentVolumeClaim" in changes[0] and "storageClassName" in changes[0]

@@ -10,6 +10,11 @@ import pytest
 import yaml
 from gitops_render import ENVIRONMENTS, GITOPS_DIR, REPO_ROOT, kustomize_build, validate_object
 
+# prod follows the release tag of the chart version in the repository (bumped together).
+RELEASE_TAG = (
+    "v" + yaml.safe_load((REPO_ROOT / "charts/fraudwatch/Chart.yaml").read_text())["version"]
+)
+
 REPO_URL = "https://github.com/fraudwatch/fraudwatch.git"
 OPERATORS = {
     "strimzi",
@@ -114,7 +119,7 @@ def test_flux_depends_on_chain_and_paths(env) -> None:
     for name in depends:
         assert (REPO_ROOT / flux[name]["spec"]["path"]).is_dir()
     ref = flux["fraudwatch"]["spec"]["ref"]
-    assert ref == ({"branch": "main"} if env == "dev" else {"tag": "v0.2.0"})
+    assert ref == ({"branch": "main"} if env == "dev" else {"tag": RELEASE_TAG})
 
 
 def test_argocd_and_flux_install_the_same_operator_versions() -> None:
@@ -136,4 +141,4 @@ def test_bootstrap_application_syncs_the_environment_overlay(env) -> None:
     source = bootstrap["spec"]["source"]
     assert source["path"] == f"infra/gitops/argocd/overlays/{env}"
     assert Path(REPO_ROOT / source["path"]).is_dir()
-    assert source["targetRevision"] == ("main" if env == "dev" else "v0.2.0")
+    assert source["targetRevision"] == ("main" if env == "dev" else RELEASE_TAG)

@@ -3,9 +3,17 @@ validate, agree with the platform they run on, and reach Argo CD and Flux unchan
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import yaml
-from gitops_render import ENVIRONMENTS, GITOPS_DIR, find, kustomize_build, render_chart
+from gitops_render import ENVIRONMENTS, GITOPS_DIR, REPO_ROOT, find, kustomize_build, render_chart
+
+sys.path.insert(0, str(REPO_ROOT / "tests" / "infra"))
+
+from product_contract import product_topics, unread_fraudwatch_variables
+
+CHART_VERSION = yaml.safe_load((REPO_ROOT / "charts/fraudwatch/Chart.yaml").read_text())["version"]
 
 
 def _values(env):
@@ -16,6 +24,7 @@ def _values(env):
 def test_environment_values_pass_the_chart_schema_and_render(env) -> None:
     objects = render_chart(_values(env))  # schema-checked and every object validated
     assert find(objects, "Service", "intervention")
+    assert unread_fraudwatch_variables(objects) == set()
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -23,8 +32,10 @@ def test_streaming_parallelism_matches_the_kafka_topics(env) -> None:
     values = _values(env)
     platform = kustomize_build(GITOPS_DIR / "platform" / "overlays" / env)
     topics = {o["metadata"]["name"]: o for o in platform if o["kind"] == "KafkaTopic"}
-    assert set(topics) == {"transactions", "logins", "api-calls"}
-    partitions = {t["spec"]["partitions"] for t in topics.values()}
+    wanted = product_topics()
+    assert set(topics) == wanted.all
+    assert values["streaming"]["kafka"].get("topicPrefix", wanted.prefix) == wanted.prefix
+    partitions = {topics[name]["spec"]["partitions"] for name in wanted.event_topics}
     assert partitions == {values["streaming"]["kafka"]["partitions"]}
     (kafka,) = [o for o in platform if o["kind"] == "Kafka"]
     bootstrap = values["streaming"]["kafka"]["bootstrapServers"]
@@ -32,7 +43,12 @@ def test_streaming_parallelism_matches_the_kafka_topics(env) -> None:
     assert (
         host == f"{kafka['metadata']['name']}-kafka-bootstrap.{kafka['metadata']['namespace']}.svc"
     )
-    assert int(port) in {listener["port"] for listener in kafka["spec"]["kafka"]["listeners"]}
+    (listener,) = [x for x in kafka["spec"]["kafka"]["listeners"] if x["port"] == int(port)]
+    # The scorer speaks what the listener expects (no SASL: these listeners authenticate nobody).
+    protocol = values["streaming"]["kafka"].get("securityProtocol", "PLAINTEXT")
+    assert protocol == ("SSL" if listener["tls"] else "PLAINTEXT")
+    if listener["tls"]:
+        assert values["streaming"]["tls"]["caSecret"]
 
 
 def test_prod_scales_out_and_dev_stays_small() -> None:
@@ -62,6 +78,6 @@ def test_flux_reads_the_same_values_file(env) -> None:
             "kind": "OCIRepository",
             "name": oci["metadata"]["name"],
         }
-        assert oci["spec"]["ref"] == {"tag": "0.2.0"}
+        assert oci["spec"]["ref"] == {"tag": CHART_VERSION}
     else:
         assert release["spec"]["chart"]["spec"]["chart"] == "./charts/fraudwatch"

@@ -52,23 +52,44 @@ def test_kafka_runs_kraft_with_a_tls_scram_listener_only(each_stack: Rendering) 
 def test_topics_take_partitions_and_retention_from_config(each_stack: Rendering) -> None:
     topics = stack_config(each_stack.stack)["streaming"]["topics"]
     for name, wanted in topics.items():
-        topic = spec(each_stack.one("KafkaTopic", name))
+        topic = spec(each_stack.one("KafkaTopic", f"fraudwatch.{name}"))
         assert topic["partitions"] == wanted["partitions"]
         assert topic["config"]["retention.ms"] == wanted["retentionHours"] * 3_600_000
 
 
-def test_each_kafka_user_may_only_touch_its_topics(prod: Rendering) -> None:
-    generator = spec(prod.one("KafkaUser", "fraudwatch-generator"))
-    ops = {
-        (a["resource"]["name"], op)
-        for a in generator["authorization"]["acls"]
-        for op in a["operations"]
+def _operations(r: Rendering, user: str) -> set[tuple[str, str, str]]:
+    acls = spec(r.one("KafkaUser", user))["authorization"]["acls"]
+    return {
+        (a["resource"]["type"], a["resource"]["name"], op) for a in acls for op in a["operations"]
     }
-    assert ("transactions", "Write") in ops
-    assert not any(op == "Read" for _, op in ops), "the generator must not read anything"
-    scorer = spec(prod.one("KafkaUser", "fraudwatch-scorer"))
-    names = {a["resource"]["name"] for a in scorer["authorization"]["acls"]}
-    assert {"transactions", "scored-events", "transactions-dlq"} <= names
+
+
+def test_each_kafka_user_may_only_touch_its_topics(prod: Rendering) -> None:
+    events = {"fraudwatch.transactions", "fraudwatch.logins", "fraudwatch.api-calls"}
+    dead_letter = "fraudwatch.dead-letter"
+    assert {u.inputs["metadata"]["name"] for u in prod.of_kind("KafkaUser")} == {
+        "fraudwatch-scorer",
+        "fraudwatch-generator",
+    }
+    generator = _operations(prod, "fraudwatch-generator")
+    assert {n for kind, n, op in generator if op == "Write"} == events
+    assert not any(op == "Read" for _, _, op in generator), "the generator must not read"
+    assert ("topic", dead_letter, "Describe") in generator  # it looks all topics up
+    scorer = _operations(prod, "fraudwatch-scorer")
+    assert {n for kind, n, op in scorer if kind == "topic" and op == "Read"} == events
+    assert {n for kind, n, op in scorer if op == "Write"} == {dead_letter}
+    # Spark's Kafka source: consumer groups "spark-kafka-source-<uuid>..."
+    assert ("group", "spark-kafka-source", "Read") in scorer
+
+
+def test_workloads_get_the_kafka_password_of_the_scorer_user(prod: Rendering) -> None:
+    values = prod.one("Release", "fraudwatch").inputs["values"]["streaming"]
+    assert values["kafka"]["username"] == "fraudwatch-scorer"
+    secret = prod.one("Secret", values["existingSecret"])
+    # The file names the product reads from $FRAUDWATCH_SECRETS_DIR.
+    assert set(secret.inputs["stringData"]["value"]) == {"kafka-password", "es-password"}
+    intervention = prod.one("Secret", "fraudwatch-intervention")
+    assert "state-url" in intervention.inputs["stringData"]["value"]  # FRAUDWATCH_STATE_URL
 
 
 # --- search ----------------------------------------------------------------------------------
@@ -187,8 +208,14 @@ def test_workloads_chart_gets_values_from_config(prod: Rendering) -> None:
         "tag": "0.1.0",
         "pullPolicy": "IfNotPresent",
     }
-    assert values["streaming"]["kafka"]["bootstrapServers"].endswith(":9093")
-    assert values["streaming"]["kafka"]["partitions"] == 12
+    kafka = values["streaming"]["kafka"]
+    assert kafka["bootstrapServers"].endswith(":9093")
+    assert kafka["partitions"] == 12
+    assert (kafka["securityProtocol"], kafka["saslMechanism"]) == ("SASL_SSL", "SCRAM-SHA-512")
+    assert kafka["topicPrefix"] == "fraudwatch."
+    assert values["streaming"]["tls"]["caSecret"] == "fraudwatch-client-tls"
+    assert values["streaming"]["elasticsearchUsername"] == "fraudwatch-writer"
+    assert "config" not in values  # not a chart value (its schema rejects unknown keys)
     assert values["intervention"]["replicas"] == 3
     assert values["s3"]["existingSecret"] == "fraudwatch-s3"
     assert values["batch"]["enabled"] is False
