@@ -12,6 +12,8 @@ from panel_queries import AUDIT, ELASTICSEARCH, PROMETHEUS, admin_url_variable, 
 UID = "fraudwatch-interventions"
 #: The intervention service counts actions by `via`: hook:* is automation, the rest are people.
 SOURCES = {"automated": 'via=~"hook:.*"', "manual": 'via!~"hook:.*"'}
+#: 1 while any replica reports the breaker open (the gauge is read from the shared store).
+BREAKER_OPEN = "max(fraudwatch_circuit_breaker_open) or vector(0)"
 BREAKER_QUEUED = (
     'sum(increase(fraudwatch_interventions_total{result="queued", via=~"hook:.*"}[15m]))'
     " or vector(0)"
@@ -47,11 +49,13 @@ def _breaker() -> stat.Panel:
         stat.Panel()
         .title("Circuit breaker")
         .description(
-            "Automated actions queued for approval in the last 15 minutes. Above 0 the breaker "
-            "is open: automation only queues until the window moves on (docs/intervention.md)."
+            "1 = open: automated locks reached the limit within the window, so automation only "
+            "queues for approval until the window moves on (fraudwatch_circuit_breaker_open; "
+            "docs/intervention.md). B: automated actions queued in the last 15 minutes."
         )
         .datasource(PROMETHEUS)
-        .with_target(promql("A", BREAKER_QUEUED, "queued automated actions"))
+        .with_target(promql("A", BREAKER_OPEN, "breaker open"))
+        .with_target(promql("B", BREAKER_QUEUED, "queued automated actions"))
         .thresholds(
             dashboard.ThresholdsConfig()
             .mode(model.ThresholdsMode.ABSOLUTE)

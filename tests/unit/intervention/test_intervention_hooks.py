@@ -147,12 +147,30 @@ def test_circuit_breaker_queues_locks_past_the_limit_for_human_approval(
     from fraudwatch.intervention.auth import create_token
 
     analyst = {"Authorization": "Bearer " + create_token(client.store, "analyst")[0]}  # type: ignore[attr-defined]
+
+    def scraped() -> dict[str, float]:
+        """The breaker's gauges as Prometheus scrapes them."""
+        text = client.get("/metrics", headers=analyst).text
+        return {
+            line.split()[0]: float(line.split()[1])
+            for line in text.splitlines()
+            if line.startswith(("fraudwatch_circuit_breaker_open", "fraudwatch_automated_locks"))
+        }
+
+    assert scraped() == {
+        "fraudwatch_circuit_breaker_open": 0.0,
+        "fraudwatch_automated_locks_in_window": 0.0,
+    }
     body = grafana_payload((1, 0.99), (2, 0.99), (3, 0.99), (4, 0.99))
     outcomes = post_signed(client, "/v1/hooks/grafana", body).json()["outcomes"]
     assert [o["result"] for o in outcomes] == ["applied", "applied", "queued", "queued"]
     assert client.get("/v1/users/3", headers=analyst).json()["state"]["locked"] is False
     policy = client.get("/v1/policy", headers=analyst).json()
     assert policy["circuit_breaker"]["open"] is True
+    assert scraped() == {
+        "fraudwatch_circuit_breaker_open": 1.0,
+        "fraudwatch_automated_locks_in_window": 2.0,
+    }
     pending = client.get("/v1/approvals", headers=analyst).json()["items"]
     assert sorted(p["subject_id"] for p in pending) == ["3", "4"]
     approve = next(p for p in pending if p["subject_id"] == "3")

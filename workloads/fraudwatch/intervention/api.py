@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,6 +77,17 @@ class ServiceContext:
             "fraudwatch_interventions_total",
             "Interventions by action, result and channel",
             ["action", "result", "via"],
+            registry=self.registry,
+        )
+        # Read from the store at scrape time, so every replica reports the shared state.
+        self.breaker_open = Gauge(
+            "fraudwatch_circuit_breaker_open",
+            "1 while automated locks are queued for approval (the circuit breaker is open)",
+            registry=self.registry,
+        )
+        self.automated_locks = Gauge(
+            "fraudwatch_automated_locks_in_window",
+            "Locks applied by alert hooks within the circuit breaker's window",
             registry=self.registry,
         )
 
@@ -318,6 +329,11 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
     def metrics(_: Annotated[Principal, Depends(require("metrics:read"))]) -> PlainTextResponse:
+        is_open, count = ctx.responder.breaker_open(
+            effective_policy(ctx.settings.policy, ctx.store)
+        )
+        ctx.breaker_open.set(1 if is_open else 0)
+        ctx.automated_locks.set(count)
         return PlainTextResponse(
             generate_latest(ctx.registry).decode(), media_type="text/plain; version=0.0.4"
         )
