@@ -370,7 +370,11 @@ _wire_subcommands()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except UserError as exc:  # a sub-command group without its own user_errors wrapper
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise SystemExit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Commands of the intervention service, wired into `fraudwatch` by fraudwatch/cli.py:
-`fraudwatch serve`, `fraudwatch tokens create|list|revoke`, `fraudwatch audit verify`."""
+`fraudwatch serve`, `fraudwatch tokens create|list|revoke`, `fraudwatch audit verify|export`."""
 
 from __future__ import annotations
 
@@ -118,3 +118,28 @@ def audit_verify() -> None:
     if not result.ok:
         raise UserError(f"audit log tampered: {result.problem}")
     typer.echo(f"audit chain intact: {result.entries} entries, head {result.head_hash}")
+
+
+@audit_app.command("export")
+def audit_export(
+    es_url: Annotated[
+        str,
+        typer.Option(envvar="FRAUDWATCH_ELASTICSEARCH_URL", help="Elasticsearch URL"),
+    ],
+    ca_cert: Annotated[
+        Path | None, typer.Option(help="CA file for an https cluster (or FRAUDWATCH_ES_CA_FILE)")
+    ] = None,
+) -> None:
+    """Copy the audit entries not yet exported to Elasticsearch (alias fraudwatch-audit)."""
+    from fraudwatch.intervention.audit_export import AUDIT_ALIAS, export_audit
+    from fraudwatch.publish.elasticsearch import connect
+
+    with connect(es_url, ca_cert) as client:
+        done = export_audit(_store(), client)
+    if done.exported:
+        typer.echo(
+            f"exported {done.exported} audit entries (seq {done.first_seq}-{done.last_seq}) "
+            f"to {AUDIT_ALIAS}"
+        )
+    else:
+        typer.echo(f"{AUDIT_ALIAS} is up to date")

@@ -584,7 +584,7 @@ def publish_scored(client: ElasticsearchHttp, run: ScoredRun, definitions: Path)
             raise UserError(f"{definitions} has no index template for {alias}; restore it")
     try:
         for alias in (TRANSACTIONS_ALIAS, USERS_ALIAS):
-            if not client.exists(f"/_template/{alias}") and not _has_index_template(client, alias):
+            if not client.exists(f"/_template/{alias}") and not has_index_template(client, alias):
                 raise UserError(
                     f"the cluster has no index template {alias}: "
                     "run `fraudwatch es apply` first so documents get the fraudwatch mapping"
@@ -600,7 +600,7 @@ def publish_scored(client: ElasticsearchHttp, run: ScoredRun, definitions: Path)
     return PublishSummary(tx.indexed, users.indexed, tx.retries + users.retries, run.model_version)
 
 
-def _has_index_template(client: ElasticsearchHttp, name: str) -> bool:
+def has_index_template(client: ElasticsearchHttp, name: str) -> bool:
     try:
         client.request("GET", f"/_index_template/{name}")
     except ElasticsearchRefused as exc:
