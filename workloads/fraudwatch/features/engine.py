@@ -54,11 +54,16 @@ def hadoop_aws_package() -> str:
     """hadoop-aws at the version of the Hadoop client pyspark ships (they must match)."""
     import pyspark
 
-    jars = Path(pyspark.__file__).parent / "jars"
-    for jar in jars.glob("hadoop-client-api-*.jar"):
-        version = jar.name.removeprefix("hadoop-client-api-").removesuffix(".jar")
-        return f"org.apache.hadoop:hadoop-aws:{version}"
-    raise UserError(f"no Hadoop client jar in {jars}; reinstall pyspark")
+    # pip's pyspark keeps its jars beside the package; under spark-submit pyspark is imported
+    # from a zip and the jars are in $SPARK_HOME/jars.
+    folders = [Path(pyspark.__file__).parent / "jars"]
+    if os.environ.get("SPARK_HOME"):
+        folders.append(Path(os.environ["SPARK_HOME"]) / "jars")
+    for jars in folders:
+        for jar in jars.glob("hadoop-client-api-*.jar"):
+            version = jar.name.removeprefix("hadoop-client-api-").removesuffix(".jar")
+            return f"org.apache.hadoop:hadoop-aws:{version}"
+    raise UserError(f"no Hadoop client jar in {' or '.join(map(str, folders))}; reinstall pyspark")
 
 
 def configure_duckdb(db) -> None:
