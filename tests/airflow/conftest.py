@@ -14,6 +14,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,8 @@ class Server:
     url: str
     port: int
 
+    state_dir: Path | None = None  # where the server keeps its state (Ceph: the S3 keys)
+
 
 def _server(name: str, tmp_path_factory) -> Iterator[Server]:
     """A real server from tests/servers, as tests/integration/conftest.py starts them: one
@@ -96,14 +99,15 @@ def _server(name: str, tmp_path_factory) -> Iterator[Server]:
 
     module = server_module(name)
     port = port_from_env(name, module.DEFAULT_PORT)
-    pid = read_pid(default_state_dir().resolve(), name)
+    shared = default_state_dir().resolve()
+    pid = read_pid(shared, name)
     if pid is not None and is_running(pid):
-        yield Server(module.url(port), port)
+        yield Server(module.url(port), port, shared)
         return
     state_dir = tmp_path_factory.mktemp(f"{name}-state")
     module.start(state_dir, port)
     try:
-        yield Server(module.url(port), port)
+        yield Server(module.url(port), port, state_dir)
     finally:
         module.stop(state_dir)
 
@@ -118,3 +122,68 @@ def kafka_server(tmp_path_factory) -> Iterator[Server]:
 def elasticsearch_server(tmp_path_factory) -> Iterator[Server]:
     """A real Elasticsearch node; `.url` is its HTTP address."""
     yield from _server("elasticsearch", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def ceph_s3(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """A real Ceph radosgw (tests/servers/ceph.py) with a fresh S3 user: its settings
+    (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...) as a dict. They are not exported here: a test
+    module exports them for its own duration (`s3_environment`), so that other modules' tasks
+    (e.g. Spark sessions, which turn s3a on when they see an endpoint) run without them."""
+    from tests.servers import ceph
+
+    for server in _server("ceph", tmp_path_factory):
+        yield ceph.s3_settings(server.state_dir)
+
+
+@contextmanager
+def s3_environment(settings: dict[str, str]) -> Iterator[None]:
+    """The S3 settings in os.environ for the block (the DAG's tasks and their children read
+    them, as a worker reads its environment), restored afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in settings.items():
+            mp.setenv(key, value)
+        yield
+
+
+#: The days produced to Kafka for the `source: kafka` runs; the DAG runs the middle one.
+KAFKA_DAYS = ("2026-03-01", "2026-03-02", "2026-03-03")
+
+
+@pytest.fixture(scope="session")
+def produced(kafka_server, tmp_path_factory) -> dict:
+    """Three generated days in Kafka (topics with a private prefix) and, for the expected
+    counts, the same data set generated into a local folder: per day and table."""
+    from datetime import date
+
+    import pyarrow.parquet as pq
+    from fraudwatch.generator.population import GeneratorConfig
+    from fraudwatch.generator.writer import generate
+    from fraudwatch.streaming.produce import generate_to_kafka
+
+    config = GeneratorConfig(
+        users=1_000,
+        transactions=15_000,
+        seed=21,
+        start=date.fromisoformat(KAFKA_DAYS[0]),
+        days=len(KAFKA_DAYS),
+        fraud_rate=0.02,
+    )
+    prefix = f"airflow-{uuid.uuid4().hex[:8]}."
+    counts = generate_to_kafka(config, kafka_server.url, topic_prefix=prefix)
+    local = tmp_path_factory.mktemp("expected") / "raw"
+    generate(config, local)
+    per_day = {
+        day: {
+            table: pq.read_table(local / table / f"date={day}").num_rows
+            for table in ("transactions", "logins", "api_calls")
+        }
+        for day in KAFKA_DAYS
+    }
+    return {
+        "bootstrap": kafka_server.url,
+        "prefix": prefix,
+        "counts": counts,
+        "day": per_day[KAFKA_DAYS[1]],
+        "days": per_day,
+    }

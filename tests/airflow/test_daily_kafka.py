@@ -1,15 +1,14 @@
 """`fraudwatch_daily` with `source: kafka` against a real Kafka broker (tests/servers/kafka.py):
-three days of generated events are produced to the topics, the DAG lands the middle day
-(`fraudwatch land`), checks, scores and alerts on exactly that day's events, and a rerun of
-the date leaves the same landed and scored data. A broker nobody listens on fails `land` with
-its reason in the notification."""
+three days of generated events are produced to the topics (the `produced` fixture in
+conftest.py), the DAG lands the middle day (`fraudwatch land`), checks, scores and alerts on
+exactly that day's events, and a rerun of the date leaves the same landed and scored data.
+A broker nobody listens on fails `land` with its reason in the notification."""
 
 from __future__ import annotations
 
 import json
 import socket
-import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,32 +17,6 @@ from test_daily_local import _run, snapshot
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 DAY_S = "2026-03-02"
-
-
-@pytest.fixture(scope="module")
-def produced(kafka_server, tmp_path_factory):
-    """The same generated data set in Kafka and in a local folder (the expected counts)."""
-    from fraudwatch.generator.population import GeneratorConfig
-    from fraudwatch.generator.writer import generate
-    from fraudwatch.streaming.produce import generate_to_kafka
-
-    config = GeneratorConfig(
-        users=1_000,
-        transactions=15_000,
-        seed=21,
-        start=date(2026, 3, 1),
-        days=3,
-        fraud_rate=0.02,
-    )
-    prefix = f"airflow-{uuid.uuid4().hex[:8]}."
-    counts = generate_to_kafka(config, kafka_server.url, topic_prefix=prefix)
-    local = tmp_path_factory.mktemp("expected") / "raw"
-    generate(config, local)
-    per_day = {
-        table: pq.read_table(local / table / f"date={DAY_S}").num_rows
-        for table in ("transactions", "logins", "api_calls")
-    }
-    return {"bootstrap": kafka_server.url, "prefix": prefix, "counts": counts, "day": per_day}
 
 
 @pytest.fixture(scope="module")

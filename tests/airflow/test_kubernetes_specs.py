@@ -126,3 +126,27 @@ def test_strict_validation_rejects_a_misspelled_field():
     template["template"]["spec"]["serviceAcountName"] = "typo"
     with pytest.raises(kubernetes_validate.ValidationError):
         _validate(template)
+
+
+def test_an_s3_data_root_gets_its_settings_from_the_named_secret(tmp_path, monkeypatch):
+    config = {
+        **CLUSTER,
+        "data_root": "s3://fraudwatch/pipeline",
+        "kubernetes": {**CLUSTER["kubernetes"], "s3_secret": "fraudwatch-s3"},
+    }
+    dag = load_dag("fraudwatch_daily.py", config, tmp_path, monkeypatch)
+    for step, pod in _pods(dag).items():
+        _validate(pod)
+        container = pod["spec"]["containers"][0]
+        assert container["envFrom"] == [{"secretRef": {"name": "fraudwatch-s3"}}], step
+        env = {e["name"]: e["value"] for e in container["env"]}
+        pod_config = parse_config(json.loads(env["FRAUDWATCH_PIPELINE_CONFIG_JSON"]))
+        assert pod_config.data_root == "s3://fraudwatch/pipeline"
+    application = yaml.safe_load(dag.get_task("score").application_file)
+    for role, template in kubernetes_specs.pod_templates_of(application).items():
+        _validate(template)
+        container = template["template"]["spec"]["containers"][0]
+        assert container["envFrom"] == [{"secretRef": {"name": "fraudwatch-s3"}}], role
+    # Without the key, no envFrom at all (the default).
+    pods = _pods(load_dag("fraudwatch_daily.py", CLUSTER, tmp_path, monkeypatch))
+    assert all(not p["spec"]["containers"][0].get("envFrom") for p in pods.values())

@@ -22,7 +22,8 @@ Idempotency: everything is written to a staging directory first and moved into p
 when the whole day is read, replacing the previous partition of that day (a rerun replaces,
 never duplicates). The manifest is removed first and written last, so a day without a
 manifest is a day whose landing did not finish. Locally each partition is swapped in by a
-rename; on S3 (Ceph) the day's objects are deleted and uploaded (S3 has no rename).
+rename; on S3 (Ceph), which has no rename, the day is uploaded under OUT/_staging/<token>/
+first, then the day's objects are deleted and replaced by server-side copies, manifest last.
 """
 
 from __future__ import annotations
@@ -411,23 +412,12 @@ def _place_local(staging: Path, out: Path, day: str) -> None:
 
 
 def _place_s3(staging: Path, out: str, day: str) -> None:
-    import pyarrow.fs as pafs
+    """Upload the staged day under OUT/_staging/<token>/ first (a failure there leaves the day
+    as it was), then delete the manifest, replace each folder of the day by server-side copies
+    of the staged objects, and copy the manifest last (pipelines/data_root.py)."""
+    from fraudwatch.pipelines.data_root import swap_in
 
-    from fraudwatch import storage
-
-    fs, root = storage.s3_filesystem(), storage.s3_path(out)
-    fs.create_dir(root.split("/", 1)[0])
-    meta = f"{root}/{LANDING_DIR}/date={day}"
-    if fs.get_file_info(f"{meta}/{MANIFEST}").type == pafs.FileType.File:
-        fs.delete_file(f"{meta}/{MANIFEST}")  # the day is incomplete until the new one lands
-    manifest = staging / LANDING_DIR / f"date={day}" / MANIFEST
-    held = staging.parent / f"{staging.name}-{MANIFEST}"
-    shutil.move(manifest, held)
-    for folder in _partition_folders(day):
-        fs.delete_dir_contents(f"{root}/{folder}", missing_dir_ok=True)
-        pafs.copy_files(str(staging / folder), f"{root}/{folder}", destination_filesystem=fs)
-    pafs.copy_files(str(held), f"{meta}/{MANIFEST}", destination_filesystem=fs)
-    held.unlink()
+    swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
 
 
 @contextmanager

@@ -155,6 +155,8 @@ def test_rerunning_a_day_replaces_it_without_duplicates(produced):
     assert after["counts"] == before["counts"]
     assert after["dead_letters"] == before["dead_letters"]
     assert storage.list_parquet(out) == files_before  # the same files, none added
+    # Staged under OUT/_staging/<token>/ and swapped in: nothing of the staging is left.
+    assert [f for f in storage.list_parquet(out) if "/_staging/" in f] == []
     for table in TABLES:
         assert _s3_table(f"{out}/{table}/date={day}").num_rows == before["counts"][table]
     # The other days were not touched by the rerun.

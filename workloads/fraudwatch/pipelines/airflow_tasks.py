@@ -104,6 +104,10 @@ def _pod_task(config: PipelineConfig, dag_id: str, step: str):
         cmds=command,
         arguments=arguments,
         env_vars=kubernetes_specs.config_env(config),
+        env_from=[
+            k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=e["secretRef"]["name"]))
+            for e in kubernetes_specs.env_from(config)
+        ],
         service_account_name=k.service_account,
         automount_service_account_token=False,
         labels=kubernetes_specs.labels(dag_id, step),

@@ -120,6 +120,9 @@ class KubernetesSettings:
     service_account: str = "fraudwatch-batch"
     data_pvc: str = "fraudwatch-data"  # mounted at home_in_pod in every pod
     home_in_pod: str = "/var/lib/fraudwatch"
+    # A Secret whose keys become every step pod's environment (envFrom), for an s3:// data_root:
+    # AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY. Empty: none.
+    s3_secret: str = ""
     resources: Resources = field(default_factory=Resources)
     spark: SparkSettings = field(default_factory=SparkSettings)
     score_with_spark: bool = True  # score as a SparkApplication instead of a plain pod
@@ -128,7 +131,8 @@ class KubernetesSettings:
 @dataclass
 class PipelineConfig:
     mode: str = "local"
-    home: str = ""  # data root; empty = $FRAUDWATCH_HOME/pipeline
+    home: str = ""  # local root (models, notifications, retrain); empty = $FRAUDWATCH_HOME/pipeline
+    data_root: str = ""  # raw, features, scored, reports: a folder or s3://BUCKET/PREFIX; "" = home
     source: str = "generate"
     engine: str = "duckdb"  # feature engine in local mode: duckdb or spark
     models: list[str] = field(default_factory=lambda: ["iforest", "autoencoder", "lstm"])
@@ -156,23 +160,48 @@ class PipelineConfig:
             raise UserError(f"local.runner {self.local.runner!r} is unknown; use one of {RUNNERS}")
         if self.retrain.tolerance < 0:
             raise UserError("retrain.tolerance must be >= 0 (an absolute metric difference)")
+        if self.data_root.startswith("s3://") and "/" not in self.data_root[5:].strip("/"):
+            raise UserError(
+                f"data_root {self.data_root!r}: use s3://BUCKET/PREFIX (a bucket alone is not "
+                "a data root)"
+            )
 
     # ---- where things are --------------------------------------------------------------------
 
     @property
     def root(self) -> Path:
+        """The local root: the model registry, notifications, retraining, Tableau extracts."""
         return Path(self.home) if self.home else home() / "pipeline"
+
+    @property
+    def data(self) -> Path | str:
+        """The data root of raw, features, scored and reports: a Path, or an s3:// string."""
+        if self.data_root.startswith("s3://"):
+            return self.data_root.rstrip("/")
+        return Path(self.data_root) if self.data_root else self.root
+
+    @property
+    def data_on_s3(self) -> bool:
+        return isinstance(self.data, str)
+
+    def data_location(self, *parts: str) -> Path | str:
+        if isinstance(self.data, str):
+            return "/".join([self.data, *parts])
+        return self.data.joinpath(*parts)
 
     # Folders are named by the bare date, not Hive-style `date=...`: DuckDB would read a
     # `key=value` path segment as a partition column into the scored tables.
-    def raw_dir(self, day: str) -> Path:
-        return self.root / "raw" / day
+    def raw_dir(self, day: str) -> Path | str:
+        return self.data_location("raw", day)
 
-    def scored_dir(self, day: str) -> Path:
-        return self.root / "scored" / day
+    def scored_dir(self, day: str) -> Path | str:
+        return self.data_location("scored", day)
 
-    def reports_dir(self, day: str) -> Path:
-        return self.root / "reports" / day
+    def features_dir(self, day: str) -> Path | str:
+        return self.data_location("features", day)
+
+    def reports_dir(self, day: str) -> Path | str:
+        return self.data_location("reports", day)
 
     @property
     def registry_root(self) -> Path:

@@ -34,6 +34,12 @@ def config_env(config: PipelineConfig) -> dict[str, str]:
     return {CONFIG_JSON_ENV: pod_config(config).as_json()}
 
 
+def env_from(config: PipelineConfig) -> list[dict]:
+    """The S3 settings of an s3:// data_root, from the Secret `kubernetes.s3_secret`."""
+    secret = config.kubernetes.s3_secret
+    return [{"secretRef": {"name": secret}}] if secret else []
+
+
 def container_security_context() -> dict:
     return {
         "allowPrivilegeEscalation": False,
@@ -119,6 +125,7 @@ def spark_application(config: PipelineConfig, dag_id: str, day: str, name: str) 
                         "name": f"spark-kubernetes-{role}",
                         "image": k.image,
                         "env": env,
+                        **({"envFrom": env_from(config)} if env_from(config) else {}),
                         "securityContext": container_security_context(),
                         "volumeMounts": volume_mounts(config),
                     }

@@ -3,7 +3,9 @@
 Airflow runs them in-process in local mode (PythonOperator) and as
 `python -m fraudwatch.pipelines.steps STEP --date YYYY-MM-DD` in a pod in Kubernetes mode.
 Nothing here imports Airflow. Every step writes only under its logical date's folders and
-replaces them whole, so a rerun or a backfill of a date replaces that date's outputs.
+replaces them whole, so a rerun or a backfill of a date replaces that date's outputs. The data
+(raw, features, scored, reports) lives below `data_root`, a local folder or an s3:// prefix
+(data_root.py); the model registry and notifications stay below the local `home`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import urllib.request
@@ -25,8 +26,8 @@ import numpy as np
 
 from fraudwatch.errors import UserError
 from fraudwatch.models.registry import ModelRegistry
-from fraudwatch.output import atomic_directory, atomic_file
-from fraudwatch.pipelines import quality
+from fraudwatch.output import atomic_directory
+from fraudwatch.pipelines import data_root, quality
 from fraudwatch.pipelines.config import PipelineConfig, load_config
 from fraudwatch.pipelines.kubernetes_specs import SKIPPED_EXIT_CODE
 from fraudwatch.pipelines.model_gate import decide
@@ -47,23 +48,32 @@ def _day(value: str) -> date:
         raise UserError(f"logical date {value!r} is not a date; use YYYY-MM-DD") from None
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+def _write_json(path: Path | str, payload: dict) -> None:
+    """A JSON file written whole, locally or on S3."""
+    data_root.write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _report(config: PipelineConfig, day: str, name: str, payload: dict) -> dict:
-    _write_json(config.reports_dir(day) / f"{name}.json", payload)
+    _write_json(data_root.join(config.reports_dir(day), f"{name}.json"), payload)
     for line in payload.get("checks", []):
         log.info("%s %s: %s", name, day, line)
     return payload
 
 
-def _sql(query: str) -> list[tuple]:
+def _sql(query: str, **tables) -> list[tuple]:
+    """DuckDB over pyarrow datasets (local or S3, read by pyarrow): `tables` are the names the
+    query uses. DuckDB's own S3 support (httpfs) would download an extension at run time."""
     con = duckdb.connect()
     con.sql("SET TimeZone = 'UTC'")
+    for name, table in tables.items():
+        con.register(name, table)
     return con.sql(query).fetchall()
+
+
+def check_data_root(config: PipelineConfig) -> None:
+    """An s3:// data root needs the S3 settings in the environment; say which are missing."""
+    if config.data_on_s3:
+        data_root.check_s3_settings(config.data_root, "data_root")
 
 
 # ---- fraudwatch_daily ------------------------------------------------------------------------
@@ -86,7 +96,11 @@ def land(config: PipelineConfig, day: str) -> dict:
         days=1,
         fraud_rate=demo.fraud_rate,
     )
-    summary = generate(generator, config.raw_dir(day), workers=1, overwrite=True)
+    if config.data_on_s3:  # staged locally, uploaded aside, swapped in, manifest last
+        with data_root.written_whole(config.data, f"raw/{day}", ["manifest.json"]) as staged:
+            summary = generate(generator, staged, workers=1, overwrite=True)
+    else:
+        summary = generate(generator, config.raw_dir(day), workers=1, overwrite=True)
     return {"raw": str(config.raw_dir(day)), "counts": summary.counts}
 
 
@@ -128,13 +142,11 @@ def _land_from_kafka(config: PipelineConfig, d: date) -> dict:
 
 def check_raw(config: PipelineConfig, day: str) -> dict:
     raw = config.raw_dir(day)
-    files = f"{raw}/transactions/**/*.parquet"
-    if not list((raw / "transactions").rglob("*.parquet")):
+    tx = data_root.dataset(data_root.join(raw, "transactions"))
+    if tx is None:
         raise quality.DataQualityError(f"raw transactions for {day}: no files under {raw}")
     nulls = ", ".join(f"count(*) - count({c})" for c in RAW_REQUIRED)
-    row = _sql(
-        f"SELECT count(*), {nulls}, min(ts)::DATE, max(ts)::DATE FROM read_parquet('{files}')"
-    )[0]
+    row = _sql(f"SELECT count(*), {nulls}, min(ts)::DATE, max(ts)::DATE FROM tx", tx=tx)[0]
     rows, null_counts, first, last = row[0], row[1 : 1 + len(RAW_REQUIRED)], row[-2], row[-1]
     checks = [
         quality.check_row_count(
@@ -169,8 +181,7 @@ def features(config: PipelineConfig, day: str) -> dict:
     tx = read_raw(con, raw, "transactions", REQUIRED_COLUMNS)
     logins = read_raw(con, raw, "logins", {"user_id": "int"}) if has_table(raw, "logins") else None
     table = user_features(transaction_features(tx), logins).order_by("user_id").to_pyarrow()
-    target = config.root / "features" / day
-    with atomic_directory(target, overwrite=True) as tmp:
+    with data_root.written_whole(config.data, f"features/{day}") as tmp:
         pq.write_table(table, tmp / "users.parquet", compression="zstd")
     checks = [quality.check_row_count(f"user features for {day}", table.num_rows, 1)]
     return _report(config, day, "features", {"users": table.num_rows, "checks": checks})
@@ -198,17 +209,18 @@ def score(config: PipelineConfig, day: str) -> dict:
     from fraudwatch.scoring.pipeline import score as run_score
 
     registry = ModelRegistry(config.registry_root)
-    out = config.scored_dir(day)
-    if registry.promoted() is None and config.bootstrap_models:
-        summary = run_score(config.raw_dir(day), out, _score_options(config), overwrite=True)
-        version = registry.add(out / "models" / summary.model_version)
+    raw = config.raw_dir(day)
+    bootstrap = registry.promoted() is None and config.bootstrap_models
+    models_dir = None if bootstrap else registry.promoted_path()
+    # Written locally, then renamed (local) or staged and swapped in, run.json last (S3).
+    with data_root.written_whole(config.data, f"scored/{day}", ["run.json"]) as out:
+        summary = run_score(raw, out, _score_options(config, models_dir), overwrite=True)
+        if bootstrap:
+            version = registry.add(out / "models" / summary.model_version)
+    if bootstrap:
         registry.promote(version, f"bootstrap: first model, fitted on {day}", summary.evaluation)
         log.info("no promoted model: fitted %s on %s and promoted it", version, day)
-    else:
-        models_dir = registry.promoted_path()
-        summary = run_score(
-            config.raw_dir(day), out, _score_options(config, models_dir), overwrite=True
-        )
+    out = config.scored_dir(day)
     return {
         "scored": str(out),
         "model_version": summary.model_version,
@@ -218,31 +230,36 @@ def score(config: PipelineConfig, day: str) -> dict:
 
 
 def _previous_scored_day(config: PipelineConfig, day: str) -> str | None:
-    folder = config.root / "scored"
-    if not folder.is_dir():
-        return None
-    days = sorted(p.name for p in folder.iterdir() if (p / "run.json").is_file() and p.name < day)
-    return days[-1] if days else None
+    """The latest complete scored day (its run.json written) before `day`."""
+    earlier = [d for d in data_root.subfolders(config.data_location("scored")) if d < day]
+    for d in reversed(earlier):
+        if data_root.is_file(data_root.join(config.scored_dir(d), "run.json")):
+            return d
+    return None
 
 
-def _ensemble_scores(scored: Path) -> np.ndarray:
-    rows = _sql(f"SELECT ensemble_score FROM read_parquet('{scored}/transactions/*.parquet')")
-    return np.array([r[0] for r in rows], dtype=np.float64)
+def _scored_transactions(config: PipelineConfig, day: str):
+    scored = config.scored_dir(day)
+    if not data_root.is_file(data_root.join(scored, "run.json")):
+        raise UserError(f"{scored} is not a complete scored day (no run.json); run score first")
+    return data_root.dataset(data_root.join(scored, "transactions"))
+
+
+def _ensemble_scores(config: PipelineConfig, day: str) -> np.ndarray:
+    column = _scored_transactions(config, day).to_table(columns=["ensemble_score"])[0]
+    return column.to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def check_scores(config: PipelineConfig, day: str) -> dict:
-    scored = config.scored_dir(day)
-    raw_rows = _sql(
-        f"SELECT count(*) FROM read_parquet('{config.raw_dir(day)}/transactions/**/*.parquet')"
-    )[0][0]
-    tx = f"{scored}/transactions/*.parquet"
+    raw = data_root.dataset(data_root.join(config.raw_dir(day), "transactions"))
+    raw_rows = raw.count_rows() if raw is not None else 0
     rows, nulls, distinct = _sql(
-        f"SELECT count(*), count(*) - count(ensemble_score), count(DISTINCT tx_id) "
-        f"FROM read_parquet('{tx}')"
+        "SELECT count(*), count(*) - count(ensemble_score), count(DISTINCT tx_id) FROM tx",
+        tx=_scored_transactions(config, day),
     )[0]
-    current = _ensemble_scores(scored)
+    current = _ensemble_scores(config, day)
     previous_day = _previous_scored_day(config, day)
-    baseline = _ensemble_scores(config.scored_dir(previous_day)) if previous_day else None
+    baseline = _ensemble_scores(config, previous_day) if previous_day else None
     checks = [
         quality.check_same_count(f"scored transactions for {day}", rows, raw_rows),
         quality.check_same_count(f"distinct scored transactions for {day}", distinct, raw_rows),
@@ -293,12 +310,11 @@ def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
     scored = config.scored_dir(day)
     cond = config.alerts
     critical = _sql(
-        f"SELECT count(*) FROM read_parquet('{scored}/transactions/*.parquet') "
-        f"WHERE ensemble_score >= {float(cond.score_threshold)}"
+        f"SELECT count(*) FROM tx WHERE ensemble_score >= {float(cond.score_threshold)}",
+        tx=_scored_transactions(config, day),
     )[0][0]
-    flagged_users = _sql(
-        f"SELECT count(*) FROM read_parquet('{scored}/users.parquet') WHERE flagged"
-    )[0][0]
+    users = data_root.read_table(data_root.join(scored, "users.parquet"), columns=["flagged"])
+    flagged_users = _sql("SELECT count(*) FROM users WHERE flagged", users=users)[0][0]
     fired = []
     if critical > cond.max_critical_transactions:
         fired.append(
@@ -313,7 +329,7 @@ def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
         "flagged_users": flagged_users,
         "fired": fired,
     }
-    _write_json(config.reports_dir(day) / "alerts.json", payload)
+    _write_json(data_root.join(config.reports_dir(day), "alerts.json"), payload)
     if fired:
         notify(config, f"fraudwatch_daily {day}: alert conditions hold: " + "; ".join(fired))
     return payload
@@ -339,9 +355,11 @@ def prepare_window(config: PipelineConfig, day: str) -> dict:
     days = _window(config, day)
     if config.source == "generate":
         for d in days:
-            if not (config.raw_dir(d) / "manifest.json").is_file():
+            if not data_root.is_file(data_root.join(config.raw_dir(d), "manifest.json")):
                 land(config, d)
-    present = [d for d in days if (config.raw_dir(d) / "transactions").is_dir()]
+    present = [
+        d for d in days if data_root.dataset(data_root.join(config.raw_dir(d), "transactions"))
+    ]
     if len(present) < config.retrain.min_days or day not in present:
         raise UserError(
             f"retraining for {day} needs at least {config.retrain.min_days} landed days "
@@ -352,17 +370,9 @@ def prepare_window(config: PipelineConfig, day: str) -> dict:
     target = _retrain_dir(config, day) / "train_input"
     with atomic_directory(target, overwrite=True) as tmp:
         for d in train_days:
-            source = config.raw_dir(d)
-            for path in source.rglob("*.parquet"):
-                relative = path.relative_to(source)
-                if relative.parts[0] == "users" and d != train_days[-1]:
-                    continue  # one snapshot of the users: the latest
-                dest = tmp / relative
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(path, dest)
-                except OSError:
-                    shutil.copy2(path, dest)
+            # One snapshot of the users: the latest. Local days are hard-linked, S3 days copied.
+            skip = () if d == train_days[-1] else ("users",)
+            data_root.download(config.raw_dir(d), tmp, skip=skip)
     return {"train_days": train_days, "holdout_day": day, "train_input": str(target)}
 
 
@@ -487,6 +497,7 @@ def run_step(step: str, day: str, config_json: str | None = None) -> dict:
         raise UserError(f"unknown step {step!r}; known: {', '.join(STEPS)}")
     _day(day)
     config = load_config() if config_json is None else _from_json(config_json)
+    check_data_root(config)
     return STEPS[step](config, day)
 
 
