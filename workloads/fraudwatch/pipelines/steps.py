@@ -220,9 +220,8 @@ def score(config: PipelineConfig, day: str) -> dict:
     if bootstrap:
         registry.promote(version, f"bootstrap: first model, fitted on {day}", summary.evaluation)
         log.info("no promoted model: fitted %s on %s and promoted it", version, day)
-    out = config.scored_dir(day)
     return {
-        "scored": str(out),
+        "scored": str(config.scored_dir(day)),
         "model_version": summary.model_version,
         "transactions": summary.transactions,
         "users": summary.users,
