@@ -28,6 +28,8 @@ def scripted(
     sent: list[list[str]] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/_cluster/health":  # asked before each retry
+            return httpx.Response(200, json={"status": "yellow", "timed_out": False})
         assert request.url.path == "/_bulk"
         assert request.headers["content-type"] == "application/x-ndjson"
         lines = [json.loads(line) for line in request.content.decode().splitlines()]
@@ -195,3 +197,29 @@ def test_missing_ca_file_and_bad_scheme_are_one_line_errors(tmp_path: Path) -> N
         es.ElasticsearchHttp("https://127.0.0.1:9200", ca_cert=tmp_path / "missing.pem")
     with pytest.raises(UserError, match="must start with http:// or https://"):
         es.ElasticsearchHttp("127.0.0.1:9200")
+
+
+def test_after_a_failure_it_writes_only_once_the_cluster_is_ready_again() -> None:
+    """A node that has just restarted can take a bulk request before it has recovered its
+    aliases (and refuse the alias as an index name): retries wait for yellow health first."""
+    asked: list[str] = []
+    health = iter(
+        [
+            httpx.Response(408, json={"status": "red", "timed_out": True}),
+            httpx.Response(200, json={"status": "yellow", "timed_out": False}),
+        ]
+    )
+    bulks = iter([unreachable, items({})])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.path)
+        if request.url.path == "/_cluster/health":
+            assert request.url.params["wait_for_status"] == "yellow"
+            return next(health)
+        return next(bulks)([d for d, _ in DOCS])
+
+    client = es.ElasticsearchHttp("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
+    report = es.bulk_index(client, "fraudwatch-transactions", DOCS, sleep=lambda _: None)
+
+    assert asked == ["/_bulk", "/_cluster/health", "/_cluster/health", "/_bulk"]
+    assert (report.indexed, report.retries) == (4, 2)

@@ -459,6 +459,19 @@ def user_documents(
 
 
 # --- bulk indexing ----------------------------------------------------------------------
+def _not_ready(client: ElasticsearchHttp) -> str | None:
+    """Why the cluster cannot take writes yet (not yellow within 30 s), or None."""
+    try:
+        health = client.request(
+            "GET", "/_cluster/health", params={"wait_for_status": "yellow", "timeout": "30s"}
+        )
+    except ElasticsearchRefused as exc:  # 408 when still not yellow, 503 while starting
+        return f"answered {exc.status} to a health check ({exc.reason or exc.error_type})"
+    if health.get("timed_out") or health.get("status") == "red":
+        return f"is {health.get('status', 'unknown')}, not ready for writes"
+    return None
+
+
 class ElasticsearchUnavailable(UserError):
     """The cluster stayed unreachable or busy for longer than the retry budget. A UserError,
     so the CLI prints one line; the streaming job lets it fail the micro-batch, which Spark
@@ -514,8 +527,12 @@ def bulk_index(
                 actions.append({"index": {"_index": alias, "_id": doc_id}})
                 actions.append(source)
             try:
-                response = client.bulk(actions)
-                problem = None
+                # After a failure, write only once the cluster has recovered its state: a
+                # node that has just restarted can take a bulk request before it knows its
+                # aliases, and then refuses the alias as an index name (400, not retryable).
+                problem = _not_ready(client) if attempt else None
+                if problem is None:
+                    response = client.bulk(actions)
             except ElasticsearchUnreachable as exc:
                 problem = f"did not answer ({exc})"
             except ElasticsearchRefused as exc:
