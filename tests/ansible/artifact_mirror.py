@@ -5,6 +5,11 @@ Layout (documented in docs/operations/bare-metal.md, consumed through `artifact_
     <mirror>/kafka/kafka-<version>.tar.gz        the broker and its tools: every runtime jar of
                                                  org.apache.kafka:kafka_2.13 + kafka-tools,
                                                  fetched from Maven Central with `mvn`
+    <mirror>/elasticsearch/elasticsearch-oss-<version>-jars.tar.gz
+                                                 the stand-in Elasticsearch (design.md §5): the
+                                                 OSS 7.10.2 server and modules from Maven Central
+                                                 (CodeLibs' cluster runner publishes them), with
+                                                 a patched log4j
     <mirror>/python/fraudwatch-<version>-wheelhouse.tar.gz
                                                  the fraudwatch wheel built from this checkout
                                                  plus every dependency wheel (`pip download`)
@@ -30,6 +35,11 @@ DEFAULT_MIRROR = REPO_ROOT / ".cache" / "ansible" / "mirror"
 # The version the sample inventories deploy, and the one upgrade.yml is tested rolling to.
 KAFKA_VERSIONS = ("4.0.0", "4.1.0")
 LOG4J_VERSION = "2.24.3"
+# The Elasticsearch the tests converge: Elastic publishes no runnable distribution to Maven
+# Central, so the role's `oss-jars` build is used (see roles/elasticsearch/defaults/main.yml).
+ELASTICSEARCH_OSS_VERSION = "7.10.2"
+# 7.10.2 was built with log4j 2.11.1 (CVE-2021-44228); the fixed line it runs with.
+ELASTICSEARCH_LOG4J_VERSION = "2.17.2"
 # Extras of the fraudwatch distribution a host needs to run `serve`, `stream` and `score`,
 # taken when pyproject.toml declares them.
 SERVICE_EXTRAS = ("serve", "intervention", "api", "stream", "kafka")
@@ -52,7 +62,32 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 
 def kafka_archive(mirror: Path, version: str) -> Path:
     """Fetch the Kafka broker's runtime jars with Maven and pack them as one archive."""
-    archive = mirror / "kafka" / f"kafka-{version}.tar.gz"
+    return _maven_archive(
+        mirror / "kafka" / f"kafka-{version}.tar.gz",
+        _POM.format(kafka=version, log4j=LOG4J_VERSION),
+        f"kafka-{version}",
+    )
+
+
+_ES_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>fraudwatch.tests</groupId><artifactId>elasticsearch-mirror</artifactId><version>1</version>
+  <dependencyManagement><dependencies>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-api</artifactId>
+      <version>{log4j}</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId>
+      <version>{log4j}</version></dependency>
+  </dependencies></dependencyManagement>
+  <dependencies>
+    <dependency><groupId>org.codelibs</groupId><artifactId>elasticsearch-cluster-runner</artifactId>
+      <version>{version}.0</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
+def _maven_archive(archive: Path, pom_text: str, top: str) -> Path:
+    """Copy a pom's runtime closure into `<top>/libs` and pack it as `archive` (once)."""
     if archive.exists():
         return archive
     if shutil.which("mvn") is None:
@@ -60,8 +95,8 @@ def kafka_archive(mirror: Path, version: str) -> Path:
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         pom = Path(work) / "pom.xml"
-        pom.write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
-        libs = Path(work) / f"kafka-{version}" / "libs"
+        pom.write_text(pom_text)
+        libs = Path(work) / top / "libs"
         subprocess.run(
             [
                 "mvn",
@@ -78,9 +113,18 @@ def kafka_archive(mirror: Path, version: str) -> Path:
         # Unique per process: two test sessions may fill the same cache at once.
         partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
         with tarfile.open(partial, "w:gz") as tar:
-            tar.add(libs.parent, arcname=f"kafka-{version}")
+            tar.add(libs.parent, arcname=top)
         partial.rename(archive)
     return archive
+
+
+def elasticsearch_oss_archive(mirror: Path, version: str = ELASTICSEARCH_OSS_VERSION) -> Path:
+    """The OSS Elasticsearch server and modules as jars, for the role's `oss-jars` build."""
+    return _maven_archive(
+        mirror / "elasticsearch" / f"elasticsearch-oss-{version}-jars.tar.gz",
+        _ES_POM.format(version=version, log4j=ELASTICSEARCH_LOG4J_VERSION),
+        f"elasticsearch-oss-{version}",
+    )
 
 
 def fraudwatch_extras() -> list[str]:
@@ -164,6 +208,7 @@ def build_mirror(mirror: Path = DEFAULT_MIRROR) -> Path:
     """Fill every artefact the roles install from; return the mirror directory."""
     for version in KAFKA_VERSIONS:
         kafka_archive(mirror, version)
+    elasticsearch_oss_archive(mirror)
     fraudwatch_wheelhouse(mirror)
     return mirror
 

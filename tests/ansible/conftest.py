@@ -121,8 +121,12 @@ def make_site(
     hosts: dict[str, str],
     mirror: Path,
     overrides: dict[str, object] | None = None,
+    groups: dict[str, list[str]] | None = None,
 ) -> Site:
-    """Boot one container per host name (name -> address) and write the test inventory."""
+    """Boot one container per host name (name -> address) and write the test inventory.
+
+    `groups` adds hosts to inventory groups beyond the sample's (group -> host names).
+    """
     systemd_hosts.ensure_network()
     booted = [
         systemd_hosts.boot(image, name, f"fwtest-{label}-{name}", address)
@@ -142,7 +146,11 @@ def make_site(
                             "node_address": host.address,
                         }
                         for host in booted
-                    }
+                    },
+                    "children": {
+                        group: {"hosts": dict.fromkeys(members)}
+                        for group, members in (groups or {}).items()
+                    },
                 }
             }
         )
@@ -157,10 +165,14 @@ def make_site(
         "artifact_mirror_dir": str(mirror),
         "kafka_heap_size": "256m",
         "kafka_limit_nofile": nofile,
+        "elasticsearch_limit_nofile": nofile,
         "ceph_mgr_enabled": False,
         "ceph_osd_objectstore": "memstore",
         "ceph_osd_memstore_bytes": 536870912,
         "ceph_osd_memory_target": 939524096,
+        # The hosts' root file system is the (shared) machine's: a monitor refuses to start
+        # below 5 % free by default, whatever the absolute space left.
+        "ceph_conf_overrides": {"mon": {"mon_data_avail_crit": 1, "mon_data_avail_warn": 2}},
         "fraudwatch_extras": artifact_mirror.fraudwatch_extras(),
         **(overrides or {}),
     }
@@ -206,11 +218,16 @@ def site_factory(
     # of the same user, which may run while a converge reads the inventory.
     workdir = Path(tempfile.mkdtemp(prefix="fraudwatch-ansible-"))
 
-    def factory(sample: str, hosts: dict[str, str], **overrides: object) -> Site:
+    def factory(
+        sample: str,
+        hosts: dict[str, str],
+        groups: dict[str, list[str]] | None = None,
+        **overrides: object,
+    ) -> Site:
         tmp = workdir / sample
         tmp.mkdir()
         label = request.module.__name__.removeprefix("test_").replace("_", "-")
-        site = make_site(tmp, host_image, label, sample, hosts, mirror_dir, overrides)
+        site = make_site(tmp, host_image, label, sample, hosts, mirror_dir, overrides, groups)
         made.append(site)
         return site
 

@@ -36,7 +36,10 @@ def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 def ensure_network() -> None:
     """Create the test hosts' private network unless it exists."""
     if _podman("network", "exists", NETWORK, check=False).returncode != 0:
-        _podman("network", "create", "--internal", "--subnet", SUBNET, NETWORK)
+        made = _podman("network", "create", "--internal", "--subnet", SUBNET, NETWORK, check=False)
+        # Another test process (pytest-xdist worker) may have created it at the same moment.
+        if made.returncode != 0 and _podman("network", "exists", NETWORK, check=False).returncode:
+            raise RuntimeError(f"podman network create {NETWORK} failed: {made.stderr}")
 
 
 def boot(image: str, name: str, container: str, address: str) -> SystemdHost:

@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 import testinfra
 
+from tests.infra.product_contract import product_topics
+
+#: The topics the product reads and writes (from its source, not a copy of the role's list).
+TOPICS = sorted(product_topics().event_topics | {product_topics().dead_letter_topic})
 ADDRESS = "10.89.71.11"
 HOST = "fraudwatch-1"
 
@@ -120,16 +124,16 @@ def test_kafka_serves_on_the_host_address_only(host: Any) -> None:
 def test_kafka_has_the_platform_topics_and_carries_messages(host: Any) -> None:
     bootstrap = f"--bootstrap-server {ADDRESS}:9092"
     topics = kafka_tool(host, f"org.apache.kafka.tools.TopicCommand {bootstrap} --list")
-    assert {"transactions", "logins", "api-calls"} <= set(topics.stdout.split())
+    assert set(TOPICS) <= set(topics.stdout.split())
     sent = ["tx-1", "tx-2", "tx-3"]
     produced = host.run(
         f"printf '%s\\n' {' '.join(sent)} | /opt/kafka/bin/kafka-tool "
-        f"org.apache.kafka.tools.ConsoleProducer {bootstrap} --topic transactions"
+        f"org.apache.kafka.tools.ConsoleProducer {bootstrap} --topic fraudwatch.transactions"
     )
     assert produced.rc == 0, produced.stderr
     consumed = kafka_tool(
         host,
-        f"org.apache.kafka.tools.consumer.ConsoleConsumer {bootstrap} --topic transactions "
+        f"org.apache.kafka.tools.consumer.ConsoleConsumer {bootstrap} --topic fraudwatch.transactions "
         "--from-beginning --max-messages 3 --timeout-ms 60000",
     )
     assert sorted(consumed.stdout.split()) == sent, consumed.stderr
