@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -238,3 +239,25 @@ def site_factory(
         for site in made:
             systemd_hosts.remove(*site.hosts)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- converge twice, then inspect: each test module sets DEPLOY_ARGS and its own `site` ------
+@pytest.fixture(scope="module")
+def first_deploy(request: pytest.FixtureRequest, site: Any) -> Any:
+    return site.playbook("deploy.yml", *request.module.DEPLOY_ARGS)
+
+
+@pytest.fixture(scope="module")
+def second_deploy(request: pytest.FixtureRequest, site: Any, first_deploy: Any) -> Any:
+    """The same deploy again: the tests assert it changes nothing."""
+    assert first_deploy.returncode == 0, first_deploy.explain()
+    return site.playbook("deploy.yml", *request.module.DEPLOY_ARGS)
+
+
+@pytest.fixture(scope="module")
+def host(site: Any, second_deploy: Any) -> Any:
+    """testinfra on the site's first host, after both deploys succeeded."""
+    import testinfra
+
+    assert second_deploy.returncode == 0, second_deploy.explain()
+    return testinfra.get_host(f"podman://{site.hosts[0].container}")

@@ -10,7 +10,6 @@ from typing import Any
 
 import boto3
 import pytest
-import testinfra
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from test_single_node import assert_serving
@@ -20,26 +19,13 @@ HOST = "fraudwatch-1"
 ENDPOINT = f"http://{ADDRESS}:7480"
 
 
+#: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
+DEPLOY_ARGS = ("--tags", "base,ceph")
+
+
 @pytest.fixture(scope="module")
 def site(site_factory: Any) -> Any:
     return site_factory("single-node", {HOST: ADDRESS})
-
-
-@pytest.fixture(scope="module")
-def first_deploy(site: Any) -> Any:
-    return site.playbook("deploy.yml", "--tags", "base,ceph")
-
-
-@pytest.fixture(scope="module")
-def second_deploy(site: Any, first_deploy: Any) -> Any:
-    assert first_deploy.returncode == 0, first_deploy.explain()
-    return site.playbook("deploy.yml", "--tags", "base,ceph")
-
-
-@pytest.fixture(scope="module")
-def host(site: Any, second_deploy: Any) -> Any:
-    assert second_deploy.returncode == 0, second_deploy.explain()
-    return testinfra.get_host(f"podman://{site.hosts[0].container}")
 
 
 def s3_client(access_key: str, secret_key: str) -> Any:

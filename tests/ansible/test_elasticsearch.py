@@ -14,13 +14,16 @@ import urllib.request
 from typing import Any
 
 import pytest
-import testinfra
 from artifact_mirror import ELASTICSEARCH_OSS_VERSION
 from test_single_node import assert_serving
 
 ADDRESS = "10.89.71.41"
 HOST = "fraudwatch-1"
 URL = f"http://{ADDRESS}:9200"
+
+
+#: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
+DEPLOY_ARGS = ("--tags", "base,elasticsearch")
 
 
 @pytest.fixture(scope="module")
@@ -33,23 +36,6 @@ def site(site_factory: Any) -> Any:
         elasticsearch_version=ELASTICSEARCH_OSS_VERSION,
         elasticsearch_heap_size="384m",
     )
-
-
-@pytest.fixture(scope="module")
-def first_deploy(site: Any) -> Any:
-    return site.playbook("deploy.yml", "--tags", "base,elasticsearch")
-
-
-@pytest.fixture(scope="module")
-def second_deploy(site: Any, first_deploy: Any) -> Any:
-    assert first_deploy.returncode == 0, first_deploy.explain()
-    return site.playbook("deploy.yml", "--tags", "base,elasticsearch")
-
-
-@pytest.fixture(scope="module")
-def host(site: Any, second_deploy: Any) -> Any:
-    assert second_deploy.returncode == 0, second_deploy.explain()
-    return testinfra.get_host(f"podman://{site.hosts[0].container}")
 
 
 def call(method: str, path: str, body: object | None = None) -> dict[str, Any]:

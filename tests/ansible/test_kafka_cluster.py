@@ -27,20 +27,13 @@ OLD, NEW = KAFKA_VERSIONS
 TOPIC = "fraudwatch.transactions"
 
 
+#: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
+DEPLOY_ARGS = ("--tags", "base,kafka")
+
+
 @pytest.fixture(scope="module")
 def site(site_factory: Any) -> Any:
     return site_factory("three-node", HOSTS, kafka_version=OLD)
-
-
-@pytest.fixture(scope="module")
-def first_deploy(site: Any) -> Any:
-    return site.playbook("deploy.yml", "--tags", "base,kafka")
-
-
-@pytest.fixture(scope="module")
-def second_deploy(site: Any, first_deploy: Any) -> Any:
-    assert first_deploy.returncode == 0, first_deploy.explain()
-    return site.playbook("deploy.yml", "--tags", "base,kafka")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 from conftest import BIN_DIR
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -73,6 +72,10 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
+#: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
+DEPLOY_ARGS = ("--tags", "kafka")
+
+
 @pytest.fixture(scope="module")
 def site(site_factory: Any, tls_files: dict[str, Path]) -> Any:
     made = site_factory(
@@ -96,23 +99,6 @@ def site(site_factory: Any, tls_files: dict[str, Path]) -> Any:
         capture_output=True,
     )
     return made
-
-
-@pytest.fixture(scope="module")
-def first_deploy(site: Any) -> Any:
-    return site.playbook("deploy.yml", "--tags", "kafka")
-
-
-@pytest.fixture(scope="module")
-def second_deploy(site: Any, first_deploy: Any) -> Any:
-    assert first_deploy.returncode == 0, first_deploy.explain()
-    return site.playbook("deploy.yml", "--tags", "kafka")
-
-
-@pytest.fixture(scope="module")
-def host(site: Any, second_deploy: Any) -> Any:
-    assert second_deploy.returncode == 0, second_deploy.explain()
-    return testinfra.get_host(f"podman://{site.hosts[0].container}")
 
 
 def test_01_deploy_converges_with_tls(first_deploy: Any) -> None:

@@ -11,7 +11,6 @@ import socket
 from typing import Any
 
 import pytest
-import testinfra
 
 from tests.infra.product_contract import product_topics
 
@@ -21,26 +20,13 @@ ADDRESS = "10.89.71.11"
 HOST = "fraudwatch-1"
 
 
+#: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
+DEPLOY_ARGS = ("--skip-tags", "ceph")
+
+
 @pytest.fixture(scope="module")
 def site(site_factory: Any) -> Any:
     return site_factory("single-node", {HOST: ADDRESS})
-
-
-@pytest.fixture(scope="module")
-def first_deploy(site: Any) -> Any:
-    return site.playbook("deploy.yml", "--skip-tags", "ceph")
-
-
-@pytest.fixture(scope="module")
-def second_deploy(site: Any, first_deploy: Any) -> Any:
-    assert first_deploy.returncode == 0, first_deploy.explain()
-    return site.playbook("deploy.yml", "--skip-tags", "ceph")
-
-
-@pytest.fixture(scope="module")
-def host(site: Any, second_deploy: Any) -> Any:
-    assert second_deploy.returncode == 0, second_deploy.explain()
-    return testinfra.get_host(f"podman://{site.hosts[0].container}")
 
 
 def reachable(port: int) -> bool:
