@@ -414,10 +414,10 @@ def _place_local(staging: Path, out: Path, day: str) -> None:
 def _place_s3(staging: Path, out: str, day: str) -> None:
     """Upload the staged day under OUT/_staging/<token>/ first (a failure there leaves the day
     as it was), then delete the manifest, replace each folder of the day by server-side copies
-    of the staged objects, and copy the manifest last (pipelines/data_root.py)."""
-    from fraudwatch.pipelines.data_root import swap_in
+    of the staged objects, and copy the manifest last (storage.swap_in)."""
+    from fraudwatch import storage
 
-    swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
+    storage.swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
 
 
 @contextmanager

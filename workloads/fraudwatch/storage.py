@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +24,8 @@ from fraudwatch.output import atomic_directory
 S3_SCHEME = "s3://"
 # Written last: their presence marks a complete data set.
 MANIFESTS = ("manifest.json", "run.json")
+#: Where `swap_in` uploads before swapping (underscore: pyarrow datasets never read it).
+STAGING = "_staging"
 
 
 def is_s3(location: str | Path) -> bool:
@@ -140,3 +143,33 @@ def s3a_settings() -> dict[str, str]:
         # radosgw 16 rejects the AWS SDK v2's streaming checksums on plain HTTP.
         "spark.hadoop.fs.s3a.signing-algorithm": "AWS4UnsignedPayloadSignerType",
     }
+
+
+def swap_in(staged: Path, root: str, folders: list[str], manifests: list[str]) -> None:
+    """Replace the folders `folders` below the S3 prefix `root` with the same folders of the
+    local directory `staged`; `manifests` (paths below `root`, inside those folders) are
+    deleted first and written last."""
+    fs, base = s3_filesystem(), s3_path(root)
+    stage = f"{base}/{STAGING}/{uuid.uuid4().hex}"
+    try:
+        fs.create_dir(base.split("/", 1)[0])  # the bucket (radosgw creates it on request)
+        pafs.copy_files(str(staged), stage, destination_filesystem=fs)
+        held = set(manifests)
+        for m in manifests:
+            if fs.get_file_info(f"{base}/{m}").type == pafs.FileType.File:
+                fs.delete_file(f"{base}/{m}")  # the day is incomplete from here on
+        for folder in folders:
+            fs.delete_dir_contents(f"{base}/{folder}", missing_dir_ok=True)
+            selector = pafs.FileSelector(f"{stage}/{folder}", allow_not_found=True, recursive=True)
+            for info in fs.get_file_info(selector):
+                relative = info.path[len(stage) + 1 :]
+                if info.type == pafs.FileType.File and relative not in held:
+                    fs.copy_file(info.path, f"{base}/{relative}")  # server-side copy
+        for m in manifests:
+            fs.copy_file(f"{stage}/{m}", f"{base}/{m}")
+    except OSError as exc:
+        raise UserError(f"cannot write to {root}: {str(exc).splitlines()[0]}") from None
+    finally:
+        # A leftover staging prefix (a failed cleanup) is never read and removable at any time.
+        with suppress(OSError):
+            fs.delete_dir(stage)

@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 from fraudwatch import storage
@@ -28,7 +27,6 @@ from fraudwatch.errors import UserError
 from fraudwatch.output import atomic_directory, atomic_file
 
 Location = str | Path
-STAGING = "_staging"  # underscore: pyarrow datasets and `score --input` never read it
 
 
 def is_s3(location: Location) -> bool:
@@ -160,38 +158,6 @@ def download(location: Location, target: Path, skip: Iterable[str] = ()) -> list
     return out
 
 
-def swap_in(staged: Path, root: str, folders: list[str], manifests: list[str]) -> None:
-    """Replace the folders `folders` below the S3 prefix `root` with the same folders of the
-    local directory `staged`; `manifests` (paths below `root`, inside those folders) are
-    deleted first and written last."""
-    import pyarrow.fs as pafs
-
-    fs, base = _fs_and_path(root)
-    stage = f"{base}/{STAGING}/{uuid.uuid4().hex}"
-    try:
-        fs.create_dir(base.split("/", 1)[0])  # the bucket (radosgw creates it on request)
-        pafs.copy_files(str(staged), stage, destination_filesystem=fs)
-        held = set(manifests)
-        for m in manifests:
-            if fs.get_file_info(f"{base}/{m}").type == pafs.FileType.File:
-                fs.delete_file(f"{base}/{m}")  # the day is incomplete from here on
-        for folder in folders:
-            fs.delete_dir_contents(f"{base}/{folder}", missing_dir_ok=True)
-            selector = pafs.FileSelector(f"{stage}/{folder}", allow_not_found=True, recursive=True)
-            for info in fs.get_file_info(selector):
-                relative = info.path[len(stage) + 1 :]
-                if info.type == pafs.FileType.File and relative not in held:
-                    fs.copy_file(info.path, f"{base}/{relative}")  # server-side copy
-        for m in manifests:
-            fs.copy_file(f"{stage}/{m}", f"{base}/{m}")
-    except OSError as exc:
-        raise UserError(f"cannot write to {root}: {str(exc).splitlines()[0]}") from None
-    finally:
-        # A leftover staging prefix (a failed cleanup) is never read and removable at any time.
-        with suppress(OSError):
-            fs.delete_dir(stage)
-
-
 @contextmanager
 def written_whole(root: Location, folder: str, manifests: Iterable[str] = ()) -> Iterator[Path]:
     """A local directory to write `root/folder` into; when the block completes it replaces
@@ -205,6 +171,6 @@ def written_whole(root: Location, folder: str, manifests: Iterable[str] = ()) ->
         staged = holder / folder
         staged.mkdir(parents=True)
         yield staged
-        swap_in(holder, str(root), [folder], [f"{folder}/{m}" for m in manifests])
+        storage.swap_in(holder, str(root), [folder], [f"{folder}/{m}" for m in manifests])
     finally:
         shutil.rmtree(holder, ignore_errors=True)
