@@ -1,8 +1,9 @@
 """Fixtures of the ansible tier: the host image, the artefact mirror and converge runs.
 
 Ansible runs against the sample inventories exactly as shipped, plus a second inventory the
-test writes: it maps the same host names onto the booted containers and sets only what a
-container needs differently (no apt refresh, a clock it may not set, small JVM heaps).
+test writes: it maps the same host names onto the booted containers, points them at the
+site's internal package repository and artefact mirror (the hosts are air-gapped) and sets only
+what a container needs differently (a clock it may not set, small JVM heaps).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import artifact_mirror
 import debian_rootfs
+import package_repository
 import systemd_hosts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,7 @@ class Site:
     """Booted hosts plus the inventories and vault a playbook runs with."""
 
     hosts: list[systemd_hosts.SystemdHost]
+    repository_container: str
     sample: Path
     inventory: Path
     vault_password_file: Path
@@ -109,6 +112,20 @@ def host_image() -> str:
 
 
 @pytest.fixture(scope="session")
+def repository_dir(host_image: str) -> Path:
+    """The signed Debian package repository built with the host image (package_repository.py)."""
+    return debian_rootfs.repository_dir()
+
+
+def repository_address(hosts: dict[str, str]) -> str:
+    """The package repository's address: .N9 of the first host's .N0-.N8 block."""
+    prefix, last = next(iter(hosts.values())).rsplit(".", 1)
+    address = f"{prefix}.{int(last) // 10 * 10 + 9}"
+    assert address not in hosts.values(), f"{address} is reserved for the package repository"
+    return address
+
+
+@pytest.fixture(scope="session")
 def mirror_dir() -> Path:
     """The air-gapped artefact mirror: Kafka from Maven Central, fraudwatch wheels."""
     return artifact_mirror.build_mirror()
@@ -121,6 +138,7 @@ def make_site(
     sample: str,
     hosts: dict[str, str],
     mirror: Path,
+    repository: Path,
     overrides: dict[str, object] | None = None,
     groups: dict[str, list[str]] | None = None,
 ) -> Site:
@@ -129,6 +147,10 @@ def make_site(
     `groups` adds hosts to inventory groups beyond the sample's (group -> host names).
     """
     systemd_hosts.ensure_network()
+    repository_container = f"fwtest-{label}-repository"
+    repository_uri = systemd_hosts.serve_repository(
+        image, repository_container, repository_address(hosts), repository
+    )
     booted = [
         systemd_hosts.boot(image, name, f"fwtest-{label}-{name}", address)
         for name, address in hosts.items()
@@ -157,8 +179,16 @@ def make_site(
         )
     )
     container_settings: dict[str, object] = {
-        # The hosts have no route out: their packages are preinstalled in the image.
-        "base_apt_update_cache": False,
+        # The hosts have no route out: Debian packages come from the internal repository,
+        # everything else from the artefact mirror directory.
+        "base_apt_mirror_sources": [
+            {
+                "uris": repository_uri,
+                "suites": [debian_rootfs.SUITE],
+                "components": [package_repository.COMPONENT],
+                "signing_key": package_repository.public_key(repository),
+            }
+        ],
         # A container shares the machine's clock and a read-only /proc/sys.
         "base_time_sync_sets_clock": False,
         "base_sysctl_apply": False,
@@ -206,12 +236,19 @@ def make_site(
         check=True,
         capture_output=True,
     )
-    return Site(booted, SAMPLE_INVENTORIES / sample, inventory, vault_password_file, values)
+    return Site(
+        booted,
+        repository_container,
+        SAMPLE_INVENTORIES / sample,
+        inventory,
+        vault_password_file,
+        values,
+    )
 
 
 @pytest.fixture(scope="module")
 def site_factory(
-    request: pytest.FixtureRequest, host_image: str, mirror_dir: Path
+    request: pytest.FixtureRequest, host_image: str, repository_dir: Path, mirror_dir: Path
 ) -> Iterator[object]:
     """Make sites for one test module; their containers are removed when it ends."""
     made: list[Site] = []
@@ -228,7 +265,9 @@ def site_factory(
         tmp = workdir / sample
         tmp.mkdir()
         label = request.module.__name__.removeprefix("test_").replace("_", "-")
-        site = make_site(tmp, host_image, label, sample, hosts, mirror_dir, overrides, groups)
+        site = make_site(
+            tmp, host_image, label, sample, hosts, mirror_dir, repository_dir, overrides, groups
+        )
         made.append(site)
         return site
 
@@ -238,6 +277,7 @@ def site_factory(
     if not os.environ.get("FRAUDWATCH_KEEP_HOSTS"):
         for site in made:
             systemd_hosts.remove(*site.hosts)
+            systemd_hosts.remove_container(site.repository_container)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

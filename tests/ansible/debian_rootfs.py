@@ -22,29 +22,33 @@ import sys
 import tempfile
 from pathlib import Path
 
+import package_repository
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = REPO_ROOT / ".cache" / "ansible"
 SUITE = "bookworm"
 
-# What a freshly installed Debian 12 server of the platform carries. The Debian packages the
-# roles install are baked in here, so their `apt` tasks converge against an installed
-# package (the hosts' "internal package repository" of the air-gapped story); everything that
-# does not come from Debian (the Kafka broker, the fraudwatch wheels) is installed by the roles
-# from the artefact mirror directory.
+# What a freshly installed, air-gapped Debian 12 server carries before any role runs.
 HOST_PACKAGES = [
     "systemd",
     "systemd-sysv",
     "dbus",
     "python3",
     "python3-apt",
-    "python3-venv",
     "iproute2",
     "procps",
     "ca-certificates",
     "curl",
+    "sudo",  # Ansible becomes root with it
+]
+# What the roles install with apt. They come from the site's internal package repository
+# (package_repository.py serves them to the hosts, signed): the .deb files of these packages
+# and of every dependency the host does not have yet.
+REPOSITORY_PACKAGES = [
     "nftables",
     "chrony",
     "logrotate",
+    "python3-venv",
     "openjdk-17-jre-headless",
     "prometheus",
     "prometheus-node-exporter",
@@ -52,14 +56,22 @@ HOST_PACKAGES = [
     "ceph-osd",
     "ceph-common",
     "radosgw",
-    "s3cmd",
 ]
 IMAGE_NAME = "localhost/fraudwatch-systemd-host"
 
 
 def _image_key() -> str:
     # What ends up in the image: the suite, the packages and the post-install adjustments.
-    recipe = "\n".join([SUITE, *sorted(HOST_PACKAGES), inspect.getsource(_prepare_for_systemd)])
+    recipe = "\n".join(
+        [
+            SUITE,
+            *sorted(HOST_PACKAGES),
+            "--",
+            *sorted(REPOSITORY_PACKAGES),
+            inspect.getsource(_prepare_for_systemd),
+            inspect.getsource(_download_repository_packages),
+        ]
+    )
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -96,7 +108,7 @@ def _run(cmd: list[str], **kwargs: object) -> None:
 
 
 def _prepare_for_systemd(rootfs: Path) -> None:
-    """Trim units that have no business in a container and let root log in with no password."""
+    """Trim units that have no business in a container and drop the build-time apt sources."""
     (rootfs / "etc/hostname").write_text("fraudwatch-host\n")
     (rootfs / "etc/machine-id").write_text("")
     masked = [
@@ -110,33 +122,60 @@ def _prepare_for_systemd(rootfs: Path) -> None:
         "nvmf-autoconnect.service",
         "apt-daily.timer",
         "apt-daily-upgrade.timer",
-        # Debian starts these on install; the roles decide whether they run.
-        "prometheus.service",
-        "prometheus-node-exporter.service",
-        "ceph.target",
     ]
-    for unit in masked[:-3]:
+    for unit in masked:
         link = rootfs / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    # Package postinst scripts enabled these; a fresh host has them disabled until a role
-    # configures them.
-    for wants in (rootfs / "etc/systemd/system").glob("*.wants"):
-        for unit in wants.iterdir():
-            if unit.name.startswith(("prometheus", "ceph", "chrony", "nftables")):
-                unit.unlink()
-    # Keep apt from starting services while the rootfs is built or a role installs packages
-    # inside an unbooted chroot.
+    # An air-gapped host reaches no public mirror: its only package source is the internal
+    # repository the base role configures (base_apt_mirror_sources).
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    for lists in (rootfs / "var/lib/apt/lists").glob("*_dists_*"):
+        lists.unlink()
     (rootfs / "etc/apt/apt.conf.d/99fraudwatch-no-recommends").write_text(
         'APT::Install-Recommends "false";\n'
     )
 
 
+def _download_repository_packages(rootfs: Path, pool: Path) -> None:
+    """Fetch the .deb files of REPOSITORY_PACKAGES (and their missing dependencies) to `pool`.
+
+    apt resolves them inside the freshly bootstrapped rootfs, so exactly what such a host
+    lacks is fetched; nothing is installed.
+    """
+    archives = rootfs / "var/cache/apt/archives"
+    _run(["chroot", str(rootfs), "apt-get", "update", "-qq"])
+    _run(
+        [
+            "chroot",
+            str(rootfs),
+            "apt-get",
+            "install",
+            "--download-only",
+            "--no-install-recommends",
+            "-y",
+            "-qq",
+            *REPOSITORY_PACKAGES,
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    pool.mkdir(parents=True)
+    for deb in archives.glob("*.deb"):
+        shutil.move(deb, pool / deb.name)
+    _run(["chroot", str(rootfs), "apt-get", "clean"])
+
+
+def repository_dir() -> Path:
+    """The internal package repository built with the current host image (see build)."""
+    return CACHE_DIR / f"debian-{SUITE}-repository-{_image_key()}"
+
+
 def build_tarball() -> Path:
-    """Build (or reuse) the cached rootfs tarball."""
+    """Build (or reuse) the cached rootfs tarball and the package repository that goes with it."""
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tarball = CACHE_DIR / f"debian-{SUITE}-rootfs-{_image_key()}.tar"
-    if tarball.exists():
+    repository = repository_dir()
+    if tarball.exists() and repository.exists():
         return tarball
     if shutil.which("debootstrap") is None:
         raise SystemExit("debootstrap is not installed: run tests/ansible/install-host-tools.sh")
@@ -152,10 +191,13 @@ def build_tarball() -> Path:
                 debian_mirror(),
             ]
         )
-        _run(["chroot", str(rootfs), "apt-get", "clean"])
+        _download_repository_packages(rootfs, Path(work) / "pool")
+        package_repository.publish(Path(work) / "pool", Path(work) / "repository", SUITE)
         _prepare_for_systemd(rootfs)
         partial = tarball.with_suffix(".partial")
         _run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."])
+        shutil.rmtree(repository, ignore_errors=True)
+        (Path(work) / "repository").rename(repository)
         partial.rename(tarball)
     return tarball
 
@@ -164,7 +206,7 @@ def ensure_host_image() -> str:
     """Return the podman image of the systemd host, importing the cached rootfs if needed."""
     ref = image_ref()
     probe = subprocess.run(["podman", "image", "exists", ref], check=False)
-    if probe.returncode == 0:
+    if probe.returncode == 0 and repository_dir().exists():
         return ref
     tarball = build_tarball()
     _run(
@@ -184,5 +226,5 @@ def ensure_host_image() -> str:
 
 
 if __name__ == "__main__":
-    print(ensure_host_image())
+    print(ensure_host_image(), repository_dir())
     sys.exit(0)

@@ -13,6 +13,7 @@ import resource
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
 NETWORK = "fraudwatch-ansible-test"
@@ -42,11 +43,16 @@ def ensure_network() -> None:
             raise RuntimeError(f"podman network create {NETWORK} failed: {made.stderr}")
 
 
+def _ulimits() -> list[str]:
+    """podman's default ulimits exceed the machine's hard limits: ask for what it allows."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 65536 if nofile == resource.RLIM_INFINITY else min(nofile, 65536)
+    return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", "nproc=8192:8192"]
+
+
 def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
     """Start a container with systemd as PID 1 and wait until boot has finished."""
     _podman("rm", "--force", "--time", "5", container, check=False)
-    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nofile = 65536 if nofile == resource.RLIM_INFINITY else min(nofile, 65536)
     _podman(
         "run",
         "--detach",
@@ -65,10 +71,7 @@ def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
         "NET_ADMIN",
         "--cap-add",
         "SYS_ADMIN",
-        "--ulimit",
-        f"nofile={nofile}:{nofile}",
-        "--ulimit",
-        "nproc=8192:8192",
+        *_ulimits(),
         "--memory",
         "4g",
         image,
@@ -86,6 +89,51 @@ def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
     raise RuntimeError(
         f"{container}: systemd did not finish booting in 120 s:\n{logs.stdout[-2000:]}"
     )
+
+
+def serve_repository(image: str, container: str, address: str, repository: Path) -> str:
+    """Serve the package repository over HTTP from its own host on the private network.
+
+    The air-gapped hosts' internal package repository: a plain HTTP server (apt verifies the
+    signature, not the transport). Returns the repository's URI.
+    """
+    _podman("rm", "--force", "--time", "5", container, check=False)
+    _podman(
+        "run",
+        "--detach",
+        "--name",
+        container,
+        "--network",
+        NETWORK,
+        "--ip",
+        address,
+        *_ulimits(),
+        "--volume",
+        f"{repository}:/srv/repository:ro",
+        image,
+        "python3",
+        "-m",
+        "http.server",
+        "80",
+        "--bind",
+        address,
+        "--directory",
+        "/srv/repository",
+    )
+    uri = f"http://{address}/"
+    probe = f"import urllib.request; urllib.request.urlopen('{uri}dists/', timeout=2)"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if _podman("exec", container, "python3", "-c", probe, check=False).returncode == 0:
+            return uri
+        time.sleep(0.5)
+    logs = _podman("logs", container, check=False)
+    raise RuntimeError(f"{container}: the repository did not answer in 60 s:\n{logs.stderr}")
+
+
+def remove_container(container: str) -> None:
+    """Delete a helper container (the package repository) of a site."""
+    _podman("rm", "--force", "--time", "5", container, check=False)
 
 
 def remove(*hosts: SystemdHost) -> None:

@@ -77,6 +77,32 @@ def test_firewall_opens_only_the_ports_of_this_hosts_components(host: Any) -> No
     host.run("systemctl stop probe-listener")
 
 
+def test_packages_come_from_the_signed_internal_repository(host: Any) -> None:
+    # The host's only package source is the one base_apt_mirror_sources names, verified with
+    # the key the role installed; what the roles installed came from it.
+    sources = host.file("/etc/apt/sources.list.d/fraudwatch-mirror.sources").content_string
+    key = "/etc/apt/keyrings/fraudwatch-mirror-0.asc"
+    assert f"Signed-By: {key}" in sources
+    assert "BEGIN PGP PUBLIC KEY BLOCK" in host.file(key).content_string
+    repository = sources.split("URIs: ", 1)[1].split()[0].rstrip("/")
+    for package in ("prometheus", "openjdk-17-jre-headless", "nftables"):
+        policy = host.run(f"apt-cache policy {package}").stdout
+        installed = policy.split("Installed: ", 1)[1].split()[0]
+        assert f"*** {installed} 500\n        500 {repository} bookworm/main" in policy, policy
+    # apt checks the signature: the same repository trusted only with Debian's own keys is
+    # refused.
+    wrong_key = host.run(
+        "mkdir -p /tmp/apt-probe/lists/partial && "
+        f"echo 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {repository}/ "
+        "bookworm main' > /tmp/apt-probe/sources.list && "
+        "apt-get update -o Dir::Etc::SourceList=/tmp/apt-probe/sources.list "
+        "-o Dir::Etc::SourceParts=/nonexistent -o Dir::State::Lists=/tmp/apt-probe/lists"
+    )
+    host.run("rm -rf /tmp/apt-probe")
+    assert wrong_key.rc != 0
+    assert "NO_PUBKEY" in wrong_key.stdout + wrong_key.stderr, wrong_key.stdout + wrong_key.stderr
+
+
 def test_time_sync_runs_against_the_configured_servers(host: Any) -> None:
     assert host.service("chrony").is_running
     assert host.service("chrony").is_enabled
