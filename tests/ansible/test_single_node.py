@@ -8,6 +8,9 @@ configured as intended, and doing its job. Ceph has its own module (test_ceph_ga
 from __future__ import annotations
 
 import socket
+import stat
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -245,3 +248,54 @@ def test_streaming_scorer_waits_for_a_model(host: Any) -> None:
     unit = host.file("/etc/systemd/system/fraudwatch-stream.service")
     assert "fraudwatch stream --models-dir" in unit.content_string
     assert not host.service("fraudwatch-stream").is_enabled
+
+
+# --- backup and decommission (last: they change the host) ----------------------------------
+
+
+def test_backup_fetches_configuration_and_state_to_the_controller(
+    site: Any, host: Any, tmp_path: Path
+) -> None:
+    backup = site.playbook("backup.yml", "-e", f"backup_root={tmp_path}")
+    assert backup.returncode == 0, backup.explain()
+    archives = list((tmp_path / HOST).glob("*.tar.gz"))
+    assert len(archives) == 1, archives
+    assert stat.S_IMODE(archives[0].stat().st_mode) == 0o600  # it holds secrets
+    with tarfile.open(archives[0]) as archive:
+        names = {name.lstrip("/") for name in archive.getnames()}
+        state = archive.extractfile(
+            next(m for m in archive.getmembers() if m.name.endswith("intervention.sqlite3"))
+        )
+        assert state is not None
+        saved_state = state.read()
+    for wanted in (
+        "etc/kafka/server.properties",
+        "var/lib/kafka/data/meta.properties",
+        "etc/fraudwatch/intervention.toml",
+        "etc/prometheus/prometheus.yml",
+    ):
+        assert any(name.endswith(wanted) for name in names), (wanted, sorted(names)[:20])
+    # The intervention service's state as it was: the tokens made above are in it.
+    assert saved_state.startswith(b"SQLite format 3")
+    assert not host.file("/var/tmp/fraudwatch-backup.tar.gz").exists
+
+
+def test_decommission_needs_the_hosts_named_then_removes_the_services(site: Any, host: Any) -> None:
+    refused = site.playbook("decommission.yml", "-e", "decommission_confirm=some-other-host")
+    assert refused.returncode != 0
+    assert "decommission_confirm=fraudwatch-1" in refused.output
+    assert host.service("kafka").is_running  # nothing was touched
+
+    done = site.playbook("decommission.yml", "-e", f"decommission_confirm={HOST}")
+    assert done.returncode == 0, done.explain()
+    for unit in ("kafka", "fraudwatch-intervention", "prometheus", "prometheus-node-exporter"):
+        assert not host.service(unit).is_running, unit
+        assert not host.service(unit).is_enabled, unit
+    assert host.run("systemctl is-enabled fraudwatch-score.timer").rc != 0
+    assert "fraudwatch-score" not in host.run("systemctl list-timers --all").stdout
+    for gone in ("/etc/systemd/system/kafka.service", "/opt/kafka", "/opt/fraudwatch"):
+        assert not host.file(gone).exists, gone
+    # Data is kept unless decommission_wipe_data=true.
+    assert host.file("/var/lib/kafka/data/meta.properties").exists
+    assert host.file("/var/lib/fraudwatch/intervention.sqlite3").exists
+    assert not reachable(9092) and not reachable(8000)
