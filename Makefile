@@ -63,9 +63,9 @@ test-airflow: $(AIRFLOW_VENV)/bin/airflow
 	$(AIRFLOW_VENV)/bin/python -m pytest tests/airflow
 
 # The Ansible tier: its own virtualenv, podman + debootstrap from Debian, the host image and the
-# air-gapped artefact mirror built by the script. Five modules (docs/operations/bare-metal.md,
+# air-gapped artefact mirror built by the script. Six modules (docs/operations/bare-metal.md,
 # "How this is tested"): lint + samples, the single-node platform, the three-host Kafka cluster
-# over TLS with its rolling upgrade, Ceph's S3 gateway and the Elasticsearch stand-in,
+# over TLS with its rolling upgrade, the MongoDB stand-in, Ceph's S3 gateway and the Elasticsearch stand-in,
 # run two modules at a time (pytest-xdist, one module per worker, the longest first).
 
 ANSIBLE_VENV ?= .venv-ansible
@@ -73,7 +73,7 @@ test-ansible:
 	bash tests/ansible/install-host-tools.sh $(ANSIBLE_VENV)
 	$(ANSIBLE_VENV)/bin/python -m pytest -n 2 --dist loadfile --durations=15 \
 	  tests/ansible/test_kafka_cluster.py tests/ansible/test_single_node.py \
-	  tests/ansible/test_ceph_gateway.py \
+	  tests/ansible/test_mongodb.py tests/ansible/test_ceph_gateway.py \
 	  tests/ansible/test_elasticsearch.py tests/ansible/test_sample_inventories.py
 
 ## services-up / services-down: the real servers for development, on 127.0.0.1

@@ -204,12 +204,46 @@ def fraudwatch_wheelhouse(mirror: Path) -> Path:
     return archive
 
 
+def ferretdb_binary(mirror: Path) -> Path:
+    """<mirror>/ferretdb/ferretdb-<version>-linux-<arch>: the mongodb role's `ferretdb` stand-in.
+
+    FerretDB v1.24 (design.md §5), built with `go` from the Go module proxy by
+    tests/servers/ferretdb.py's own build() (it works around the module zip's missing version
+    file and keeps its build cache); the static binary is then copied into the mirror.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fraudwatch_tests_ferretdb", REPO_ROOT / "tests" / "servers" / "ferretdb.py"
+    )
+    assert spec is not None and spec.loader is not None
+    ferretdb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ferretdb)
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+    version = str(ferretdb.VERSION).removeprefix("v")
+    target = mirror / "ferretdb" / f"ferretdb-{version}-linux-{arch}"
+    if target.exists():
+        return target
+    if shutil.which("go") is None:
+        raise SystemExit("go is not installed: FerretDB is built from the Go module proxy")
+    built = Path(ferretdb.build())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process: two test sessions may fill the same cache at once.
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    shutil.copyfile(built, partial)
+    partial.chmod(0o755)
+    partial.rename(target)
+    return target
+
+
 def build_mirror(mirror: Path = DEFAULT_MIRROR) -> Path:
     """Fill every artefact the roles install from; return the mirror directory."""
     for version in KAFKA_VERSIONS:
         kafka_archive(mirror, version)
     elasticsearch_oss_archive(mirror)
     fraudwatch_wheelhouse(mirror)
+    ferretdb_binary(mirror)
     return mirror
 
 
