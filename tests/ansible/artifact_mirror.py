@@ -13,6 +13,14 @@ Layout (documented in docs/operations/bare-metal.md, consumed through `artifact_
     <mirror>/python/fraudwatch-<version>-wheelhouse.tar.gz
                                                  the fraudwatch wheel built from this checkout
                                                  plus every dependency wheel (`pip download`)
+    <mirror>/python/spark-<version>-wheelhouse.tar.gz
+                                                 pyspark (Spark's jars and launchers) and py4j
+    <mirror>/python/airflow-<version>-wheelhouse.tar.gz
+                                                 apache-airflow with the fraudwatch wheel and
+                                                 every dependency of both, resolved together
+    <mirror>/ferretdb/ferretdb-<version>-linux-<arch>
+                                                 the MongoDB stand-in, built with `go` from the
+                                                 Go module proxy
 
 Run directly (``python tests/ansible/artifact_mirror.py [DIR]``) or through the test fixtures.
 Everything is cached under the repository's git-ignored ``.cache/ansible/mirror``.
@@ -237,6 +245,91 @@ def ferretdb_binary(mirror: Path) -> Path:
     return target
 
 
+# The Spark and Airflow the analytics roles deploy (roles spark and airflow): the workloads'
+# pyspark pin (pyproject.toml, extra `spark`) and the Airflow tier's (tests/airflow/
+# setup_airflow_venv.sh). Raise them together with the roles' defaults; test_analytics.py
+# checks that all of them agree.
+SPARK_VERSION = "4.0.0"
+AIRFLOW_VERSION = "3.3.2"
+
+
+def _pip_wheels(target: Path, requirements: list[str], find_links: Path | None = None) -> None:
+    """Every wheel `requirements` need, resolved together, into `target` (`pip wheel` from the
+    package index by name: wheels as published, a wheel built here for a source-only release
+    such as pyspark's)."""
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    links = ["--find-links", str(find_links)] if find_links else []
+    subprocess.run([*pip, "wheel", *links, "-w", str(target), *requirements], check=True)
+
+
+def _pack_wheelhouse(wheels: Path, archive: Path) -> None:
+    """Pack a wheel directory as `archive` (its top folder named after the archive)."""
+    partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+    with tarfile.open(partial, "w:gz", compresslevel=1) as tar:
+        tar.add(wheels, arcname=archive.name.removesuffix(".tar.gz"))
+    partial.rename(archive)
+
+
+def spark_wheelhouse(mirror: Path, version: str = SPARK_VERSION) -> Path:
+    """python/spark-<version>-wheelhouse.tar.gz: pyspark (Spark's jars and launchers) and py4j."""
+    archive = mirror / "python" / f"spark-{version}-wheelhouse.tar.gz"
+    if archive.exists():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        _pip_wheels(Path(work) / "wheels", [f"pyspark=={version}"])
+        _pack_wheelhouse(Path(work) / "wheels", archive)
+    return archive
+
+
+def airflow_wheelhouse(mirror: Path, version: str = AIRFLOW_VERSION) -> Path:
+    """python/airflow-<version>-wheelhouse.tar.gz: apache-airflow, the fraudwatch wheel of this
+    checkout (its DAGs and steps) and every dependency of both, resolved together.
+
+    The dependency wheels depend only on the Airflow version and fraudwatch's declared
+    dependencies: when only fraudwatch's code changed, the previous archive's wheels are kept and
+    just the fraudwatch wheel is replaced.
+    """
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    archive = mirror / "python" / f"airflow-{version}-wheelhouse.tar.gz"
+    stamp = archive.with_suffix(".source")
+    dependencies = hashlib.sha256(
+        "\n".join([version, *project["dependencies"]]).encode()
+    ).hexdigest()[:12]
+    wanted = f"{dependencies} {_checkout_fingerprint()}"
+    previous = stamp.read_text().split() if archive.exists() and stamp.exists() else []
+    if previous == wanted.split():
+        return archive
+    top = archive.name.removesuffix(".tar.gz")
+    fraudwatch_wheel = f"fraudwatch-{project['version']}-py3-none-any.whl"
+    with tempfile.TemporaryDirectory() as work:
+        own = Path(work) / "fraudwatch"
+        with tarfile.open(fraudwatch_wheelhouse(mirror)) as tar:
+            member = tar.getmember(f"fraudwatch-{project['version']}-wheelhouse/{fraudwatch_wheel}")
+            member.name = fraudwatch_wheel
+            tar.extract(member, own, filter="data")
+        wheels = Path(work) / top
+        if previous[:1] == [dependencies]:
+            with tarfile.open(archive) as tar:
+                tar.extractall(work, filter="data")
+            for old in wheels.glob("fraudwatch-*.whl"):
+                old.unlink()
+            shutil.copy2(own / fraudwatch_wheel, wheels / fraudwatch_wheel)
+        else:
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            _pip_wheels(
+                wheels, [f"apache-airflow=={version}", f"fraudwatch=={project['version']}"], own
+            )
+        _pack_wheelhouse(wheels, archive)
+    stamp.write_text(wanted)
+    return archive
+
+
+def analytics_wheelhouses(mirror: Path) -> list[Path]:
+    """The wheelhouses of the spark and airflow roles."""
+    return [spark_wheelhouse(mirror), airflow_wheelhouse(mirror)]
+
+
 def build_mirror(mirror: Path = DEFAULT_MIRROR) -> Path:
     """Fill every artefact the roles install from; return the mirror directory."""
     for version in KAFKA_VERSIONS:
@@ -244,6 +337,7 @@ def build_mirror(mirror: Path = DEFAULT_MIRROR) -> Path:
     elasticsearch_oss_archive(mirror)
     fraudwatch_wheelhouse(mirror)
     ferretdb_binary(mirror)
+    analytics_wheelhouses(mirror)
     return mirror
 
 

@@ -222,6 +222,11 @@ def make_site(
         "vault_mongodb_admin_password": secrets.token_urlsafe(20),
         "vault_grafana_admin_password": secrets.token_urlsafe(20),
         "vault_airflow_admin_password": secrets.token_urlsafe(20),
+        "vault_airflow_jwt_secret": secrets.token_urlsafe(48),
+        "vault_spark_auth_secret": secrets.token_urlsafe(32),
+        # With the characters a URL, a TOML string and a systemd environment file must escape.
+        "vault_mongodb_app_password": secrets.token_urlsafe(18) + '/:@%"\\$',
+        "vault_fraudwatch_kafka_password": secrets.token_urlsafe(24),
     }
     vault_file = inventory / "group_vars" / "all" / "vault.yml"
     vault_file.write_text(yaml.safe_dump(values))

@@ -50,20 +50,30 @@ def _ulimits() -> list[str]:
     return ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", "nproc=8192:8192"]
 
 
-def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
-    """Start a container with systemd as PID 1 and wait until boot has finished."""
+def _start(container: str, address: str, *args: str) -> None:
+    """(Re)create `container` detached on the hosts' network at `address`; `args` follow."""
     _podman("rm", "--force", "--time", "5", container, check=False)
     _podman(
         "run",
         "--detach",
         "--name",
         container,
-        "--hostname",
-        name,
         "--network",
         NETWORK,
         "--ip",
         address,
+        *_ulimits(),
+        *args,
+    )
+
+
+def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
+    """Start a container with systemd as PID 1 and wait until boot has finished."""
+    _start(
+        container,
+        address,
+        "--hostname",
+        name,
         "--systemd=always",
         # nftables needs NET_ADMIN (in the container's own network namespace); SYS_ADMIN lets
         # systemd set up the sandboxing the units ask for (ProtectSystem=, PrivateTmp=, ...).
@@ -71,7 +81,6 @@ def boot(image: str, name: str, container: str, address: str) -> SystemdHost:
         "NET_ADMIN",
         "--cap-add",
         "SYS_ADMIN",
-        *_ulimits(),
         "--memory",
         "4g",
         image,
@@ -97,17 +106,9 @@ def serve_repository(image: str, container: str, address: str, repository: Path)
     The air-gapped hosts' internal package repository: a plain HTTP server (apt verifies the
     signature, not the transport). Returns the repository's URI.
     """
-    _podman("rm", "--force", "--time", "5", container, check=False)
-    _podman(
-        "run",
-        "--detach",
-        "--name",
+    _start(
         container,
-        "--network",
-        NETWORK,
-        "--ip",
         address,
-        *_ulimits(),
         "--volume",
         f"{repository}:/srv/repository:ro",
         image,

@@ -17,7 +17,6 @@ import hashlib
 import json
 import secrets
 import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -25,15 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import BIN_DIR
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
-from test_single_node import FRAUDWATCH_AS_SERVICE_USER, assert_serving
+from test_single_node import FRAUDWATCH_AS_SERVICE_USER, assert_serving, run_first_batch
 
 ADDRESS = "10.89.71.71"
 HOST = "fraudwatch-1"
@@ -45,16 +42,6 @@ INTERVENTION = f"http://{ADDRESS}:8000"
 
 #: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
 DEPLOY_ARGS = ("--tags", "base,mongodb,fraudwatch")
-
-
-@pytest.fixture(scope="module")
-def vault_values() -> dict[str, str]:
-    """This module's secrets (conftest's vault has none for them). The database password
-    carries the characters a URL, a TOML string and a systemd environment file must escape."""
-    return {
-        "vault_mongodb_app_password": secrets.token_urlsafe(18) + '/:@%"\\$',
-        "vault_fraudwatch_kafka_password": secrets.token_urlsafe(24),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +67,7 @@ def kafka_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(site_factory: Any, vault_values: dict[str, str], kafka_ca: Path) -> Any:
+def site(site_factory: Any, kafka_ca: Path) -> Any:
     made = site_factory(
         "single-node",
         {HOST: ADDRESS},
@@ -91,21 +78,14 @@ def site(site_factory: Any, vault_values: dict[str, str], kafka_ca: Path) -> Any
         kafka_tls_ca_src=str(kafka_ca),
         fraudwatch_kafka_sasl_username=KAFKA_USER,
     )
-    # A second vault file beside conftest's, encrypted with the same vault password.
-    vault_file = made.inventory / "group_vars" / "all" / "vault-mongodb.yml"
-    vault_file.write_text(yaml.safe_dump(vault_values))
-    subprocess.run(
-        [
-            str(BIN_DIR / "ansible-vault"),
-            "encrypt",
-            "--vault-password-file",
-            str(made.vault_password_file),
-            str(vault_file),
-        ],
-        check=True,
-        capture_output=True,
-    )
     return made
+
+
+@pytest.fixture(scope="module")
+def vault_values(site: Any) -> dict[str, str]:
+    """The run's throwaway vault (conftest.py), whose secrets this module checks."""
+    secrets_of_the_run: dict[str, str] = site.secrets
+    return secrets_of_the_run
 
 
 def client(password: str | None, user: str = APP_USER) -> MongoClient[dict[str, Any]]:
@@ -232,17 +212,7 @@ def test_the_intervention_service_is_configured_for_mongodb(host: Any) -> None:
 def test_the_intervention_service_keeps_its_state_in_mongodb(
     host: Any, vault_values: dict[str, str]
 ) -> None:
-    # The first batch run brings the intervention service up (test_single_node.py).
-    generated = host.run(
-        f"{FRAUDWATCH_AS_SERVICE_USER} generate --out /var/lib/fraudwatch/raw --users 200 "
-        "--transactions 3000 --days 3 --overwrite"
-    )
-    assert generated.rc == 0, generated.stdout[-2000:] + generated.stderr[-2000:]
-    scored = host.run("systemctl start fraudwatch-score.service")
-    assert scored.rc == 0, host.run("journalctl -u fraudwatch-score -n 30 --no-pager").stdout
-    up = host.run(f"curl -sf --retry 60 --retry-delay 2 --retry-all-errors {INTERVENTION}/health")
-    assert up.rc == 0, host.run("journalctl -u fraudwatch-intervention -n 40 --no-pager").stdout
-    assert_serving(host, "fraudwatch-intervention", 8000, ADDRESS)
+    run_first_batch(host, ADDRESS, users=200, transactions=3000, days=3)
     # An analyst token, made with the CLI as the operator would: stored (hashed) in MongoDB.
     created = host.run(f"{FRAUDWATCH_AS_SERVICE_USER} tokens create --role analyst")
     assert created.rc == 0, created.stderr

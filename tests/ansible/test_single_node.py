@@ -206,22 +206,28 @@ FRAUDWATCH_AS_SERVICE_USER = (
 )
 
 
-def test_the_first_batch_run_brings_up_the_intervention_service(host: Any) -> None:
-    # A fresh host has no results yet: the service waits for the first batch run.
-    assert not host.service("fraudwatch-intervention").is_running
+def run_first_batch(host: Any, address: str, users: int, transactions: int, days: int) -> None:
+    """Generate a raw day range, run the batch scoring unit, and wait for the intervention
+    service it brings up on `address`."""
     generated = host.run(
-        f"{FRAUDWATCH_AS_SERVICE_USER} generate --out /var/lib/fraudwatch/raw --users 400 "
-        "--transactions 8000 --days 7 --overwrite"
+        f"{FRAUDWATCH_AS_SERVICE_USER} generate --out /var/lib/fraudwatch/raw --users {users} "
+        f"--transactions {transactions} --days {days} --overwrite"
     )
     assert generated.rc == 0, generated.stdout[-2000:] + generated.stderr[-2000:]
     scored = host.run("systemctl start fraudwatch-score.service")
     assert scored.rc == 0, host.run("journalctl -u fraudwatch-score -n 30 --no-pager").stdout
     assert host.file("/var/lib/fraudwatch/scored/users.parquet").exists
     up = host.run(
-        f"curl -sf --retry 30 --retry-delay 2 --retry-all-errors http://{ADDRESS}:8000/health"
+        f"curl -sf --retry 60 --retry-delay 2 --retry-all-errors http://{address}:8000/health"
     )
-    assert up.rc == 0, host.run("journalctl -u fraudwatch-intervention -n 30 --no-pager").stdout
-    assert_serving(host, "fraudwatch-intervention", 8000)
+    assert up.rc == 0, host.run("journalctl -u fraudwatch-intervention -n 40 --no-pager").stdout
+    assert_serving(host, "fraudwatch-intervention", 8000, address)
+
+
+def test_the_first_batch_run_brings_up_the_intervention_service(host: Any) -> None:
+    # A fresh host has no results yet: the service waits for the first batch run.
+    assert not host.service("fraudwatch-intervention").is_running
+    run_first_batch(host, ADDRESS, users=400, transactions=8000, days=7)
 
 
 def test_intervention_service_answers_health_and_authenticated_calls(host: Any) -> None:
