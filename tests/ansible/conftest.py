@@ -8,6 +8,7 @@ what a container needs differently (a clock it may not set, small JVM heaps).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -15,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,23 @@ RECAP = re.compile(
     r"\s+failed=(?P<failed>\d+)",
     re.M,
 )
+
+
+def request_json(
+    method: str, url: str, body: object | None = None, token: str | None = None, timeout: int = 60
+) -> Any:
+    """One JSON call from the test to a host, i.e. across the network and the host's firewall."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers=headers,
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.load(response)
 
 
 @dataclass(frozen=True)

@@ -81,14 +81,14 @@ def _sign(release: Path, out: Path) -> None:
 
 
 def publish(pool: Path, repository: Path, suite: str) -> None:
-    """Lay the .deb files of `pool` out as a signed repository at `repository` (made new)."""
+    """Move the .deb files of `pool` into a signed repository at `repository` (made new)."""
     (repository / "pool").mkdir(parents=True)
     index_dir = repository / "dists" / suite / COMPONENT / f"binary-{ARCHITECTURE}"
     index_dir.mkdir(parents=True)
     stanzas = []
     for deb in sorted(pool.glob("*.deb")):
-        shutil.copy2(deb, repository / "pool" / deb.name)
-        stanzas.append(_control_stanza(deb, f"pool/{deb.name}"))
+        published = Path(shutil.move(deb, repository / "pool" / deb.name))
+        stanzas.append(_control_stanza(published, f"pool/{deb.name}"))
     packages = "\n".join(stanzas).encode()
     (index_dir / "Packages").write_bytes(packages)
     (index_dir / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from artifact_mirror import AIRFLOW_VERSION, REPO_ROOT, SPARK_VERSION
+from conftest import request_json
 from test_single_node import assert_serving
 
 ADDRESS = "10.89.71.61"
@@ -73,9 +74,7 @@ def site(site_factory: Any) -> Any:
 
 def get_json(url: str, token: str | None = None) -> Any:
     """GET from the test, i.e. across the network and the host's firewall."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as r:
-        return json.load(r)
+    return request_json("GET", url, token=token)
 
 
 def status_of(request: urllib.request.Request) -> int:

@@ -10,11 +10,11 @@ firewall, and it indexes a document and finds it again.
 from __future__ import annotations
 
 import json
-import urllib.request
 from typing import Any
 
 import pytest
 from artifact_mirror import ELASTICSEARCH_OSS_VERSION
+from conftest import request_json
 from test_single_node import assert_serving
 
 ADDRESS = "10.89.71.41"
@@ -39,16 +39,9 @@ def site(site_factory: Any) -> Any:
 
 
 def call(method: str, path: str, body: object | None = None) -> dict[str, Any]:
-    """One REST call from the test, i.e. across the network and the host's firewall."""
-    request = urllib.request.Request(
-        f"{URL}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer: dict[str, Any] = json.load(response)
-        return answer
+    """One REST call to the node from the test."""
+    answer: dict[str, Any] = request_json(method, f"{URL}{path}", body)
+    return answer
 
 
 def test_01_deploy_converges(first_deploy: Any) -> None:

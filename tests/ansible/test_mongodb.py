@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import request_json
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -117,15 +118,8 @@ def wait_for_port(port: int, attempts: int = 60) -> bool:
 
 def call(method: str, path: str, token: str, body: object | None = None) -> dict[str, Any]:
     """One call to the intervention API from the test."""
-    request = urllib.request.Request(
-        f"{INTERVENTION}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        answer: dict[str, Any] = json.load(response)
-        return answer
+    answer: dict[str, Any] = request_json(method, f"{INTERVENTION}{path}", body, token, timeout=120)
+    return answer
 
 
 def test_01_deploy_converges(first_deploy: Any) -> None:
