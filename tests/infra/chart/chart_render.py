@@ -67,7 +67,7 @@ CUSTOM_RESOURCE_REQUIRED_FIELDS: dict[tuple[str, str], list[str]] = {
     # Flux
     ("source.toolkit.fluxcd.io/v1", "GitRepository"): ["spec.url", "spec.interval"],
     ("source.toolkit.fluxcd.io/v1", "HelmRepository"): ["spec.url", "spec.interval"],
-    ("source.toolkit.fluxcd.io/v1beta2", "OCIRepository"): ["spec.url", "spec.interval"],
+    ("source.toolkit.fluxcd.io/v1", "OCIRepository"): ["spec.url", "spec.interval"],
     ("helm.toolkit.fluxcd.io/v2", "HelmRelease"): [
         "spec.interval",
         "spec.chart.spec.chart|spec.chartRef",
