@@ -1,7 +1,12 @@
 """Every third-party component version the platform deploys, pinned in this one place.
 
-Upgrading a component means changing one line here, reading the upstream upgrade notes linked
-in docs/operations/kubernetes.md, and running `pulumi preview` on the dev stack first.
+Both deployment paths read it: the Pulumi program imports it, and every chart version, chart
+repository, image and server version written in infra/gitops (Argo CD and Flux) is checked
+against it by tests/infra/gitops/test_gitops_versions.py, which fails on any drift.
+
+Upgrading a component means changing one line here and the same value in infra/gitops (the
+test names each place), reading the upstream upgrade notes linked in
+docs/operations/kubernetes.md, and running `pulumi preview` on the dev stack first.
 """
 
 from __future__ import annotations
@@ -28,6 +33,11 @@ PERCONA_MONGODB_OPERATOR = HelmChart(
 SPARK_OPERATOR = HelmChart("spark-operator", "2.2.1", "https://kubeflow.github.io/spark-operator")
 AIRFLOW = HelmChart("airflow", "1.18.0", "https://airflow.apache.org")
 GRAFANA_OPERATOR = HelmChart("oci://ghcr.io/grafana/helm-charts/grafana-operator", "v5.19.4")
+# The monitoring stack the GitOps path installs (the Pulumi program expects one to exist:
+# fraudwatch:network.prometheusNamespace).
+KUBE_PROMETHEUS_STACK = HelmChart(
+    "kube-prometheus-stack", "72.6.2", "https://prometheus-community.github.io/helm-charts"
+)
 
 # Versions of the servers the operators run (the operators pull the images themselves).
 CEPH_IMAGE = "quay.io/ceph/ceph:v19.2.3"
