@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from fraudwatch.intervention.api import create_app
 from fraudwatch.intervention.config import load_settings
-from fraudwatch.intervention.results import ScoredResults
+from fraudwatch.intervention.results import ResultsReader, ScoredResults
 from fraudwatch.intervention.stores.sqlite import SqliteStore
 
 
@@ -24,11 +24,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_service(scored_dir: Path, state_path: Path) -> Iterator[tuple[str, SqliteStore]]:
-    """Yield (base URL, store) of a live service; stop it on exit."""
+def running_service(
+    scored_dir: Path,
+    state_path: Path,
+    results: ResultsReader | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[str, SqliteStore]]:
+    """Yield (base URL, store) of a live service; stop it on exit. `results` replaces the
+    Parquet reader over `scored_dir`; `env` are settings as environment overrides."""
     store = SqliteStore(state_path)
-    settings = load_settings(state_path.parent / "absent.toml", {})
-    app = create_app(settings, store, ScoredResults(scored_dir))
+    settings = load_settings(state_path.parent / "absent.toml", env or {})
+    app = create_app(settings, store, results or ScoredResults(scored_dir))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -214,3 +214,16 @@ def test_malformed_alert_payloads_get_a_4xx_naming_the_problem(client: TestClien
     assert wrong.status_code == 422 and "whole number" in wrong.json()["error"]
     unknown = post_signed(client, "/v1/hooks/grafana", grafana_payload((999, 0.99)))
     assert unknown.json()["outcomes"][0]["result"] == "refused"
+
+
+def test_a_batch_over_hooks_max_alerts_is_a_413_and_nothing_is_done(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(FRAUDWATCH_HOOK_MAX_ALERTS="3")
+    body = grafana_payload((1, 0.99), (2, 0.99), (3, 0.99), (4, 0.99))
+    response = post_signed(client, "/v1/hooks/grafana", body)
+    assert response.status_code == 413, response.text
+    assert "hooks.max_alerts" in response.json()["error"]
+    assert client.store.get_state("account", "1") == {}  # type: ignore[attr-defined]
+    fine = post_signed(client, "/v1/hooks/grafana", grafana_payload((1, 0.99), (2, 0.99)))
+    assert fine.status_code == 200

@@ -26,12 +26,13 @@ from starlette.exceptions import HTTPException
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.interventions import intervene
+from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from fraudwatch.intervention.api import ServiceContext
+    from fraudwatch.intervention.context import ServiceContext
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "fw_session"
@@ -227,8 +228,6 @@ def mount_admin(
 
     @app.get("/admin/users/{user_id}", include_in_schema=False, response_class=HTMLResponse)
     def user_page(request: Request, user_id: int) -> Response:
-        from fraudwatch.intervention.api import account_state, remember_profile
-
         session = signed_in(request)
         if isinstance(session, RedirectResponse):
             return session

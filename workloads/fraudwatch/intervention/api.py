@@ -5,195 +5,29 @@ Build it with :func:`create_app`; `fraudwatch serve` runs it under uvicorn.
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fraudwatch.intervention.alert_hooks import mount_hooks
 from fraudwatch.intervention.audit import new_entry, verify_chain
-from fraudwatch.intervention.auth import (
-    ROLES,
-    OidcVerifier,
-    Principal,
-    create_token,
-    principal_from_token,
-    verify_signature,
-)
+from fraudwatch.intervention.auth import ROLES, OidcVerifier, Principal, create_token
 from fraudwatch.intervention.config import Settings
-from fraudwatch.intervention.hooks import PayloadError, parse_grafana, parse_watcher
+from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext, error_body
+from fraudwatch.intervention.guard import RequestGuard
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
 from fraudwatch.intervention.policy import effective_policy
+from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader, ResultsUnavailable
 from fraudwatch.intervention.stores import StateStore
-
-MAX_ID = 2**63 - 1
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-
-
-class ApiError(HTTPException):
-    """An HTTP error whose detail is the one-line message the client sees."""
-
-
-def error_body(message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": message, **extra}
-
-
-@dataclass
-class ServiceContext:
-    settings: Settings
-    store: StateStore
-    results: ResultsReader
-    responder: AutomatedResponder
-    oidc: OidcVerifier | None
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-
-    def __post_init__(self) -> None:
-        self.requests = Histogram(
-            "fraudwatch_http_request_seconds",
-            "HTTP request latency",
-            ["method", "route", "status"],
-            registry=self.registry,
-        )
-        self.actions = Counter(
-            "fraudwatch_interventions_total",
-            "Interventions by action, result and channel",
-            ["action", "result", "via"],
-            registry=self.registry,
-        )
-        # Read from the store at scrape time, so every replica reports the shared state.
-        self.breaker_open = Gauge(
-            "fraudwatch_circuit_breaker_open",
-            "1 while automated locks are queued for approval (the circuit breaker is open)",
-            registry=self.registry,
-        )
-        self.automated_locks = Gauge(
-            "fraudwatch_automated_locks_in_window",
-            "Locks applied by alert hooks within the circuit breaker's window",
-            registry=self.registry,
-        )
-
-    def count(self, action: str, result: str, via: str) -> None:
-        self.actions.labels(action, result, via).inc()
-
-
-# --- ASGI guards: body size, content type, security headers ------------------------------
-class RequestGuard:
-    """Rejects oversized bodies (413) and non-JSON bodies on the JSON API (415) before any
-    route runs, and adds the security headers to every response."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_body_bytes: int,
-        observe: Callable[[str, str, int, float], None] | None = None,
-    ) -> None:
-        self.app = app
-        self.max = max_body_bytes
-        self.observe = observe
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-        try:
-            await self._guarded(scope, receive, send, status)
-        finally:
-            if self.observe is not None:
-                route = getattr(scope.get("route"), "path", "unmatched")
-                self.observe(scope["method"], route, status[0], time.perf_counter() - start)
-
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> None:
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-
-        async def send_secured(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = int(message["status"])
-                extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
-                if scope["path"].startswith("/admin"):
-                    extra.append((b"cache-control", b"no-store"))
-                message["headers"] = list(message.get("headers", [])) + extra
-            await send(message)
-
-        async def reject(status: int, message: str) -> None:
-            body = json.dumps(error_body(message)).encode()
-            await send_secured(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send_secured({"type": "http.response.body", "body": body})
-
-        length = headers.get("content-length", "")
-        if length and (not length.isdigit() or int(length) > self.max):
-            await reject(413, f"request body larger than {self.max} bytes: send less")
-            return
-        method = scope["method"]
-        if method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            has_body = bool(length and int(length) > 0) or "transfer-encoding" in headers
-            if has_body and ctype != "application/json":
-                await reject(
-                    415,
-                    f"content type {ctype or '(none)'!r} is not accepted: "
-                    "send the body as application/json",
-                )
-                return
-        if method in ("POST", "PUT", "PATCH", "DELETE"):
-            # Read the whole (bounded) body here, so an oversized chunked upload is refused
-            # before any route sees it, then hand the route a receive that replays it.
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # client went away
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > self.max:
-                    await reject(413, f"request body larger than {self.max} bytes: send less")
-                    return
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-            body = b"".join(chunks)
-            replayed = False
-
-            async def replay() -> Message:
-                nonlocal replayed
-                if not replayed:
-                    replayed = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send_secured)
-            return
-        await self.app(scope, receive, send_secured)
 
 
 # --- request/response models -----------------------------------------------------------
@@ -249,7 +83,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path}"
         return JSONResponse(
-            error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+            error_body(message, **getattr(exc, "extra", {})),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(RequestValidationError)
@@ -278,46 +114,14 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         return JSONResponse(error_body("internal error: see the service log"), status_code=500)
 
     # --- who is calling ---------------------------------------------------------------
-    def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal:
-        if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
-            raise ApiError(
-                401,
-                "authentication required: send 'Authorization: Bearer <token>' "
-                "(create one with `fraudwatch tokens create --role ROLE`)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        token = creds.credentials
-        principal = principal_from_token(store, token) if len(token) < 200 else None
-        if principal is None and ctx.oidc is not None and token.count(".") == 2:
-            principal = ctx.oidc.principal(token)
-        if principal is None:
-            raise ApiError(
-                401,
-                "the bearer token is unknown, revoked or expired",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return principal
-
     def require(permission: str) -> Callable[..., Principal]:
         def dependency(
             request: Request,
             creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         ) -> Principal:
-            principal = authenticate(request, creds)
-            if not principal.may(permission):
-                store.append_audit(
-                    new_entry(
-                        actor=principal.actor,
-                        role=principal.role,
-                        via="api",
-                        action=f"{request.method} {request.url.path}",
-                        result="denied",
-                        detail=f"role {principal.role} lacks {permission}",
-                    )
-                )
-                raise ApiError(
-                    403, f"role {principal.role!r} may not do this (needs permission {permission})"
-                )
+            token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
+            principal = ctx.authenticate(token)
+            ctx.permit(principal, permission, f"{request.method} {request.url.path}")
             return principal
 
         return dependency
@@ -639,85 +443,14 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         )
         return {"token_id": token_id, "revoked": True}
 
-    # --- alert hooks ----------------------------------------------------------------------
-    async def hook(
-        request: Request, source: str, parse: Callable[[Any], list[Any]]
-    ) -> dict[str, Any]:
-        raw = await request.body()
-        signature = request.headers.get("x-fraudwatch-signature", "")
-        if signature:
-            if not verify_signature(settings.hook_secret, raw, signature):
-                raise ApiError(
-                    401,
-                    "hook signature does not match: sign the raw body with "
-                    "HMAC-SHA256 and hooks.hmac_secret",
-                )
-            principal = Principal(actor=f"hmac:{source}", role="automation")
-        else:
-            auth = request.headers.get("authorization", "")
-            scheme, _, token = auth.partition(" ")
-            creds = (
-                HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
-                if auth
-                else None
-            )
-            principal = require("hooks:post")(request, creds)
-        try:
-            body = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ApiError(400, "request body is not valid JSON: send a JSON object") from None
-        try:
-            signals = parse(body)
-        except PayloadError as err:
-            raise ApiError(422, f"{source} payload: {err}") from None
-        policy = effective_policy(settings.policy, store)
-        outcomes = []
-        for signal in signals:
-            user = results.user(signal.user_id)
-            outcome = ctx.responder.handle(
-                signal, principal, f"hook:{source}", policy, user is not None
-            )
-            if user is not None:
-                remember_profile(store, signal.user_id, user)
-            ctx.count(outcome.action, outcome.result, f"hook:{source}")
-            outcomes.append(
-                {
-                    "user_id": signal.user_id,
-                    "score": signal.score,
-                    "alert_id": signal.alert_id,
-                    **outcome.as_dict(),
-                }
-            )
-        return {"source": source, "dry_run": policy.dry_run, "outcomes": outcomes}
-
-    hook_doc = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": {"type": "object"}}},
-        },
-        "security": [{"HTTPBearer": []}],
-    }
-
-    @app.post("/v1/hooks/grafana", tags=["hooks"], openapi_extra=hook_doc)
-    async def grafana_hook(request: Request) -> dict[str, Any]:
-        """Grafana alerting webhook contact point. Bearer token (automation or admin) or an
-        `X-Fraudwatch-Signature: sha256=<hmac>` header."""
-        return await hook(request, "grafana", parse_grafana)
-
-    @app.post("/v1/hooks/watcher", tags=["hooks"], openapi_extra=hook_doc)
-    async def watcher_hook(request: Request) -> dict[str, Any]:
-        """Elasticsearch Watcher webhook action body (see docs/intervention.md)."""
-        return await hook(request, "watcher", parse_watcher)
+    mount_hooks(app, ctx)
 
     from fraudwatch.intervention.admin import mount_admin
 
     mount_admin(
         app,
         ctx,
-        authenticate_token=lambda token: authenticate(
-            None,  # type: ignore[arg-type]
-            HTTPAuthorizationCredentials(scheme="Bearer", credentials=token),
-        ),
+        authenticate_token=ctx.authenticate,
     )
     app.add_middleware(
         RequestGuard,
@@ -727,30 +460,6 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         ).observe(seconds),
     )
     return app
-
-
-def remember_profile(
-    store: StateStore,
-    user_id: int,
-    user: dict[str, Any] | None = None,
-    transactions: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Keep the user's profile in the state store up to date with what the results say:
-    persona, and last seen = the newest transaction (lists are newest first)."""
-    last_seen = transactions[0].get("ts") if transactions else None
-    try:
-        return store.touch_profile(
-            str(user_id),
-            persona=(user or {}).get("persona"),
-            last_seen=str(last_seen) if last_seen else None,
-        )
-    except ValueError:  # a time the results hold in another form: keep the rest
-        return store.touch_profile(str(user_id), persona=(user or {}).get("persona"))
-
-
-def account_state(store: StateStore, user_id: str) -> dict[str, bool]:
-    state = store.get_state("account", user_id)
-    return {"locked": state.get("locked", False), "step_up": state.get("step_up", False)}
 
 
 def policy_view(ctx: ServiceContext) -> dict[str, Any]:

@@ -53,26 +53,33 @@ def new_entry(
     result: str,
     detail: str = "",
 ) -> dict[str, Any]:
-    """An entry without `seq`, `prev_hash` and `hash`: the store fills those in on append."""
+    """An entry without `seq`, `prev_hash` and `hash`: the store fills those in on append.
+    Text from outside (alert bodies) may hold lone surrogates, which no store can keep and
+    no hash can encode: they are escaped (`\\ud800`)."""
     return {
         "ts": now_iso(),
-        "actor": actor,
-        "role": role,
-        "via": via,
-        "action": action,
-        "subject_kind": subject_kind,
-        "subject_id": str(subject_id),
-        "reason": reason,
-        "alert_id": alert_id,
-        "result": result,
-        "detail": detail,
+        "actor": _escaped(actor),
+        "role": _escaped(role),
+        "via": _escaped(via),
+        "action": _escaped(action),
+        "subject_kind": _escaped(subject_kind),
+        "subject_id": _escaped(str(subject_id)),
+        "reason": _escaped(reason),
+        "alert_id": None if alert_id is None else _escaped(alert_id),
+        "result": _escaped(result),
+        "detail": _escaped(detail),
     }
+
+
+def _escaped(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
     body = {key: entry.get(key) for key in ENTRY_FIELDS}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: an entry written before escaping existed still hashes (never raises)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def seal(entry: dict[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:

@@ -74,6 +74,7 @@ class Settings:
     oidc: OidcSettings = field(default_factory=OidcSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     hook_secret: str = ""
+    hook_max_alerts: int = 1000
     max_body_bytes: int = 65536
     source: str = "defaults"
 
@@ -109,6 +110,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "circuit_breaker.max_automated_locks": "FRAUDWATCH_MAX_AUTOMATED_LOCKS",
     "circuit_breaker.window_seconds": "FRAUDWATCH_BREAKER_WINDOW_SECONDS",
     "hooks.hmac_secret": "FRAUDWATCH_HOOK_SECRET",
+    "hooks.max_alerts": "FRAUDWATCH_HOOK_MAX_ALERTS",
     "server.max_body_bytes": "FRAUDWATCH_MAX_BODY_BYTES",
 }
 
@@ -289,6 +291,13 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         oidc=oidc,
         policy=policy,
         hook_secret=str(values.get("hooks.hmac_secret", "")),
+        hook_max_alerts=_integer(
+            "hooks.max_alerts",
+            values.get("hooks.max_alerts", 1000),
+            origin("hooks.max_alerts"),
+            1,
+            "1000",
+        ),
         max_body_bytes=_integer(
             "server.max_body_bytes",
             values.get("server.max_body_bytes", 65536),

@@ -83,7 +83,9 @@ def record_refusal(
             detail=detail,
         )
     )
-    return Outcome(action, subject_kind, subject_id, result, sealed["seq"], detail)
+    return Outcome(
+        action, subject_kind, sealed["subject_id"], result, sealed["seq"], sealed["detail"]
+    )
 
 
 class AutomatedResponder:
@@ -112,8 +114,9 @@ class AutomatedResponder:
         account_exists: bool,
     ) -> Outcome:
         uid = str(signal.user_id)
-        reason = f"{signal.summary}: ensemble score {signal.score:.3f}"
-        action = decide(signal.score, policy)
+        score = signal.score if signal.score is not None else 0.0
+        reason = f"{signal.summary}: ensemble score {score:.3f}"
+        action = decide(score, policy)
         if not account_exists:
             return record_refusal(
                 self.store,

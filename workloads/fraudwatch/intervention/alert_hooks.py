@@ -1,0 +1,184 @@
+"""The alert webhooks, `POST /v1/hooks/grafana` and `/v1/hooks/watcher`.
+
+A batch is checked and acted on in a worker thread (the state store and the results reader
+block), so the event loop keeps answering `/health` and every other route while a large
+batch is processed. A batch has at most `hooks.max_alerts` alerts (413 beyond that).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+from fraudwatch.intervention.auth import Principal, verify_signature
+from fraudwatch.intervention.config import PolicySettings
+from fraudwatch.intervention.context import ApiError, ServiceContext, bearer_token
+from fraudwatch.intervention.hooks import (
+    AlertSignal,
+    InvalidAlert,
+    PayloadError,
+    parse_grafana,
+    parse_watcher,
+)
+from fraudwatch.intervention.interventions import record_refusal
+from fraudwatch.intervention.policy import effective_policy
+from fraudwatch.intervention.profiles import remember_profile
+
+PARSERS: dict[str, Callable[[Any], list[AlertSignal | InvalidAlert]]] = {
+    "grafana": parse_grafana,
+    "watcher": parse_watcher,
+}
+
+
+def count_alerts(source: str, body: Any) -> int:
+    """How many alerts a payload carries, before any of them is looked at."""
+    if not isinstance(body, dict):
+        return 0
+    if source == "grafana":
+        alerts = body.get("alerts")
+        return len(alerts) if isinstance(alerts, list) else 0
+    result = body.get("payload", body)
+    hits = result.get("hits") if isinstance(result, dict) else None
+    if isinstance(hits, dict):
+        hits = hits.get("hits")
+    return len(hits) if isinstance(hits, list) else 0
+
+
+def process_hook(
+    ctx: ServiceContext, source: str, raw: bytes, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Authenticate, parse and act on one webhook body (runs in a worker thread)."""
+    settings = ctx.settings
+    signature = headers.get("x-fraudwatch-signature", "")
+    if signature:
+        if not verify_signature(settings.hook_secret, raw, signature):
+            raise ApiError(
+                401,
+                "hook signature does not match: sign the raw body with "
+                "HMAC-SHA256 and hooks.hmac_secret",
+            )
+        principal = Principal(actor=f"hmac:{source}", role="automation")
+    else:
+        principal = ctx.authenticate(bearer_token(headers.get("authorization", "")))
+        ctx.permit(principal, "hooks:post", f"POST /v1/hooks/{source}")
+    via = f"hook:{source}"
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, "request body is not valid JSON: send a JSON object") from None
+    except RecursionError:
+        raise ApiError(
+            400, "request body is nested too deeply: send the documented payload"
+        ) from None
+    received = count_alerts(source, body)
+    if received > settings.hook_max_alerts:
+        raise ApiError(
+            413,
+            f"{source} payload carries {received} alerts, more than hooks.max_alerts = "
+            f"{settings.hook_max_alerts}: split the notification (Grafana: group by user_id)",
+        )
+    try:
+        parsed = PARSERS[source](body)
+    except PayloadError as err:
+        record_refusal(
+            ctx.store,
+            principal,
+            "none",
+            "",
+            "",
+            str(err),
+            reason=f"{source} payload",
+            via=via,
+            result="invalid",
+        )
+        raise ApiError(422, f"{source} payload: {err}") from None
+    policy = effective_policy(settings.policy, ctx.store)
+    outcomes = [act_on_alert(ctx, item, principal, via, policy) for item in parsed]
+    answer = {"source": source, "dry_run": policy.dry_run, "outcomes": outcomes}
+    invalid = [o for o in outcomes if o["result"] == "invalid"]
+    if outcomes and len(invalid) == len(outcomes):
+        raise ApiError(422, f"{source} payload: {invalid[0]['detail']}", answer=answer)
+    return answer
+
+
+def act_on_alert(
+    ctx: ServiceContext,
+    item: AlertSignal | InvalidAlert,
+    principal: Principal,
+    via: str,
+    policy: PolicySettings,
+) -> dict[str, Any]:
+    """One alert of a batch: its outcome, always with an audit entry; a bad alert is
+    `invalid` and does not stop the others."""
+    if isinstance(item, AlertSignal) and item.score is None:
+        item = InvalidAlert(
+            item.index,
+            f"alerts[{item.index}]: no score: add label 'ensemble_score' to the alert rule or "
+            "name its reduce expression 'score'",
+            item.alert_id,
+            str(item.user_id),
+        )
+    if isinstance(item, InvalidAlert):
+        outcome = record_refusal(
+            ctx.store,
+            principal,
+            "none",
+            "account",
+            item.user_id,
+            item.problem,
+            reason=f"alert #{item.index} of the batch",
+            alert_id=item.alert_id or None,
+            via=via,
+            result="invalid",
+        )
+        ctx.count("none", "invalid", via)
+        user_id = int(item.user_id) if item.user_id.isascii() and item.user_id.isdigit() else None
+        return {
+            "index": item.index,
+            "user_id": user_id,
+            "alert_id": item.alert_id,
+            **outcome.as_dict(),
+        }
+    user = ctx.results.user(item.user_id)
+    outcome = ctx.responder.handle(item, principal, via, policy, user is not None)
+    if user is not None:
+        remember_profile(ctx.store, item.user_id, user)
+    ctx.count(outcome.action, outcome.result, via)
+    return {
+        "index": item.index,
+        "user_id": item.user_id,
+        "score": item.score,
+        "alert_id": item.alert_id,
+        **outcome.as_dict(),
+    }
+
+
+HOOK_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "security": [{"HTTPBearer": []}],
+}
+
+
+def mount_hooks(app: FastAPI, ctx: ServiceContext) -> None:
+    async def hook(request: Request, source: str) -> dict[str, Any]:
+        raw = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return await run_in_threadpool(process_hook, ctx, source, raw, headers)
+
+    @app.post("/v1/hooks/grafana", tags=["hooks"], openapi_extra=HOOK_DOC)
+    async def grafana_hook(request: Request) -> dict[str, Any]:
+        """Grafana alerting webhook contact point. Bearer token (automation or admin) or an
+        `X-Fraudwatch-Signature: sha256=<hmac>` header."""
+        return await hook(request, "grafana")
+
+    @app.post("/v1/hooks/watcher", tags=["hooks"], openapi_extra=HOOK_DOC)
+    async def watcher_hook(request: Request) -> dict[str, Any]:
+        """Elasticsearch Watcher webhook action body (see docs/intervention.md)."""
+        return await hook(request, "watcher")
