@@ -11,6 +11,7 @@ from .bi import Bi
 from .compute import Compute
 from .config import PlatformConfig
 from .documents import Documents
+from .enforcement import AdmissionPolicies
 from .namespaces import CONCERNS, ConcernNamespace
 from .network_policy import NetworkFlows
 from .orchestration import Orchestration
@@ -22,6 +23,9 @@ from .visualisation import Visualisation
 from .workloads import Workloads, chart_values, intervention_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Concerns whose namespaces hold only fraudwatch's own pods: the admission policies bind there
+# (third-party operators' servers, e.g. Ceph's OSDs, cannot all meet them).
+OWN_PODS_ONLY = ("workloads", "bi")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,12 @@ def build_platform(
         if concern != "bi" or config.bi.enabled
     }
     NetworkFlows("flows", namespaces, config.network)
+    # The server refuses what breaks the project's policies where only fraudwatch's pods run.
+    admission = AdmissionPolicies(
+        "admission",
+        [ns.name for c, ns in namespaces.items() if c in OWN_PODS_ONLY],
+        opts=pulumi.ResourceOptions(depends_on=[ns.namespace for ns in namespaces.values()]),
+    )
     tls = Tls("tls", namespaces["tls"])
     storage = Storage("storage", config, namespaces["storage"], tls)
     streaming = Streaming(
@@ -82,7 +92,7 @@ def build_platform(
         es_writer_password=search.passwords["fraudwatch-writer"],
         kafka_scorer_password=streaming.passwords["fraudwatch-scorer"],
         api_token_hashes=secrets.intervention_api_token_hashes,
-        depends_on=[streaming.kafka, documents.cluster, search.cluster],
+        depends_on=[streaming.kafka, documents.cluster, search.cluster, *admission.bindings],
     )
     vis_ns = namespaces["visualisation"]
     Visualisation(

@@ -40,6 +40,7 @@ BUILT_IN_GROUPS = {
     "networking.k8s.io",
     "rbac.authorization.k8s.io",
     "storage.k8s.io",
+    "admissionregistration.k8s.io",
 }
 
 

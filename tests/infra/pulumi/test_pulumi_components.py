@@ -397,6 +397,8 @@ def test_dev_and_prod_differ_in_the_expected_resources(dev: Rendering, prod: Ren
         "ScheduledSparkApplication",
         "Release",
         "NetworkPolicy",
+        # The admission policies bind to the bi namespace too where it exists.
+        "ValidatingAdmissionPolicyBinding",
     }
     # bi.enabled is false in dev: its namespace, policies, secrets and CronJob exist only in prod.
     assert only_prod <= {
