@@ -195,7 +195,8 @@ def test_admin_changes_thresholds_at_run_time_and_it_is_audited(
         "/v1/policy", json={"lock_at": 0.99, "reason": "fewer locks"}, headers=admin
     )
     assert changed.json()["lock_at"] == 0.99
-    outcome = post_signed(client, "/v1/hooks/grafana", grafana_payload((1, 0.97))).json()
+    # user 2 scores 0.975 in the results: a lock under 0.95, a step-up under 0.99
+    outcome = post_signed(client, "/v1/hooks/grafana", grafana_payload((2, 0.975))).json()
     assert outcome["outcomes"][0]["action"] == "step_up"
     audit = client.get("/v1/audit", headers=admin).json()["items"]
     assert any(e["action"] == "policy_change" and e["reason"] == "fewer locks" for e in audit)

@@ -114,14 +114,6 @@ def act_on_alert(
 ) -> dict[str, Any]:
     """One alert of a batch: its outcome, always with an audit entry; a bad alert is
     `invalid` and does not stop the others."""
-    if isinstance(item, AlertSignal) and item.score is None:
-        item = InvalidAlert(
-            item.index,
-            f"alerts[{item.index}]: no score: add label 'ensemble_score' to the alert rule or "
-            "name its reduce expression 'score'",
-            item.alert_id,
-            str(item.user_id),
-        )
     if isinstance(item, InvalidAlert):
         outcome = record_refusal(
             ctx.store,
@@ -143,15 +135,18 @@ def act_on_alert(
             "alert_id": item.alert_id,
             **outcome.as_dict(),
         }
+    # The score that counts is the one in our own results; the alert's is only a hint.
     user = ctx.results.user(item.user_id)
-    outcome = ctx.responder.handle(item, principal, via, policy, user is not None)
+    score = (user.get("scores") or {}).get("ensemble_score") if user is not None else None
+    outcome = ctx.responder.handle(item, principal, via, policy, user is not None, score)
     if user is not None:
         remember_profile(ctx.store, item.user_id, user)
     ctx.count(outcome.action, outcome.result, via)
     return {
         "index": item.index,
         "user_id": item.user_id,
-        "score": item.score,
+        "score": score,
+        "alert_score": item.score,
         "alert_id": item.alert_id,
         **outcome.as_dict(),
     }

@@ -41,6 +41,7 @@ def intervene(
     reason: str,
     alert_id: str | None = None,
     via: str = "api",
+    detail: str = "",
 ) -> Outcome:
     """Apply one intervention now (the caller has checked permission and that it exists)."""
     entry = new_entry(
@@ -51,9 +52,17 @@ def intervene(
         reason=reason,
         alert_id=alert_id,
         result="pending",
+        detail=detail,
     )
     sealed = store.apply_intervention(entry, subject_id)
-    return Outcome(action, sealed["subject_kind"], str(subject_id), sealed["result"], sealed["seq"])
+    return Outcome(
+        action,
+        sealed["subject_kind"],
+        str(subject_id),
+        sealed["result"],
+        sealed["seq"],
+        sealed.get("detail") or "",
+    )
 
 
 def record_refusal(
@@ -88,6 +97,14 @@ def record_refusal(
     )
 
 
+#: How far an alert's stated score may be from the results before the difference is audited.
+SCORE_TOLERANCE = 0.005
+
+
+def join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 class AutomatedResponder:
     """Acts on alert signals under the policy. One instance per service process: the breaker
     check and the lock it guards are serialised by a process lock."""
@@ -112,11 +129,26 @@ class AutomatedResponder:
         via: str,
         policy: PolicySettings,
         account_exists: bool,
+        score: float | None = None,
     ) -> Outcome:
+        """Act on one alert about an account; `score` is the account's ensemble score in the
+        service's own results (the alert's stated score is only a hint: a mismatch is noted
+        in the audit entry's detail)."""
         uid = str(signal.user_id)
-        score = signal.score if signal.score is not None else 0.0
-        reason = f"{signal.summary}: ensemble score {score:.3f}"
-        action = decide(score, policy)
+        hint = signal.score
+        stated = f" (alert stated {hint:.3f})" if hint is not None else ""
+        reason = (
+            f"{signal.summary}: ensemble score {score:.3f}{stated}"
+            if score is not None
+            else f"{signal.summary}: no score in the results{stated}"
+        )
+        mismatch = (
+            f"score mismatch: the alert stated {hint:.3f}, the results say {score:.3f}; "
+            "acted on the results"
+            if hint is not None and score is not None and abs(hint - score) > SCORE_TOLERANCE
+            else ""
+        )
+        action = decide(score, policy) if score is not None else None
         if not account_exists:
             return record_refusal(
                 self.store,
@@ -129,6 +161,18 @@ class AutomatedResponder:
                 alert_id=signal.alert_id,
                 via=via,
             )
+        if score is None:
+            return record_refusal(
+                self.store,
+                principal,
+                "none",
+                "account",
+                uid,
+                "the results hold no ensemble score for this account",
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
+            )
         if action is None:
             return record_refusal(
                 self.store,
@@ -136,7 +180,7 @@ class AutomatedResponder:
                 "none",
                 "account",
                 uid,
-                f"score below the step-up threshold {policy.step_up_at}",
+                join(f"score below the step-up threshold {policy.step_up_at}", mismatch),
                 reason=reason,
                 alert_id=signal.alert_id,
                 via=via,
@@ -149,7 +193,7 @@ class AutomatedResponder:
                 action,
                 "account",
                 uid,
-                "dry-run mode: nothing was changed",
+                join("dry-run mode: nothing was changed", mismatch),
                 reason=reason,
                 alert_id=signal.alert_id,
                 via=via,
@@ -162,7 +206,7 @@ class AutomatedResponder:
                 action,
                 "account",
                 uid,
-                "account is on the allow-list: automation never locks it",
+                join("account is on the allow-list: automation never locks it", mismatch),
                 reason=reason,
                 alert_id=signal.alert_id,
                 via=via,
@@ -188,7 +232,8 @@ class AutomatedResponder:
                     uid,
                     f"circuit breaker open ({count} automated locks in the last "
                     f"{policy.window_seconds}s, limit {policy.max_automated_locks}): "
-                    f"queued for human approval as {approval_id}",
+                    f"queued for human approval as {approval_id}"
+                    + (f"; {mismatch}" if mismatch else ""),
                     reason=reason,
                     alert_id=signal.alert_id,
                     via=via,
@@ -203,4 +248,6 @@ class AutomatedResponder:
                     queued.detail,
                     approval_id,
                 )
-            return intervene(self.store, principal, action, uid, reason, signal.alert_id, via)
+            return intervene(
+                self.store, principal, action, uid, reason, signal.alert_id, via, mismatch
+            )
