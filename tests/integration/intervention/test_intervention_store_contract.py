@@ -280,3 +280,31 @@ def test_touching_a_profile_keeps_the_state_interventions_set(store: StateStore)
     store.touch_profile("11")
     assert store.get_profile("11")["state"] == {"locked": False, "step_up": False}  # type: ignore[index]
     assert store.touch_profile("10")["state"] == {"locked": False, "step_up": True}
+
+
+def test_keys_are_remembered_once_until_they_expire(store_factory) -> None:
+    first, second = store_factory(), store_factory()  # two clients of one database
+    assert first.remember_once("nonce:a", expires_at=1000.0, now=500.0) is True
+    assert second.remember_once("nonce:a", expires_at=1000.0, now=600.0) is False
+    assert second.remember_once("nonce:b", expires_at=1000.0, now=600.0) is True
+    # expired: purged on the way, so the key can be recorded again
+    assert first.remember_once("nonce:a", expires_at=2000.0, now=1500.0) is True
+    first.forget("nonce:a")
+    assert second.remember_once("nonce:a", expires_at=2000.0, now=1500.0) is True
+
+
+def test_a_pending_idempotency_claim_is_a_lease(store_factory) -> None:
+    from fraudwatch.intervention.stores.repository import IDEMPOTENCY_LEASE_SECONDS as LEASE
+
+    first, second = store_factory(), store_factory()
+    assert first.claim_idempotency("alice", "k", "fp", now=1000.0) is None
+    held = second.claim_idempotency("alice", "k", "fp", now=1000.0 + LEASE - 1)
+    assert held is not None and held["status"] == "pending"
+    other = second.claim_idempotency("alice", "k", "other", now=1000.0 + LEASE + 1)
+    assert other is not None and other["fingerprint"] == "fp"  # another body never takes it
+    assert second.claim_idempotency("alice", "k", "fp", now=1000.0 + LEASE + 1) is None
+    again = first.claim_idempotency("alice", "k", "fp", now=1000.0 + LEASE + 2)
+    assert again is not None and again["status"] == "pending"  # the new holder's lease
+    second.complete_idempotency("alice", "k", 200, {"result": "applied"})
+    done = first.claim_idempotency("alice", "k", "fp", now=1000.0 + 10 * LEASE)
+    assert done is not None and done["status"] == "done" and done["response"]["result"] == "applied"

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from fraudwatch.intervention.auth import sign
+from fraudwatch.intervention.auth import signed_headers
 
 
 def grafana_payload(*alerts: tuple[int, float]) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def post_signed(client: TestClient, path: str, body: dict[str, Any]):
         content=raw,
         headers={
             "content-type": "application/json",
-            "X-Fraudwatch-Signature": sign(os.environ["FRAUDWATCH_HOOK_SECRET"], raw),
+            **signed_headers(os.environ["FRAUDWATCH_HOOK_SECRET"], raw),
         },
     )
 
@@ -116,7 +116,7 @@ def test_a_bad_signature_or_no_credentials_is_refused(client: TestClient) -> Non
     forged = client.post(
         "/v1/hooks/watcher",
         content=raw,
-        headers={"content-type": "application/json", "X-Fraudwatch-Signature": sign("guess", raw)},
+        headers={"content-type": "application/json", **signed_headers("guess", raw)},
     )
     assert forged.status_code == 401
     assert client.post("/v1/hooks/grafana", json=grafana_payload((1, 0.99))).status_code == 401

@@ -7,14 +7,21 @@ batch is processed. A batch has at most `hooks.max_alerts` alerts (413 beyond th
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from fraudwatch.intervention.auth import Principal, verify_signature
+from fraudwatch.intervention.auth import (
+    NONCE_HEADER,
+    TIMESTAMP_HEADER,
+    Principal,
+    verify_signature,
+)
 from fraudwatch.intervention.config import PolicySettings
 from fraudwatch.intervention.context import ApiError, ServiceContext, bearer_token
 from fraudwatch.intervention.hooks import (
@@ -48,20 +55,50 @@ def count_alerts(source: str, body: Any) -> int:
     return len(hits) if isinstance(hits, list) else 0
 
 
+def signed_caller(
+    ctx: ServiceContext, source: str, raw: bytes, headers: dict[str, str]
+) -> Principal:
+    """The automation caller of an HMAC-signed hook: the signature covers timestamp, nonce
+    and body; the timestamp must be within hooks.replay_window_seconds of now and the nonce
+    unused in that window (nonces are kept in the state store, shared by replicas)."""
+    settings = ctx.settings
+    window = settings.hook_replay_window_seconds
+    stamp = headers.get(TIMESTAMP_HEADER.lower(), "")
+    nonce = headers.get(NONCE_HEADER.lower(), "")
+    if not stamp or not nonce:
+        raise ApiError(
+            401,
+            f"a signed hook needs {TIMESTAMP_HEADER} (Unix seconds) and {NONCE_HEADER} "
+            "(16-128 random URL-safe characters), both covered by the signature",
+        )
+    if not verify_signature(
+        settings.hook_secret, stamp, nonce, raw, headers["x-fraudwatch-signature"]
+    ):
+        raise ApiError(
+            401,
+            "hook signature does not match: sign '<timestamp>.<nonce>.<raw body>' with "
+            "HMAC-SHA256 and hooks.hmac_secret",
+        )
+    now = time.time()
+    sent = int(stamp)
+    if abs(now - sent) > window:
+        raise ApiError(
+            401,
+            f"hook timestamp {stamp} is more than {window}s from the service's clock: "
+            "sign with the current time (and check the sender's clock)",
+        )
+    if not ctx.store.remember_once(f"nonce:{nonce}", sent + window, now):
+        raise ApiError(401, "hook nonce was already used: a replayed request is refused")
+    return Principal(actor=f"hmac:{source}", role="automation")
+
+
 def process_hook(
     ctx: ServiceContext, source: str, raw: bytes, headers: dict[str, str]
 ) -> dict[str, Any]:
     """Authenticate, parse and act on one webhook body (runs in a worker thread)."""
     settings = ctx.settings
-    signature = headers.get("x-fraudwatch-signature", "")
-    if signature:
-        if not verify_signature(settings.hook_secret, raw, signature):
-            raise ApiError(
-                401,
-                "hook signature does not match: sign the raw body with "
-                "HMAC-SHA256 and hooks.hmac_secret",
-            )
-        principal = Principal(actor=f"hmac:{source}", role="automation")
+    if headers.get("x-fraudwatch-signature"):
+        principal = signed_caller(ctx, source, raw, headers)
     else:
         principal = ctx.authenticate(bearer_token(headers.get("authorization", "")))
         ctx.permit(principal, "hooks:post", f"POST /v1/hooks/{source}")
@@ -135,6 +172,54 @@ def act_on_alert(
             "alert_id": item.alert_id,
             **outcome.as_dict(),
         }
+    dedupe = dedupe_key(via, item)
+    if dedupe and not ctx.store.remember_once(
+        dedupe, time.time() + ctx.settings.hook_dedupe_seconds
+    ):
+        outcome = record_refusal(
+            ctx.store,
+            principal,
+            "none",
+            "account",
+            str(item.user_id),
+            f"duplicate: alert {item.alert_id} firing since {item.started_at} was already "
+            "handled; nothing done again",
+            reason=item.summary,
+            alert_id=item.alert_id,
+            via=via,
+            result="no_change",
+        )
+        ctx.count("none", "no_change", via)
+        return {
+            "index": item.index,
+            "user_id": item.user_id,
+            "alert_id": item.alert_id,
+            **outcome.as_dict(),
+        }
+    try:
+        return act_on_signal(ctx, item, principal, via, policy)
+    except BaseException:
+        if dedupe:
+            ctx.store.forget(dedupe)  # not handled: a redelivery may act
+        raise
+
+
+def dedupe_key(via: str, item: AlertSignal) -> str:
+    """One firing of one alert: its id (Grafana fingerprint, Watcher watch:hit) and when it
+    started firing. Alerts without a start time are not deduplicated."""
+    if not item.started_at:
+        return ""
+    digest = hashlib.sha256(f"{via}\x00{item.alert_id}\x00{item.started_at}".encode()).hexdigest()
+    return f"alert:{digest}"
+
+
+def act_on_signal(
+    ctx: ServiceContext,
+    item: AlertSignal,
+    principal: Principal,
+    via: str,
+    policy: PolicySettings,
+) -> dict[str, Any]:
     # The score that counts is the one in our own results; the alert's is only a hint.
     user = ctx.results.user(item.user_id)
     score = (user.get("scores") or {}).get("ensemble_score") if user is not None else None

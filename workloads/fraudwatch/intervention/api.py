@@ -46,6 +46,7 @@ class PolicyUpdate(BaseModel):
     dry_run: bool | None = None
     max_automated_locks: int | None = Field(default=None, ge=0, le=1_000_000)
     window_seconds: int | None = Field(default=None, ge=1, le=30 * 86400)
+    human_override_seconds: int | None = Field(default=None, ge=0, le=365 * 86400)
     reason: str = Field(min_length=1, max_length=1000)
 
 
@@ -519,6 +520,11 @@ def list_anomalies(
     return {"level": level, "page": page, "page_size": page_size, "total": total, "items": items}
 
 
+def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
+    """What an Idempotency-Key is bound to: the method, path and body of the request."""
+    return hashlib.sha256(json.dumps([method, path, body], sort_keys=True).encode()).hexdigest()
+
+
 def idempotent(
     store: StateStore,
     request: Request,
@@ -531,9 +537,7 @@ def idempotent(
     if not key:
         status, payload = run()
         return JSONResponse(payload, status_code=status)
-    fingerprint = hashlib.sha256(
-        json.dumps([request.method, request.url.path, body], sort_keys=True).encode()
-    ).hexdigest()
+    fingerprint = request_fingerprint(request.method, request.url.path, body)
     record = store.claim_idempotency(principal.actor, key, fingerprint)
     if record is not None:
         if record["fingerprint"] != fingerprint:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,14 +133,42 @@ class OidcVerifier:
         return Principal(actor=f"oidc:{claims['sub']}", role=str(role))
 
 
-def verify_signature(secret: str, body: bytes, header: str) -> bool:
-    """Check an `X-Fraudwatch-Signature: sha256=<hex>` header over the raw body."""
+#: The headers a signed hook carries beside `X-Fraudwatch-Signature`.
+TIMESTAMP_HEADER = "X-Fraudwatch-Timestamp"
+NONCE_HEADER = "X-Fraudwatch-Nonce"
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def signed_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    """What the HMAC covers: `<timestamp>.<nonce>.<raw body>`."""
+    return f"{timestamp}.{nonce}.".encode() + body
+
+
+def verify_signature(secret: str, timestamp: str, nonce: str, body: bytes, header: str) -> bool:
+    """Check an `X-Fraudwatch-Signature: sha256=<hex>` header over timestamp, nonce and the
+    raw body (the timestamp window and nonce reuse are checked by the caller)."""
     if not secret or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not timestamp.isascii() or not timestamp.isdigit() or not _NONCE.fullmatch(nonce):
+        return False
+    message = signed_message(timestamp, nonce, body)
+    expected = hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value a sender computes (used by tests and docs examples)."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, timestamp: int, nonce: str) -> str:
+    """The signature header value a sender computes."""
+    message = signed_message(str(timestamp), nonce, body)
+    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def signed_headers(secret: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    """Every header a signed hook needs: a fresh nonce, now as the timestamp (used by tests
+    and as the reference for senders)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    nonce = secrets.token_urlsafe(24)
+    return {
+        TIMESTAMP_HEADER: str(stamp),
+        NONCE_HEADER: nonce,
+        "X-Fraudwatch-Signature": sign(secret, body, stamp, nonce),
+    }

@@ -36,6 +36,9 @@ class PolicySettings:
     allow_list: frozenset[int] = frozenset()
     max_automated_locks: int = 10
     window_seconds: int = 3600
+    #: After an analyst or admin acted on an account, automation leaves it alone this long
+    #: (and for the rest of any alert that was already firing when they acted).
+    human_override_seconds: int = 86400
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Settings:
     policy: PolicySettings = field(default_factory=PolicySettings)
     hook_secret: str = ""
     hook_max_alerts: int = 1000
+    hook_replay_window_seconds: int = 300
+    hook_dedupe_seconds: int = 7 * 86400
     max_body_bytes: int = 65536
     source: str = "defaults"
 
@@ -111,6 +116,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "circuit_breaker.window_seconds": "FRAUDWATCH_BREAKER_WINDOW_SECONDS",
     "hooks.hmac_secret": "FRAUDWATCH_HOOK_SECRET",
     "hooks.max_alerts": "FRAUDWATCH_HOOK_MAX_ALERTS",
+    "hooks.replay_window_seconds": "FRAUDWATCH_HOOK_REPLAY_WINDOW_SECONDS",
+    "hooks.dedupe_seconds": "FRAUDWATCH_HOOK_DEDUPE_SECONDS",
+    "policy.human_override_seconds": "FRAUDWATCH_HUMAN_OVERRIDE_SECONDS",
     "server.max_body_bytes": "FRAUDWATCH_MAX_BODY_BYTES",
 }
 
@@ -263,6 +271,13 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             1,
             "3600",
         ),
+        human_override_seconds=_integer(
+            "policy.human_override_seconds",
+            values.get("policy.human_override_seconds", defaults.human_override_seconds),
+            origin("policy.human_override_seconds"),
+            0,
+            "86400",
+        ),
     )
     oidc = OidcSettings(
         issuer=str(values.get("oidc.issuer", "")),
@@ -297,6 +312,20 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             origin("hooks.max_alerts"),
             1,
             "1000",
+        ),
+        hook_replay_window_seconds=_integer(
+            "hooks.replay_window_seconds",
+            values.get("hooks.replay_window_seconds", 300),
+            origin("hooks.replay_window_seconds"),
+            1,
+            "300",
+        ),
+        hook_dedupe_seconds=_integer(
+            "hooks.dedupe_seconds",
+            values.get("hooks.dedupe_seconds", 7 * 86400),
+            origin("hooks.dedupe_seconds"),
+            0,
+            "604800",
         ),
         max_body_bytes=_integer(
             "server.max_body_bytes",

@@ -97,6 +97,18 @@ def record_refusal(
     )
 
 
+#: Channels through which a person (not automation) intervenes.
+HUMAN_CHANNELS = ("api", "admin", "approval")
+
+
+def _utc(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 #: How far an alert's stated score may be from the results before the difference is audited.
 SCORE_TOLERANCE = 0.005
 
@@ -112,6 +124,43 @@ class AutomatedResponder:
     def __init__(self, store: StateStore) -> None:
         self.store = store
         self._lock = threading.Lock()
+
+    def human_decision(self, uid: str, policy: PolicySettings, started_at: str) -> str:
+        """Why automation must leave the account alone, or "": the newest intervention a
+        person made on it (API, admin page, approval) is within policy.human_override_seconds,
+        or was made after the alert started firing (the same alert is not acted on again)."""
+        entries = self.store.audit_entries(
+            subject_kind="account", subject_id=uid, newest_first=True, limit=500
+        )
+        human = next(
+            (
+                e
+                for e in entries
+                if e.get("via") in HUMAN_CHANNELS
+                and e.get("action") in ACTION_EFFECTS
+                and e.get("result") in ("applied", "no_change")
+            ),
+            None,
+        )
+        if human is None:
+            return ""
+        acted = _utc(str(human["ts"]))
+        if acted is None:
+            return ""
+        who = f"{human['actor']} ({human['role']}) did {human['action']} on this account at"
+        until = acted + timedelta(seconds=policy.human_override_seconds)
+        if datetime.now(UTC) < until:
+            return (
+                f"human override: {who} {human['ts']}; automation leaves the account alone "
+                f"until {until.isoformat(timespec='seconds')} (policy.human_override_seconds)"
+            )
+        started = _utc(started_at) if started_at else None
+        if started is not None and acted >= started:
+            return (
+                f"human override: {who} {human['ts']}, after this alert started firing "
+                f"({started_at}); automation does not act on the same alert again"
+            )
+        return ""
 
     def breaker_open(self, policy: PolicySettings) -> tuple[bool, int]:
         since = (datetime.now(UTC) - timedelta(seconds=policy.window_seconds)).isoformat(
@@ -185,6 +234,19 @@ class AutomatedResponder:
                 alert_id=signal.alert_id,
                 via=via,
                 result="no_action",
+            )
+        human = self.human_decision(uid, policy, signal.started_at)
+        if human:
+            return record_refusal(
+                self.store,
+                principal,
+                action,
+                "account",
+                uid,
+                join(human, mismatch),
+                reason=reason,
+                alert_id=signal.alert_id,
+                via=via,
             )
         if policy.dry_run:
             return record_refusal(

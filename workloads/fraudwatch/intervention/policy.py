@@ -12,7 +12,14 @@ from dataclasses import replace
 from fraudwatch.intervention.config import PolicySettings
 from fraudwatch.intervention.stores import StateStore
 
-RUNTIME_KEYS = ("step_up_at", "lock_at", "dry_run", "max_automated_locks", "window_seconds")
+RUNTIME_KEYS = (
+    "step_up_at",
+    "lock_at",
+    "dry_run",
+    "max_automated_locks",
+    "window_seconds",
+    "human_override_seconds",
+)
 
 
 def effective_policy(configured: PolicySettings, store: StateStore) -> PolicySettings:

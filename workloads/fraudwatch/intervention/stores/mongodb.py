@@ -21,6 +21,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
     utc_iso,
 )
@@ -46,6 +47,7 @@ class MongoStore(StateStore):
         self.db.tokens.create_index("token_hash", unique=True)
         self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
         self.db.sessions.create_index("actor")
+        self.db.seen.create_index("expires_at")
 
     def close(self) -> None:
         self.client.close()
@@ -162,22 +164,41 @@ class MongoStore(StateStore):
 
     # --- idempotency -------------------------------------------------------------------
     def claim_idempotency(
-        self, principal: str, key: str, fingerprint: str
+        self, principal: str, key: str, fingerprint: str, now: float | None = None
     ) -> dict[str, Any] | None:
+        now = time.time() if now is None else now
+        doc_id = f"{principal}\x00{key}"
         try:
             self.db.idempotency.insert_one(
                 {
-                    "_id": f"{principal}\x00{key}",
+                    "_id": doc_id,
                     "fingerprint": fingerprint,
                     "status": "pending",
                     "status_code": None,
                     "response": None,
                     "created_at": now_iso(),
+                    "lease_until": now + IDEMPOTENCY_LEASE_SECONDS,
                 }
             )
             return None
         except DuplicateKeyError:
-            return _clean(self.db.idempotency.find_one({"_id": f"{principal}\x00{key}"}))
+            pass
+        # A pending claim whose holder died (lease ran out): take it over, atomically.
+        taken = self.db.idempotency.find_one_and_update(
+            {
+                "_id": doc_id,
+                "status": "pending",
+                "fingerprint": fingerprint,
+                "$or": [{"lease_until": {"$lte": now}}, {"lease_until": None}],
+            },
+            {"$set": {"lease_until": now + IDEMPOTENCY_LEASE_SECONDS}},
+        )
+        if taken is not None:
+            return None
+        record = _clean(self.db.idempotency.find_one({"_id": doc_id}))
+        if record is not None:
+            record.pop("lease_until", None)
+        return record
 
     def complete_idempotency(
         self, principal: str, key: str, status_code: int, response: dict[str, Any]
@@ -189,6 +210,19 @@ class MongoStore(StateStore):
 
     def release_idempotency(self, principal: str, key: str) -> None:
         self.db.idempotency.delete_one({"_id": f"{principal}\x00{key}", "status": "pending"})
+
+    # --- things seen once ---------------------------------------------------------------
+    def remember_once(self, key: str, expires_at: float, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        self.db.seen.delete_many({"expires_at": {"$lte": now}})
+        try:
+            self.db.seen.insert_one({"_id": key, "expires_at": float(expires_at)})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def forget(self, key: str) -> None:
+        self.db.seen.delete_one({"_id": key})
 
     # --- tokens ------------------------------------------------------------------------
     def put_token(self, record: dict[str, Any]) -> None:

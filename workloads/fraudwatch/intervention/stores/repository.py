@@ -17,6 +17,10 @@ ACTION_EFFECTS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+#: How long a claimed Idempotency-Key stays `pending` before a retry may take it over: the
+#: claim is a lease, so a process killed mid-request does not leave the key 409 forever.
+IDEMPOTENCY_LEASE_SECONDS = 60
+
 #: The account flags a user profile carries as its current state.
 ACCOUNT_FLAGS = ("locked", "step_up")
 
@@ -79,10 +83,12 @@ class StateStore(ABC):
     # --- idempotency keys --------------------------------------------------------------
     @abstractmethod
     def claim_idempotency(
-        self, principal: str, key: str, fingerprint: str
+        self, principal: str, key: str, fingerprint: str, now: float | None = None
     ) -> dict[str, Any] | None:
         """Claim a key: None when this call claimed it, else the stored record
-        (`fingerprint`, `status` pending|done, `status_code`, `response`)."""
+        (`fingerprint`, `status` pending|done, `status_code`, `response`). A claim is a lease
+        of IDEMPOTENCY_LEASE_SECONDS: a `pending` key with the same fingerprint whose lease
+        ran out (its holder died) is claimed again by this call."""
 
     @abstractmethod
     def complete_idempotency(
@@ -92,6 +98,17 @@ class StateStore(ABC):
     @abstractmethod
     def release_idempotency(self, principal: str, key: str) -> None:
         """Forget a claimed key whose request failed, so a retry can act."""
+
+    # --- things seen once: signed-hook nonces, alert firings ----------------------------
+    @abstractmethod
+    def remember_once(self, key: str, expires_at: float, now: float | None = None) -> bool:
+        """Record `key` until `expires_at` (seconds since the epoch): True when this call
+        recorded it, False when it is already recorded and not yet expired. Expired keys are
+        purged on the way."""
+
+    @abstractmethod
+    def forget(self, key: str) -> None:
+        """Drop a key recorded by :meth:`remember_once` (its work failed: a retry may act)."""
 
     # --- API tokens --------------------------------------------------------------------
     @abstractmethod

@@ -16,6 +16,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
     utc_iso,
 )
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), se
 CREATE TABLE IF NOT EXISTS state (kind TEXT, subject_id TEXT, field TEXT, value INTEGER,
     seq INTEGER, PRIMARY KEY (kind, subject_id, field));
 CREATE TABLE IF NOT EXISTS idempotency (principal TEXT, key TEXT, fingerprint TEXT,
-    status TEXT, status_code INTEGER, response TEXT, created_at TEXT,
+    status TEXT, status_code INTEGER, response TEXT, created_at TEXT, lease_until REAL,
     PRIMARY KEY (principal, key));
 CREATE TABLE IF NOT EXISTS tokens (token_id TEXT PRIMARY KEY, token_hash TEXT UNIQUE,
     role TEXT, name TEXT, created_at TEXT, revoked INTEGER DEFAULT 0);
@@ -41,6 +42,8 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (session_hash TEXT PRIMARY KEY, actor TEXT, role TEXT,
     csrf TEXT, expires_at REAL, created_at TEXT);
 CREATE INDEX IF NOT EXISTS sessions_actor ON sessions (actor);
+CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at);
 CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, persona TEXT, last_seen TEXT,
     locked INTEGER NOT NULL DEFAULT 0, step_up INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
 """
@@ -55,6 +58,16 @@ class SqliteStore(StateStore):
         with self._connect() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
+            self._migrate(con)
+
+    @staticmethod
+    def _migrate(con: sqlite3.Connection) -> None:
+        """Columns added since the first schema (a store created by an older version)."""
+        added = {"idempotency": ("lease_until", "REAL")}
+        for table, (column, kind) in added.items():
+            names = {row["name"] for row in con.execute(f"PRAGMA table_info({table})")}
+            if column not in names:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -186,22 +199,35 @@ class SqliteStore(StateStore):
 
     # --- idempotency -------------------------------------------------------------------
     def claim_idempotency(
-        self, principal: str, key: str, fingerprint: str
+        self, principal: str, key: str, fingerprint: str, now: float | None = None
     ) -> dict[str, Any] | None:
+        now = time.time() if now is None else now
         with self._write() as con:
             row = con.execute(
-                "SELECT fingerprint, status, status_code, response FROM idempotency "
+                "SELECT fingerprint, status, status_code, response, lease_until FROM idempotency "
                 "WHERE principal = ? AND key = ?",
                 (principal, key),
             ).fetchone()
             if row:
                 record = dict(row)
+                lease = record.pop("lease_until")
+                expired = lease is None or float(lease) <= now
+                if (
+                    record["status"] == "pending"
+                    and expired
+                    and record["fingerprint"] == fingerprint
+                ):
+                    con.execute(
+                        "UPDATE idempotency SET lease_until = ? WHERE principal = ? AND key = ?",
+                        (now + IDEMPOTENCY_LEASE_SECONDS, principal, key),
+                    )
+                    return None  # its holder died: this call takes the lease over
                 record["response"] = json.loads(record["response"] or "null")
                 return record
             con.execute(
-                "INSERT INTO idempotency (principal, key, fingerprint, status, created_at) "
-                "VALUES (?, ?, ?, 'pending', ?)",
-                (principal, key, fingerprint, now_iso()),
+                "INSERT INTO idempotency (principal, key, fingerprint, status, created_at, "
+                "lease_until) VALUES (?, ?, ?, 'pending', ?, ?)",
+                (principal, key, fingerprint, now_iso(), now + IDEMPOTENCY_LEASE_SECONDS),
             )
             return None
 
@@ -221,6 +247,21 @@ class SqliteStore(StateStore):
                 "DELETE FROM idempotency WHERE principal = ? AND key = ? AND status = 'pending'",
                 (principal, key),
             )
+
+    # --- things seen once ---------------------------------------------------------------
+    def remember_once(self, key: str, expires_at: float, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        with self._write() as con:
+            con.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
+            cur = con.execute(
+                "INSERT INTO seen (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, float(expires_at)),
+            )
+            return cur.rowcount == 1
+
+    def forget(self, key: str) -> None:
+        with self._write() as con:
+            con.execute("DELETE FROM seen WHERE key = ?", (key,))
 
     # --- tokens ------------------------------------------------------------------------
     def put_token(self, record: dict[str, Any]) -> None:
