@@ -228,3 +228,18 @@ def test_a_batch_over_hooks_max_alerts_is_a_413_and_nothing_is_done(
     assert client.store.get_state("account", "1") == {}  # type: ignore[attr-defined]
     fine = post_signed(client, "/v1/hooks/grafana", grafana_payload((1, 0.99), (2, 0.99)))
     assert fine.status_code == 200
+
+
+def test_repeated_alerts_while_the_breaker_is_open_queue_one_approval(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client(FRAUDWATCH_MAX_AUTOMATED_LOCKS="0")  # open from the start
+    first = post_signed(client, "/v1/hooks/grafana", grafana_payload((1, 0.99))).json()
+    repeat = grafana_payload((1, 0.99))
+    repeat["alerts"][0]["fingerprint"] = "fp1-again"  # another alert about the same account
+    second = post_signed(client, "/v1/hooks/grafana", repeat).json()
+    (a,), (b,) = first["outcomes"], second["outcomes"]
+    assert a["result"] == b["result"] == "queued"
+    assert a["approval_id"] == b["approval_id"]
+    assert "already queued" in b["detail"]
+    assert len(client.store.list_approvals()) == 1  # type: ignore[attr-defined]

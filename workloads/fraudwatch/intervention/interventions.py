@@ -285,7 +285,17 @@ class AutomatedResponder:
                     "requested_by": principal.actor,
                     "via": via,
                 }
-                approval_id = self.store.enqueue_approval(item)
+                waiting = next(
+                    (
+                        a
+                        for a in self.store.list_approvals("pending")
+                        if a.get("action") == action and a.get("subject_id") == uid
+                    ),
+                    None,
+                )
+                # The same action on the same account waits once, however often it is alerted.
+                approval_id = waiting["id"] if waiting else self.store.enqueue_approval(item)
+                already = "already " if waiting else ""
                 queued = record_refusal(
                     self.store,
                     principal,
@@ -294,7 +304,7 @@ class AutomatedResponder:
                     uid,
                     f"circuit breaker open ({count} automated locks in the last "
                     f"{policy.window_seconds}s, limit {policy.max_automated_locks}): "
-                    f"queued for human approval as {approval_id}"
+                    f"{already}queued for human approval as {approval_id}"
                     + (f"; {mismatch}" if mismatch else ""),
                     reason=reason,
                     alert_id=signal.alert_id,
