@@ -258,8 +258,8 @@ def evaluate(
         str, typer.Option(help="Column holding 1 for anomalies, 0 otherwise")
     ] = "label",
     models: Annotated[
-        str, typer.Option(help="Comma-separated models: iforest,autoencoder")
-    ] = "iforest,autoencoder",
+        str, typer.Option(help="Comma-separated models: iforest,copod,autoencoder")
+    ] = "iforest,copod,autoencoder",
     repeats: Annotated[int, typer.Option(help="Average over this many seeds")] = 1,
     k: Annotated[
         int | None, typer.Option(help="k for precision/recall@k (default: number of anomalies)")

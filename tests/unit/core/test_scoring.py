@@ -8,6 +8,7 @@ import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 from fraudwatch.scoring.pipeline import ScoreOptions, score
+from fraudwatch.scoring.thresholds import THRESHOLDS
 
 from .conftest import run_cli
 
@@ -24,6 +25,7 @@ def test_contract_columns_and_ranking(scored_dir):
         "persona",
         "ensemble_score",
         "iforest_score",
+        "copod_score",
         "autoencoder_score",
         "lstm_score",
         "flagged",
@@ -44,7 +46,7 @@ def test_contract_columns_and_ranking(scored_dir):
     assert tx.num_rows == 60_000
     assert np.all(np.diff(tx["ensemble_score"].to_numpy()) <= 0)
     flagged = tx["flagged"].to_numpy().mean()
-    assert 0.009 < flagged < 0.011  # contamination 0.01
+    assert 0.009 < flagged < 0.011  # the flagged share, 0.01 (scoring/thresholds.py)
     for column in (
         "tx_id",
         "user_id",
@@ -70,7 +72,7 @@ def test_top_rows_have_reasons_naming_features(scored_dir):
 def test_ensemble_finds_the_injected_anomalies(scored_dir):
     evaluation = json.loads((scored_dir / "evaluation.json").read_text())
     for level in ("users", "transactions"):
-        for model in ("iforest", "autoencoder", "lstm", "ensemble"):
+        for model in ("iforest", "copod", "autoencoder", "lstm", "ensemble"):
             assert evaluation[level][model]["roc_auc"] > 0.5, (level, model)
         assert evaluation[level]["ensemble"]["roc_auc"] > 0.9
     assert evaluation["transactions"]["ensemble"]["pr_auc"] > 0.3
@@ -93,14 +95,19 @@ def test_model_manifest_and_reuse_give_the_same_scores(scored_dir, raw_dir, tmp_
     (version_dir,) = (scored_dir / "models").iterdir()
     manifest = json.loads((version_dir / "manifest.json").read_text())
     tx_level = manifest["levels"]["transactions"]
-    assert set(tx_level["models"]) == {"iforest", "autoencoder", "lstm"}
+    assert set(tx_level["models"]) == {"iforest", "copod", "autoencoder", "lstm"}
     assert tx_level["models"]["iforest"]["params"] == {
         "n_estimators": 100,
         "max_samples": 256,
-        "contamination": 0.01,
         "max_features": 1.0,
         "random_state": 0,
     }
+    # Every member is calibrated and weighted; the thresholds in force are recorded.
+    assert set(tx_level["calibration"]) == {"iforest", "copod", "autoencoder", "lstm"}
+    assert set(tx_level["ensemble"]["weights"]) == set(tx_level["calibration"])
+    assert abs(sum(tx_level["ensemble"]["weights"].values()) - 1) < 1e-9
+    assert "lstm" in manifest["levels"]["users"]["calibration"]
+    assert manifest["thresholds"] == THRESHOLDS.as_json()
     assert "amount_to_user_median" in tx_level["features"]
     assert (
         manifest["training"]["source_fingerprint"]
@@ -130,11 +137,33 @@ def test_single_model_leaves_the_others_empty(raw_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     users = _users(out)
     assert users["autoencoder_score"].null_count == users.num_rows
+    assert users["copod_score"].null_count == users.num_rows
+    # One member: the ensemble is that member's calibrated score (an affine standardisation
+    # does not change a calibration).
     np.testing.assert_allclose(
-        users["ensemble_score"].to_numpy(), users["iforest_score"].to_numpy()
+        users["ensemble_score"].to_numpy(), users["iforest_score"].to_numpy(), atol=1e-9
     )
 
 
 def test_top_n_is_printed_and_written(scored_dir):
     lines = (scored_dir / "top_users.csv").read_text().splitlines()
     assert len(lines) == 1 + 5 and lines[0].startswith("rank,user_id")
+
+
+def test_lstm_scores_every_transaction_but_each_users_first(scored_dir):
+    tx = duckdb.sql(
+        f"""SELECT user_id, lstm_score, row_number() OVER (PARTITION BY user_id ORDER BY ts, tx_id)
+            AS position FROM read_parquet('{scored_dir}/transactions/*.parquet')"""
+    ).fetch_arrow_table()
+    first = tx["position"].to_numpy() == 1
+    missing = np.isnan(tx["lstm_score"].to_numpy(zero_copy_only=False).astype(float))
+    assert np.array_equal(missing, first)
+
+
+def test_every_model_has_recall_per_scenario(scored_dir):
+    evaluation = json.loads((scored_dir / "evaluation.json").read_text())
+    for level in ("users", "transactions"):
+        for scenario, figures in evaluation[level]["by_scenario"].items():
+            assert set(figures["models"]) >= {"iforest", "copod", "autoencoder", "ensemble"}
+            for model in figures["models"].values():
+                assert {"recall_top_1pct", "recall_at_budget"} <= set(model), scenario

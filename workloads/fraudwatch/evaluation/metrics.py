@@ -34,27 +34,63 @@ def ranking_metrics(labels: np.ndarray, scores: np.ndarray, k: int | None = None
     }
 
 
-def recall_in_top(labels, scores, groups, share: float = 0.01) -> dict:
-    """Per group (e.g. scenario): the share of its anomalous rows ranked in the top `share`.
-    `groups` is an Arrow or numpy array of group names (null/None = no group)."""
+#: Alerts an analyst team reviews per scoring run: the fixed budget that recall is also
+#: measured at, beside the top 1 % (docs/models.md, "Evaluation").
+ANALYST_BUDGET = 100
+
+
+def _top_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    top = np.zeros(len(scores), bool)
+    top[np.argsort(-scores, kind="stable")[:k]] = True
+    return top
+
+
+def recall_by_scenario(
+    labels,
+    scores: dict[str, np.ndarray],
+    groups,
+    known: tuple[str, ...] = (),
+    share: float = 0.01,
+    budget: int = ANALYST_BUDGET,
+) -> dict:
+    """Per scenario and per model: the share of the scenario's anomalous rows ranked in the
+    top `share` and in the top `budget` rows. `scores` maps a model name (and "ensemble") to
+    its scores; `groups` is an Arrow or numpy array of scenario names (null = none). Every
+    scenario in `known` is reported, with 0 anomalies and null recalls when it has no victims
+    in the data, so that a missing scenario is visible rather than dropped."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
     labels = np.asarray(labels)
-    k = max(1, round(len(scores) * share))
-    top = np.zeros(len(scores), bool)
-    top[np.argsort(-scores, kind="stable")[:k]] = True
+    n = len(labels)
+    k_share = max(1, round(n * share))
+    k_budget = max(1, min(budget, n))
+    tops = {}
+    for name, values in scores.items():
+        values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=-np.inf)
+        tops[name] = (_top_mask(values, k_share), _top_mask(values, k_budget))
     groups = pa.chunked_array([groups]) if not isinstance(groups, pa.ChunkedArray) else groups
     groups = groups.cast(pa.string()) if pa.types.is_dictionary(groups.type) else groups
-    out = {}
-    for g in sorted(v for v in pc.unique(groups).to_pylist() if v is not None):
+    present = {v for v in pc.unique(groups).to_pylist() if v is not None}
+    out: dict = {}
+    for g in sorted(present | set(known)):
         mask = pc.fill_null(pc.equal(groups, g), False).to_numpy(zero_copy_only=False) & (
             labels == 1
         )
-        if mask.any():
-            out[str(g)] = {
-                "anomalies": int(mask.sum()),
-                "recall_top_1pct": round(float(top[mask].mean()), 4),
+        count = int(mask.sum())
+        per_model = {
+            name: {
+                "recall_top_1pct": round(float(top[mask].mean()), 4) if count else None,
+                "recall_at_budget": round(float(at_budget[mask].mean()), 4) if count else None,
             }
+            for name, (top, at_budget) in tops.items()
+        }
+        ensemble = per_model.get("ensemble", {})
+        out[str(g)] = {
+            "anomalies": count,
+            "recall_top_1pct": ensemble.get("recall_top_1pct"),
+            "recall_at_budget": ensemble.get("recall_at_budget"),
+            "budget": k_budget,
+            "models": per_model,
+        }
     return out

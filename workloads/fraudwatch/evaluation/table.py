@@ -17,7 +17,7 @@ from fraudwatch.evaluation.metrics import ranking_metrics
 from fraudwatch.models.bundle import LevelModels, ModelSettings, check_models
 from fraudwatch.models.iforest import IForestParams
 
-TABULAR_MODELS = ("iforest", "autoencoder")
+TABULAR_MODELS = ("iforest", "copod", "autoencoder")
 
 
 def load_labelled(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -97,11 +97,11 @@ def evaluate_table(
         settings = ModelSettings(iforest=IForestParams(random_state=seed))
         settings.autoencoder = type(settings.autoencoder)(random_state=seed)
         fitted = LevelModels.fit("rows", features, x, models, settings)
-        _, pct, ensemble = fitted.score(x)
-        raw = fitted.raw_scores(x, fitted.scaler.transform(x))
+        _, calibrated, ensemble = fitted.score(x)
+        raw = fitted.raw_scores(x)
         for name, scores in raw.items():
             runs.setdefault(name, []).append(ranking_metrics(label, scores, k))
-        if len(pct) > 1:
+        if len(calibrated) > 1:
             runs.setdefault("ensemble", []).append(ranking_metrics(label, ensemble, k))
     return {name: _mean(results) for name, results in runs.items()}
 

@@ -1,4 +1,5 @@
-"""Anomaly models: Isolation Forest, a dense autoencoder, an LSTM over each user's recent
-transactions, and their rank-based ensemble. Higher raw score = more anomalous."""
+"""Anomaly models: Isolation Forest, empirical-copula tail probabilities (COPOD), a dense
+autoencoder, an LSTM over each user's transaction sequence, and their calibrated, consensus-
+weighted ensemble (docs/models.md). Higher raw score = more anomalous."""
 
-MODEL_NAMES = ("iforest", "autoencoder", "lstm")
+MODEL_NAMES = ("iforest", "copod", "autoencoder", "lstm")

@@ -1,38 +1,151 @@
-"""Rank-based ensemble: each model's raw score becomes its percentile among the training
-sample's scores; the ensemble is the mean of the percentiles that are present.
+"""The ensemble: members' raw scores, robustly standardised, averaged with consensus weights,
+then calibrated like any member (docs/models.md, "Ensemble").
 
-Percentiles against a stored reference (not against the batch being scored) make a score mean
-the same thing in the batch job and in the streaming job, where one event arrives at a time."""
+1. Unification. Each member's raw score (reconstruction and prediction errors on a log scale,
+   since they are positive and heavy-tailed) is centred on its training median and divided by
+   its training inter-quartile range. Unlike percentiles this keeps the tail's magnitude: a
+   row far beyond anything seen in training stays far above one that is merely in the top
+   percentile, and the median/IQR are not moved by the anomalies in the training sample.
+2. Weights. Each member's weight is its Spearman correlation, on the training sample, with the
+   mean of the other members (zero when negative): a member that disagrees with everyone else
+   is more likely fitting noise than finding what the others miss, so it counts less; with a
+   single member the weight is 1. The weights are fitted once and stored with the version.
+3. Combination. The weighted mean of the standardised scores that are present (the LSTM has no
+   score for a user's first transaction), then calibrated on the training sample like a member
+   (calibration.py), so that the ensemble score is the share of the training population it
+   exceeds.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-REFERENCE_POINTS = 1001
+from fraudwatch.models.calibration import TailCalibration
+
+ERROR_MODELS = frozenset({"autoencoder", "lstm"})  # compared on a log scale
 
 
-def reference_quantiles(training_scores: np.ndarray) -> list[float]:
-    scores = training_scores[~np.isnan(training_scores)]
-    if scores.size == 0:
-        return [0.0] * REFERENCE_POINTS
-    return np.quantile(scores, np.linspace(0, 1, REFERENCE_POINTS)).tolist()
+@dataclass(frozen=True)
+class MemberScale:
+    """Robust standardisation of one member's raw score."""
+
+    log: bool
+    median: float
+    spread: float
+
+    @classmethod
+    def fit(cls, name: str, raw: np.ndarray) -> MemberScale:
+        log = name in ERROR_MODELS
+        values = _prepare(np.asarray(raw, dtype=np.float64), log)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return cls(log, 0.0, 1.0)
+        q1, median, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+        spread = float(q3 - q1) or float(values.std()) or 1.0
+        return cls(log, float(median), spread)
+
+    def standardise(self, raw: np.ndarray) -> np.ndarray:
+        return (_prepare(np.asarray(raw, dtype=np.float64), self.log) - self.median) / self.spread
 
 
-def percentile(raw: np.ndarray, reference: list[float]) -> np.ndarray:
-    """Share of the training sample scoring below `raw` (NaN stays NaN)."""
-    ref = np.asarray(reference)
-    grid = np.linspace(0, 1, len(ref))
-    # Ties in the reference (e.g. many zeros) take the highest percentile of the tie: a row is
-    # only as unusual as the share of training rows strictly below it.
-    ref_unique, last = np.unique(ref[::-1], return_index=True)
-    grid_unique = grid[::-1][last]
-    out = np.interp(raw, ref_unique, grid_unique, left=0.0, right=1.0)
-    return np.where(np.isnan(raw), np.nan, out)
+def _prepare(raw: np.ndarray, log: bool) -> np.ndarray:
+    if not log:
+        return raw
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(np.maximum(raw, 0.0) + 1e-12)
 
 
-def combine(percentiles: dict[str, np.ndarray]) -> np.ndarray:
-    stacked = np.vstack(list(percentiles.values()))
-    with np.errstate(all="ignore"):
-        count = (~np.isnan(stacked)).sum(axis=0)
-        total = np.nansum(stacked, axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+def _ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    return ranks
+
+
+def consensus_weights(standardised: dict[str, np.ndarray]) -> dict[str, float]:
+    """Spearman correlation of each member with the mean of the others (rows where every
+    member has a score); negative correlations count as 0; equal weights when none is
+    positive or there is one member."""
+    names = list(standardised)
+    if len(names) < 2:
+        return dict.fromkeys(names, 1.0)
+    stacked = np.vstack([standardised[n] for n in names])
+    complete = np.all(np.isfinite(stacked), axis=0)
+    if complete.sum() < 3:
+        return dict.fromkeys(names, 1.0 / len(names))
+    ranks = np.vstack([_ranks(row[complete]) for row in stacked])
+    weights = {}
+    for i, name in enumerate(names):
+        others = np.delete(ranks, i, axis=0).mean(axis=0)
+        if np.std(ranks[i]) == 0 or np.std(others) == 0:
+            weights[name] = 0.0
+        else:
+            weights[name] = max(0.0, float(np.corrcoef(ranks[i], others)[0, 1]))
+    total = sum(weights.values())
+    if total <= 0:
+        return dict.fromkeys(names, 1.0 / len(names))
+    return {n: w / total for n, w in weights.items()}
+
+
+def weighted_mean(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of the members present in each row (NaN where none is)."""
+    total = None
+    weight = None
+    for name, values in standardised.items():
+        w = weights.get(name, 0.0)
+        present = np.isfinite(values)
+        contribution = np.where(present, values * w, 0.0)
+        mass = np.where(present, w, 0.0)
+        total = contribution if total is None else total + contribution
+        weight = mass if weight is None else weight + mass
+    assert total is not None and weight is not None, "an ensemble needs at least one member"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), np.nan)
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    scales: dict[str, MemberScale]
+    weights: dict[str, float]
+    calibration: TailCalibration
+
+    @classmethod
+    def fit(cls, raw: dict[str, np.ndarray]) -> Ensemble:
+        scales = {name: MemberScale.fit(name, values) for name, values in raw.items()}
+        standardised = {name: scales[name].standardise(v) for name, v in raw.items()}
+        weights = consensus_weights(standardised)
+        statistic = weighted_mean(standardised, weights)
+        return cls(scales, weights, TailCalibration.fit(statistic))
+
+    def statistic(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        standardised = {
+            n: self.scales[n].standardise(v) for n, v in raw.items() if n in self.scales
+        }
+        return weighted_mean(standardised, self.weights)
+
+    def score(self, raw: dict[str, np.ndarray]) -> np.ndarray:
+        """Calibrated ensemble score in [0, 1] (0 where no member scored the row)."""
+        return np.nan_to_num(self.calibration.score(self.statistic(raw)), nan=0.0)
+
+    def as_json(self) -> dict:
+        return {
+            "scales": {
+                n: {"log": s.log, "median": s.median, "spread": s.spread}
+                for n, s in self.scales.items()
+            },
+            "weights": self.weights,
+            "calibration": self.calibration.as_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Ensemble:
+        return cls(
+            {
+                n: MemberScale(bool(s["log"]), s["median"], s["spread"])
+                for n, s in data["scales"].items()
+            },
+            {n: float(w) for n, w in data["weights"].items()},
+            TailCalibration.from_json(data["calibration"]),
+        )

@@ -14,7 +14,6 @@ from sklearn.ensemble import IsolationForest
 class IForestParams:
     n_estimators: int = 100  # numEstimators: trees in the forest
     max_samples: int = 256  # maxSamples: rows each tree is grown on (the paper's psi)
-    contamination: float = 0.01  # expected anomaly share; sets the flagging threshold
     max_features: float = 1.0  # share of features each tree sees
     random_state: int = 0
 
@@ -31,7 +30,6 @@ class IForestModel:
         self.forest = IsolationForest(
             n_estimators=p.n_estimators,
             max_samples=min(p.max_samples, len(x)),
-            contamination=p.contamination,
             max_features=p.max_features,
             random_state=p.random_state,
             n_jobs=-1,  # scoring 10M rows: trees are scored in parallel threads

@@ -1,10 +1,12 @@
-"""An LSTM over each user's last K transactions: at every step it predicts the next
-transaction's features from the ones before; a transaction that the user's own recent history
-did not predict well is anomalous (mean squared prediction error).
+"""An LSTM over each user's whole transaction sequence: at every step it predicts the next
+transaction's features from the ones before; a transaction that the user's own history did not
+predict well is anomalous (mean squared prediction error).
 
-Rows must arrive grouped by user and sorted by time within the user. Only each user's last K
-transactions are scored (the first transaction of a user has no history and no score); the
-ensemble uses the other models for rows without an LSTM score.
+Rows must arrive grouped by user and sorted by time within the user. One pass over each user's
+history scores every transaction that has at least one transaction before it; only a user's
+first transaction has no score (the ensemble uses the other members there). Users are scored in
+chunks of similar sequence length, so padding costs little. Training reads random windows of
+`train_window` consecutive transactions from at most `max_users` users.
 """
 
 from __future__ import annotations
@@ -20,39 +22,36 @@ from fraudwatch.models.deep import torch_module
 
 @dataclass(frozen=True)
 class LSTMParams:
-    window: int = 16  # K: the last K transactions of each user are scored
+    train_window: int = 32  # consecutive transactions per training sequence
     hidden: int = 32
     epochs: int = 6
     batch_size: int = 256
     max_users: int = 4_000  # trained on the sequences of at most this many users
     learning_rate: float = 3e-3
     random_state: int = 0
+    chunk_cells: int = 262_144  # users x padded length scored in one pass (bounds memory)
 
 
-def sequence_windows(x: np.ndarray, user_ids: np.ndarray, window: int):
-    """Left-padded windows of each user's last window+1 rows.
-
-    Returns (windows [users, window+1, features], valid [users, window+1], rows [users,
-    window+1]) where rows holds the row index in x of each slot (-1 for padding)."""
+def user_bounds(user_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) row of each user's run in rows grouped by user."""
     n = len(user_ids)
     if n == 0:
-        return (
-            np.zeros((0, window + 1, x.shape[1]), np.float32),
-            np.zeros((0, window + 1), bool),
-            np.zeros((0, window + 1), np.int64),
-        )
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     change = np.flatnonzero(np.diff(user_ids)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [n]])
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    from_end = ends[group] - np.arange(n) - 1
-    keep = from_end <= window
-    slot = window - from_end[keep]
-    windows = np.zeros((len(starts), window + 1, x.shape[1]), np.float32)
-    rows = np.full((len(starts), window + 1), -1, np.int64)
-    windows[group[keep], slot] = x[keep]
-    rows[group[keep], slot] = np.flatnonzero(keep)
-    return windows, rows >= 0, rows
+    return np.concatenate([[0], change]), np.concatenate([change, [n]])
+
+
+def padded(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences [users, max length, features] (zero-padded at the end) and their row index in
+    x (-1 for padding)."""
+    width = int(lengths.max()) if len(lengths) else 0
+    offsets = np.arange(width)
+    rows = starts[:, None] + offsets[None, :]
+    valid = offsets[None, :] < lengths[:, None]
+    rows = np.where(valid, rows, -1)
+    seq = np.zeros((len(starts), width, x.shape[1]), np.float32)
+    seq[valid] = x[rows[valid]]
+    return seq, rows
 
 
 class _Predictor:
@@ -81,33 +80,37 @@ class LSTMModel:
         self.net: Any = None  # a torch module once fitted or loaded
         self.n_features = 0
 
-    def _errors(self, windows: np.ndarray, valid: np.ndarray):
-        """Per-slot prediction errors [users, window+1] (NaN where not predicted)."""
+    def _errors(self, seq: np.ndarray, rows: np.ndarray):
+        """Per-step prediction errors [users, length-1] and where they are real."""
         torch = torch_module()
-        seq = torch.from_numpy(windows)
-        pred = self.net(seq[:, :-1])
-        err = ((pred - seq[:, 1:]) ** 2).mean(dim=2)
-        ok = torch.from_numpy(valid[:, :-1] & valid[:, 1:])
+        t = torch.from_numpy(seq)
+        pred = self.net(t[:, :-1])
+        err = ((pred - t[:, 1:]) ** 2).mean(dim=2)
+        ok = torch.from_numpy((rows[:, :-1] >= 0) & (rows[:, 1:] >= 0))
         return err, ok
 
     def fit(self, x: np.ndarray, user_ids: np.ndarray) -> LSTMModel:
         torch, p = torch_module(), self.params
         torch.manual_seed(p.random_state)
+        rng = np.random.default_rng(p.random_state)
         self.n_features = x.shape[1]
         self.net = _Predictor.build(torch, self.n_features, p.hidden)
-        windows, valid, _ = sequence_windows(x, user_ids, p.window)
-        useful = np.flatnonzero(valid.sum(axis=1) >= 2)
+        starts, ends = user_bounds(user_ids)
+        lengths = ends - starts
+        useful = np.flatnonzero(lengths >= 2)
         if len(useful) > p.max_users:
-            rng = np.random.default_rng(p.random_state)
             useful = np.sort(rng.choice(useful, p.max_users, replace=False))
-        windows, valid = windows[useful], valid[useful]
+        # One window of train_window transactions per user, at a random place in the history.
+        take = np.minimum(lengths[useful], p.train_window)
+        offset = (rng.random(len(useful)) * (lengths[useful] - take + 1)).astype(np.int64)
+        seq, rows = padded(x, starts[useful] + offset, take)
         optimiser = torch.optim.Adam(self.net.parameters(), lr=p.learning_rate)
         generator = torch.Generator().manual_seed(p.random_state)
         self.net.train()
         for _ in range(p.epochs):
-            for batch in torch.randperm(len(windows), generator=generator).split(p.batch_size):
+            for batch in torch.randperm(len(seq), generator=generator).split(p.batch_size):
                 idx = batch.numpy()
-                err, ok = self._errors(windows[idx], valid[idx])
+                err, ok = self._errors(seq[idx], rows[idx])
                 loss = (err * ok).sum() / ok.sum().clamp(min=1)
                 optimiser.zero_grad()
                 loss.backward()
@@ -116,19 +119,33 @@ class LSTMModel:
         return self
 
     def score(self, x: np.ndarray, user_ids: np.ndarray) -> np.ndarray:
-        """Prediction error per row (NaN for rows that are not among a user's last K, or that
-        start a user's history). Rows must be grouped by user and sorted by time."""
+        """Prediction error per row (NaN for each user's first row). Rows must be grouped by
+        user and sorted by time."""
         torch = torch_module()
         assert self.net is not None, "fit or load the model first"
         out = np.full(len(x), np.nan)
-        windows, valid, rows = sequence_windows(x, user_ids, self.params.window)
+        starts, ends = user_bounds(user_ids)
+        lengths = ends - starts
+        order = np.argsort(lengths, kind="stable")
+        order = order[lengths[order] >= 2]
+        begin = 0
         with torch.no_grad():
-            for start in range(0, len(windows), 4096):
-                s = slice(start, start + 4096)
-                err, ok = self._errors(windows[s], valid[s])
+            while begin < len(order):
+                # Users sorted by length: a chunk pads to its longest, bounded in cells.
+                width = int(lengths[order[begin]])
+                end = begin + 1
+                while end < len(order):
+                    width = int(lengths[order[end]])
+                    if (end - begin + 1) * width > self.params.chunk_cells:
+                        break
+                    end += 1
+                chunk = order[begin:end]
+                seq, rows = padded(x, starts[chunk], lengths[chunk])
+                err, ok = self._errors(seq, rows)
                 err, ok = err.numpy(), ok.numpy()
-                target = rows[s][:, 1:]
+                target = rows[:, 1:]
                 out[target[ok]] = err[ok]
+                begin = end
         return out
 
     def save(self, folder: Path) -> str:

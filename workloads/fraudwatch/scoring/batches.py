@@ -44,15 +44,26 @@ def feature_matrix(table: pa.Table, features: list[str]) -> np.ndarray:
     )
 
 
-def score_table(models: LevelModels, table: pa.Table) -> pa.Table:
-    """Scores, ensemble and reasons for a table of complete users' transactions."""
+def score_table(models: LevelModels, table: pa.Table, keep: np.ndarray | None = None) -> pa.Table:
+    """Scores, ensemble and reasons for a table of complete users' transactions.
+
+    `keep` (a boolean mask) marks the rows to score and return; the others are context: the
+    stream passes each user's kept history so that the LSTM reads the sequence before the
+    micro-batch, and only the micro-batch's rows are scored by the other members."""
     x = feature_matrix(table, models.features)
     uid = table["user_id"].to_numpy()
-    z, pct, ensemble = models.score(x, uid)
+    external = None
+    if keep is not None:
+        lstm = models.models.get("lstm")
+        if lstm is not None:
+            sequence = lstm.score(models.scaler.transform(x), uid)
+            external = {"lstm": sequence[keep]}
+        table, x, uid = table.filter(pa.array(keep)), x[keep], uid[keep]
+    z, calibrated, ensemble = models.score(x, uid, external=external)
     top, reasons = explain(z, x, models.features)
     columns = {c: table[c] for c in PASS_THROUGH if c in table.column_names}
     for name in MODEL_NAMES:
-        values = pct.get(name)
+        values = calibrated.get(name)
         columns[f"{name}_score"] = (
             pa.array(values, pa.float64(), mask=np.isnan(values))
             if values is not None

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from fraudwatch import __version__, storage
 from fraudwatch.errors import UserError
-from fraudwatch.evaluation.metrics import ranking_metrics, recall_in_top
+from fraudwatch.evaluation.metrics import ranking_metrics, recall_by_scenario
 from fraudwatch.features.engine import (
     check_engine,
     configure_duckdb,
@@ -38,10 +38,10 @@ from fraudwatch.features.transactions import (
 from fraudwatch.features.users import USER_FEATURES, user_features
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.models.bundle import LevelModels, ModelSettings, ModelVersion, check_models
-from fraudwatch.models.ensemble import combine, percentile, reference_quantiles
 from fraudwatch.scoring.batches import feature_matrix, score_batches, score_table
 from fraudwatch.scoring.insights import insights
 from fraudwatch.scoring.reasons import explain
+from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.storage import output_location
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
@@ -97,20 +97,24 @@ def _fit(
         options.settings,
         user_ids=sample_tx["user_id"].to_numpy(),
     )
+    external = None
+    if "lstm" in tx_models.models:
+        # A user's LSTM score is the mean of their transactions' calibrated LSTM scores: the
+        # same aggregate the scoring job reads back from the scored transactions.
+        scored = score_table(tx_models, sample_tx)
+        per_user = _mean_by_user(
+            scored["user_id"].to_numpy(), scored["lstm_score"].to_numpy(zero_copy_only=False)
+        )
+        sample_uid = sample_users["user_id"].to_numpy()
+        external = {"lstm": np.array([per_user.get(int(u), np.nan) for u in sample_uid])}
     user_models = LevelModels.fit(
         "users",
         list(USER_FEATURES),
         feature_matrix(sample_users, list(USER_FEATURES)),
         [n for n in options.models if n != "lstm"] or ["iforest"],
         options.settings,
+        external=external,
     )
-    extra = {}
-    if "lstm" in tx_models.models:
-        scored = score_table(tx_models, sample_tx)
-        per_user = _mean_by_user(
-            scored["user_id"].to_numpy(), scored["lstm_score"].to_numpy(zero_copy_only=False)
-        )
-        extra["user_lstm_reference"] = reference_quantiles(per_user)
     training = {
         "source_fingerprint": fingerprint,
         "sample": f"user_id % {m} == 0",
@@ -121,18 +125,18 @@ def _fit(
         ModelVersion.new_version_id(f"{fingerprint}/{m}/{options.models}"),
         {"transactions": tx_models, "users": user_models},
         training,
-        extra,
+        thresholds=THRESHOLDS.as_json(),
     )
     return version
 
 
-def _mean_by_user(user_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _mean_by_user(user_ids: np.ndarray, values: np.ndarray) -> dict[int, float]:
     values = np.asarray(values, dtype=np.float64)
     ok = ~np.isnan(values)
     uniq, inverse = np.unique(user_ids[ok], return_inverse=True)
     sums = np.bincount(inverse, weights=values[ok], minlength=len(uniq))
     counts = np.bincount(inverse, minlength=len(uniq))
-    return sums / np.maximum(counts, 1)
+    return dict(zip(uniq.tolist(), (sums / np.maximum(counts, 1)).tolist(), strict=True))
 
 
 def _score_transactions_duckdb(
@@ -189,9 +193,9 @@ def _score_transactions_spark(
 
 
 def _rank_transactions(
-    db: duckdb.DuckDBPyConnection, unsorted: str, out: Path, contamination: float, total: int
+    db: duckdb.DuckDBPyConnection, unsorted: str, out: Path, flagged_share: float, total: int
 ) -> None:
-    flagged = max(1, math.ceil(contamination * total))
+    flagged = max(1, math.ceil(flagged_share * total))
     (out / "transactions").mkdir()
     db.sql(
         f"""
@@ -206,19 +210,20 @@ def _rank_transactions(
 
 
 def _score_users(
-    version: ModelVersion, users: pa.Table, lstm_by_user: dict | None, contamination: float
+    version: ModelVersion, users: pa.Table, lstm_by_user: dict | None, flagged_share: float
 ) -> pa.Table:
     models = version.levels["users"]
     x = feature_matrix(users, list(USER_FEATURES))
-    z, pct, _ = models.score(x)
-    if lstm_by_user is not None and "user_lstm_reference" in version.extra:
+    external = None
+    if lstm_by_user is not None and "lstm" in models.calibration:
         uid = users["user_id"].to_numpy()
-        raw = np.array([lstm_by_user.get(int(u), np.nan) for u in uid], dtype=np.float64)
-        pct["lstm"] = percentile(raw, version.extra["user_lstm_reference"])
-    ensemble = combine(pct)
+        external = {
+            "lstm": np.array([lstm_by_user.get(int(u), np.nan) for u in uid], dtype=np.float64)
+        }
+    z, pct, ensemble = models.score(x, external=external)
     top, reasons = explain(z, x, list(USER_FEATURES))
     order = np.lexsort((users["user_id"].to_numpy(), -ensemble))
-    n_flagged = max(1, math.ceil(contamination * len(ensemble)))
+    n_flagged = max(1, math.ceil(flagged_share * len(ensemble)))
     columns: dict[str, pa.Array] = {"rank": pa.array(np.arange(1, len(order) + 1))}
     columns["user_id"] = users["user_id"].take(order)
     columns["persona"] = users["persona"].take(order)
@@ -240,36 +245,40 @@ def _score_users(
     return pa.table(columns)
 
 
-def _evaluate(db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table) -> dict | None:
+def _evaluate(
+    db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table, scenarios: tuple[str, ...]
+) -> dict | None:
+    """Ranking metrics of every model and the ensemble against the ground truth, and recall
+    per scenario for each of them (every scenario in `scenarios` listed, victims or not)."""
     if users["label"].null_count == len(users) or not pa.compute.sum(users["label"]).as_py():
         return None
     out: dict = {"users": {}, "transactions": {}}
-    label = users["label"].to_numpy(zero_copy_only=False).astype(int)
-    for name in (*MODEL_NAMES, "ensemble"):
-        scores = users[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
-        if not np.all(np.isnan(scores)):
-            out["users"][name] = ranking_metrics(label, scores)
-    scenario = users["scenario"]
-    out["users"]["by_scenario"] = recall_in_top(label, users["ensemble_score"].to_numpy(), scenario)
-    cols = ", ".join(f"{n}_score" for n in (*MODEL_NAMES, "ensemble"))
+    names = (*MODEL_NAMES, "ensemble")
+    cols = ", ".join(f"{n}_score" for n in names)
     tx = db.sql(
         f"SELECT label, scenario, {cols} FROM read_parquet('{scored_tx}', hive_partitioning = false)"
     ).to_arrow_table()
-    tx_label = tx["label"].to_numpy(zero_copy_only=False).astype(int)
-    for name in (*MODEL_NAMES, "ensemble"):
-        scores = tx[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
-        if not np.all(np.isnan(scores)):
-            out["transactions"][name] = ranking_metrics(tx_label, scores)
-    tx_scenario = tx["scenario"]
-    out["transactions"]["by_scenario"] = recall_in_top(
-        tx_label, tx["ensemble_score"].to_numpy(), tx_scenario
-    )
+    for level, table in (("users", users), ("transactions", tx)):
+        label = table["label"].to_numpy(zero_copy_only=False).astype(int)
+        scores = {}
+        for name in names:
+            values = table[f"{name}_score"].to_numpy(zero_copy_only=False).astype(np.float64)
+            if not np.all(np.isnan(values)):
+                scores[name] = values
+                out[level][name] = ranking_metrics(label, values)
+        out[level]["by_scenario"] = recall_by_scenario(
+            label, scores, table["scenario"], known=scenarios
+        )
     return out
 
 
-def _raw_fingerprint(root: str | Path) -> str:
+def _raw_manifest(root: str | Path) -> dict:
     text = storage.read_text(f"{str(root).rstrip('/')}/manifest.json")
-    return json.loads(text).get("fingerprint", "unknown") if text else "unknown"
+    return json.loads(text) if text else {}
+
+
+def _raw_fingerprint(root: str | Path) -> str:
+    return _raw_manifest(root).get("fingerprint", "unknown")
 
 
 def score(
@@ -330,7 +339,7 @@ def score(
             version = _fit(txf, user_table, options, _raw_fingerprint(input_dir))
         if progress:
             progress("fit models", 1, 1)
-        contamination = options.settings.iforest.contamination
+        flagged_share = THRESHOLDS.flagged_share
         unsorted = tmp / "unsorted"
         unsorted.mkdir()
         if options.engine == "spark":
@@ -357,17 +366,19 @@ def score(
             lstm_by_user = {int(u): (np.nan if v is None else v) for u, v in rows}
         if progress:
             progress("rank and explain", 0, 3)
-        _rank_transactions(db, pattern, tmp, contamination, n_tx)
+        _rank_transactions(db, pattern, tmp, flagged_share, n_tx)
         shutil.rmtree(unsorted)
         if progress:
             progress("rank and explain", 1, 3)
-        scored_users = _score_users(version, user_table, lstm_by_user, contamination)
+        scored_users = _score_users(version, user_table, lstm_by_user, flagged_share)
         pq.write_table(scored_users, tmp / "users.parquet", compression="zstd")
         scored_tx = str(tmp / "transactions" / "*.parquet")
         (tmp / "insights.json").write_text(json.dumps(insights(db, scored_tx), indent=2) + "\n")
         if progress:
             progress("rank and explain", 1, 3)
-        evaluation = _evaluate(db, scored_tx, scored_users)
+        # The scenarios the data was generated with, so that one without victims is reported.
+        scenarios = tuple(_raw_manifest(input_dir).get("scenarios", ()))
+        evaluation = _evaluate(db, scored_tx, scored_users, scenarios)
         if evaluation:
             (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
         version.save(tmp / "models", metrics=evaluation)
@@ -379,7 +390,8 @@ def score(
             "models": options.models,
             "model_version": version.version,
             "counts": {"users": n_users, "transactions": n_tx},
-            "flagged_share": contamination,
+            "flagged_share": flagged_share,
+            "thresholds": THRESHOLDS.as_json(),
         }
         (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         if progress:

@@ -1,6 +1,6 @@
 """Load on the running intervention service: requests/s and latency percentiles for the
 anomaly list and for an intervention, from a thread-pool load generator on 127.0.0.1.
-Used by `make bench` (fraudwatch.bench); prints figures, asserts nothing."""
+Used by `make bench` (python -m fraudwatch.bench); prints figures, asserts nothing."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Needs a Kafka broker and an Elasticsearch node (`make bench` starts the developm
 version. Every run uses its own topic prefix, index and checkpoint, so runs never see each
 other's data. Prints figures; asserts nothing.
 
-    python -m fraudwatch.stream_bench --raw RAW --models-dir SCORED/models/<version>
+    python -m fraudwatch.bench.stream --raw RAW --models-dir SCORED/models/<version>
 """
 
 from __future__ import annotations

@@ -168,7 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     x = feature_matrix(sample, list(TRANSACTION_FEATURES))
     uid = sample["user_id"].to_numpy()
-    for name in ("iforest", "autoencoder", "lstm"):
+    from fraudwatch.models import MODEL_NAMES
+
+    for name in MODEL_NAMES:
         fitted = LevelModels.fit(
             "transactions",
             list(TRANSACTION_FEATURES),
@@ -195,11 +197,11 @@ def main(argv: list[str] | None = None) -> None:
     figures["score_peak_rss_gib"] = round(peak, 2)
     figures["report_s"] = round(report_s, 1)
     figures["whole_pipeline_s"] = round(gen_s + pipeline_s + report_s, 1)
-    from fraudwatch.service_bench import bench_service
+    from fraudwatch.bench.service import bench_service
 
     figures["intervention_service"] = bench_service(scored)
     if args.stream:
-        from fraudwatch.stream_bench import StreamBenchConfig, bench_stream
+        from fraudwatch.bench.stream import StreamBenchConfig, bench_stream
 
         (models_dir,) = (scored / "models").iterdir()
         figures["streaming"] = bench_stream(
