@@ -308,3 +308,28 @@ def test_a_pending_idempotency_claim_is_a_lease(store_factory) -> None:
     second.complete_idempotency("alice", "k", 200, {"result": "applied"})
     done = first.claim_idempotency("alice", "k", "fp", now=1000.0 + 10 * LEASE)
     assert done is not None and done["status"] == "done" and done["response"]["result"] == "applied"
+
+
+def test_state_rows_name_the_entry_that_set_them(store: StateStore) -> None:
+    from fraudwatch.intervention.audit import verify_store
+
+    locked = store.apply_intervention(entry("lock"), "5")
+    blocked = store.apply_intervention(entry("block"), "77")
+    rows = sorted(store.state_rows(), key=lambda r: r["kind"])
+    assert rows == [
+        {
+            "kind": "account",
+            "subject_id": "5",
+            "field": "locked",
+            "value": True,
+            "seq": locked["seq"],
+        },
+        {
+            "kind": "transaction",
+            "subject_id": "77",
+            "field": "blocked",
+            "value": True,
+            "seq": blocked["seq"],
+        },
+    ]
+    assert verify_store(store).ok

@@ -127,3 +127,30 @@ def test_api_verify_reports_the_same_as_the_cli(
         con.execute("UPDATE audit SET result = 'no_change' WHERE seq = 1")
     broken = client.get("/v1/audit/verify", headers=token_for("admin")).json()
     assert broken["ok"] is False and "entry 1" in broken["problem"]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE state SET value = 0 WHERE subject_id = '1' AND field = 'locked'",
+        "DELETE FROM state WHERE subject_id = '3'",
+        "INSERT INTO state (kind, subject_id, field, value, seq) "
+        "VALUES ('account', '7', 'locked', 1, 2)",
+        "UPDATE state SET value = 1, seq = 2 WHERE subject_id = '2'",
+    ],
+    ids=["silently unlocked", "row deleted", "row invented", "relocked pointing at a lock"],
+)
+def test_verify_catches_a_direct_edit_of_the_state_table(
+    filled: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    client: TestClient,
+    token_for: Callable[[str], dict[str, str]],
+    edit: str,
+) -> None:
+    with sqlite3.connect(filled) as con:
+        con.execute(edit)
+    use_store(monkeypatch, filled)
+    code, out = run("audit", "verify")
+    assert code == 2 and "state table was edited" in out, out
+    answer = client.get("/v1/audit/verify", headers=token_for("admin")).json()
+    assert answer["ok"] is False and "state of account" in answer["problem"]

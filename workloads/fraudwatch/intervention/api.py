@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from fraudwatch.intervention.alert_hooks import mount_hooks
-from fraudwatch.intervention.audit import new_entry, verify_chain
+from fraudwatch.intervention.audit import new_entry, verify_store
 from fraudwatch.intervention.auth import ROLES, OidcVerifier, Principal, create_token
 from fraudwatch.intervention.config import Settings
 from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext, error_body
@@ -317,7 +317,7 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
 
     @app.get("/v1/audit/verify", tags=["audit"])
     def audit_verify(_: Annotated[Principal, Depends(require("audit:verify"))]) -> dict[str, Any]:
-        return asdict(verify_chain(store.audit_entries(), store.audit_head()))
+        return asdict(verify_store(store))
 
     # --- policy and approvals -----------------------------------------------------------
     @app.get("/v1/policy", tags=["policy"])

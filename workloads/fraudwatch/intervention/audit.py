@@ -152,3 +152,49 @@ def verify_chain(
                 f"the chain head's hash does not match entry {count}: it was edited",
             )
     return VerifyResult(True, count, expected_prev)
+
+
+def verify_state(
+    entries: Iterable[dict[str, Any]], rows: Iterable[dict[str, Any]]
+) -> VerifyResult | None:
+    """Replay the log's interventions and compare with the stored state: a flag set or
+    cleared by editing the state table directly (no audit entry) is reported. None when
+    they agree."""
+    from fraudwatch.intervention.stores.repository import ACTION_EFFECTS
+
+    expected: dict[tuple[str, str, str], tuple[bool, int]] = {}
+    for entry in entries:
+        effect = ACTION_EFFECTS.get(str(entry.get("action")))
+        if effect is None or entry.get("result") not in ("applied", "no_change"):
+            continue
+        kind, field, value = effect
+        expected[(kind, str(entry.get("subject_id")), field)] = (value, int(entry["seq"]))
+    stored = {(str(r["kind"]), str(r["subject_id"]), str(r["field"])): r for r in rows}
+    for key in sorted(set(expected) | set(stored)):
+        kind, subject, field = key
+        value, seq = expected.get(key, (False, 0))
+        row = stored.get(key)
+        actual = bool(row["value"]) if row else False
+        if actual != value or (row is not None and int(row.get("seq") or 0) != seq):
+            source = f"entry {seq} set it to {value}" if seq else "no entry ever set it"
+            return VerifyResult(
+                False,
+                0,
+                "",
+                f"state of {kind} {subject}: {field} is {actual} but the audit log says "
+                f"{value} ({source}): the state table was edited outside the service",
+            )
+    return None
+
+
+def verify_store(store: Any) -> VerifyResult:
+    """The whole check `fraudwatch audit verify` runs: the hash chain, then the state
+    against a replay of the chain."""
+    entries = store.audit_entries()
+    result = verify_chain(entries, store.audit_head())
+    if not result.ok:
+        return result
+    state = verify_state(entries, store.state_rows())
+    if state is not None:
+        return VerifyResult(False, result.entries, result.head_hash, state.problem)
+    return result

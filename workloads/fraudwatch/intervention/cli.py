@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from fraudwatch.errors import UserError
-from fraudwatch.intervention.audit import new_entry, verify_chain
+from fraudwatch.intervention.audit import new_entry, verify_store
 from fraudwatch.intervention.auth import ROLES, create_token
 from fraudwatch.intervention.config import load_settings
 from fraudwatch.intervention.stores import StateStore, open_store
@@ -112,9 +112,9 @@ def tokens_revoke(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit hash chain; exit 2 naming the first edited or deleted entry."""
-    store = _store()
-    result = verify_chain(store.audit_entries(), store.audit_head())
+    """Check the audit hash chain and the state against it; exit 2 naming the first edited
+    or deleted entry, or the account/transaction whose state was edited directly."""
+    result = verify_store(_store())
     if not result.ok:
         raise UserError(f"audit log tampered: {result.problem}")
     typer.echo(f"audit chain intact: {result.entries} entries, head {result.head_hash}")

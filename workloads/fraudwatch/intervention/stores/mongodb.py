@@ -158,6 +158,18 @@ class MongoStore(StateStore):
         docs = self.db.state.find({"kind": kind, "subject_id": str(subject_id)})
         return {doc["field"]: bool(doc["value"]) for doc in docs}
 
+    def state_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": doc.get("kind"),
+                "subject_id": doc.get("subject_id"),
+                "field": doc.get("field"),
+                "value": bool(doc.get("value")),
+                "seq": doc.get("seq"),
+            }
+            for doc in self.db.state.find({})
+        ]
+
     def subjects_with(self, kind: str, field: str) -> list[str]:
         docs = self.db.state.find({"kind": kind, "field": field, "value": True})
         return [doc["subject_id"] for doc in docs]

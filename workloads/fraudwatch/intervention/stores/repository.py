@@ -77,6 +77,11 @@ class StateStore(ABC):
         """Current flags of one account or transaction (missing flags are False)."""
 
     @abstractmethod
+    def state_rows(self) -> list[dict[str, Any]]:
+        """Every stored flag: `kind`, `subject_id`, `field`, `value` (bool) and `seq`, the
+        audit entry that last set it (what `audit verify` replays the log against)."""
+
+    @abstractmethod
     def subjects_with(self, kind: str, field: str) -> list[str]:
         """Ids of the subjects whose flag is set, e.g. every locked account."""
 

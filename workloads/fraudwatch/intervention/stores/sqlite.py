@@ -189,6 +189,11 @@ class SqliteStore(StateStore):
             ).fetchall()
         return {row["field"]: bool(row["value"]) for row in rows}
 
+    def state_rows(self) -> list[dict[str, Any]]:
+        with self._read() as con:
+            rows = con.execute("SELECT kind, subject_id, field, value, seq FROM state").fetchall()
+        return [{**dict(row), "value": bool(row["value"])} for row in rows]
+
     def subjects_with(self, kind: str, field: str) -> list[str]:
         with self._read() as con:
             rows = con.execute(
