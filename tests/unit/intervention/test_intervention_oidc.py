@@ -95,3 +95,34 @@ def test_a_token_signed_by_another_key_is_refused(
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     headers = {"Authorization": f"Bearer {token(other)}"}
     assert client.get("/v1/anomalies", headers=headers).status_code == 401
+
+
+def test_an_admin_session_ends_when_its_oidc_token_expires(
+    make_client: Callable[..., TestClient], signing_key: tuple[rsa.RSAPrivateKey, Path]
+) -> None:
+    import re
+
+    from fraudwatch.intervention.admin import SESSION_COOKIE, session_hash
+
+    key, jwks = signing_key
+    client = make_client(
+        FRAUDWATCH_OIDC_ISSUER=ISSUER,
+        FRAUDWATCH_OIDC_AUDIENCE=AUDIENCE,
+        FRAUDWATCH_OIDC_JWKS_URL=jwks.as_uri(),
+    )
+    exp = int(time.time()) + 5
+    form = client.get("/admin/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+    signed_in = client.post(
+        "/admin/login", data={"token": token(key, exp=exp), "csrf": csrf}, follow_redirects=False
+    )
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/admin"
+    sid = client.cookies.get(SESSION_COOKIE)
+    assert sid
+    record = client.store.get_session(session_hash(sid), exp - 1)  # type: ignore[attr-defined]
+    assert record is not None and record["expires_at"] <= exp
+    # at the token's expiry the session is gone, not 8 hours later
+    assert client.store.get_session(session_hash(sid), exp) is None  # type: ignore[attr-defined]
+    assert "max-age=" in signed_in.headers["set-cookie"].lower()
+    max_age = int(re.search(r"max-age=(\d+)", signed_in.headers["set-cookie"], re.I).group(1))  # type: ignore[union-attr]
+    assert max_age <= 5

@@ -143,13 +143,18 @@ def mount_admin(
                 status_code=303,
             )
         sid = secrets.token_urlsafe(32)
+        now = time.time()
+        # A session ends with its credential: an OIDC token's expiry caps it.
+        expires = now + SESSION_SECONDS
+        if principal.expires_at is not None:
+            expires = min(expires, principal.expires_at)
         store.create_session(
             session_hash(sid),
             {
                 "actor": principal.actor,
                 "role": principal.role,
                 "csrf": secrets.token_urlsafe(32),
-                "expires_at": time.time() + SESSION_SECONDS,
+                "expires_at": expires,
                 "created_at": now_iso(),
             },
         )
@@ -161,7 +166,7 @@ def mount_admin(
             samesite="strict",
             secure=request.url.scheme == "https",
             path="/",
-            max_age=SESSION_SECONDS,
+            max_age=max(int(expires - now), 0),
         )
         response.delete_cookie(LOGIN_COOKIE, path="/admin")
         return response

@@ -41,6 +41,9 @@ class Principal:
 
     actor: str
     role: str
+    #: When the credential stops being valid (seconds since the epoch), if it says so: an
+    #: OIDC token's `exp`. An admin page session never outlives it.
+    expires_at: float | None = None
 
     def may(self, permission: str) -> bool:
         return self.role in PERMISSIONS[permission]
@@ -130,7 +133,9 @@ class OidcVerifier:
             role = known[0] if known else None
         if role not in ROLES:
             return None
-        return Principal(actor=f"oidc:{claims['sub']}", role=str(role))
+        return Principal(
+            actor=f"oidc:{claims['sub']}", role=str(role), expires_at=float(claims["exp"])
+        )
 
 
 #: The headers a signed hook carries beside `X-Fraudwatch-Signature`.
