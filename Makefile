@@ -11,7 +11,7 @@ INFRA_VENV ?= .venv-infra
 TEST_EXTRAS ?= demo,spark,dashboards,cluster,dev
 
 .PHONY: install install-test fetch demo test test-unit test-integration test-e2e test-infra \
-        test-ansible test-airflow lint format bench render services-up services-down clean
+        test-ansible test-airflow test-k8s lint format bench render services-up services-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ $(INFRA_VENV)/bin/python: tests/infra/requirements.txt infra/requirements.txt in
 test-infra: $(INFRA_VENV)/bin/python
 	bash tests/infra/gitops/install_kustomize.sh
 	$(INFRA_VENV)/bin/python -m pytest tests/infra
+
+# The k8s tier: a real control plane on 127.0.0.1 (etcd from Debian's etcd-server, kube-apiserver
+# from the shared Kubernetes kit, checksums verified; tests/servers/kubernetes.py) with the
+# operators' real CRDs; docs/operations/kubernetes.md has what it covers and its timings.
+test-k8s: $(INFRA_VENV)/bin/python
+	bash tests/infra/gitops/install_kustomize.sh
+	$(INFRA_VENV)/bin/python -m pytest --durations=10 tests/k8s
 
 # The Airflow tier runs in Airflow's own virtualenv (Airflow pins many packages).
 AIRFLOW_VENV ?= .airflow-venv

@@ -1,0 +1,314 @@
+"""A real Kubernetes control plane on 127.0.0.1: etcd (Debian's etcd-server) and kube-apiserver.
+
+The API server binary comes from the shared Kubernetes kit (`$FRAUDWATCH_K8S_KIT`, else
+`../shared/k8s` from the repository root): its `bin/*.xz` are checked against the kit's
+SHA256SUMS, unpacked into `.cache/k8s/bin` and checked again. Without the kit this fails and
+says so (the kit's README has the recipe that builds the binaries from the Go module proxy).
+
+Everything listens on 127.0.0.1 on free ports chosen at start; TLS with a self-signed serving
+certificate (SAN IP:127.0.0.1), a bearer token in group system:masters, RBAC authorization,
+PodSecurity and ValidatingAdmissionPolicy admission on (the API server's defaults).
+
+    python -m tests.servers.kubernetes up [--state-dir DIR]    # prints the kubeconfig path
+    python -m tests.servers.kubernetes down [--state-dir DIR]
+
+`start(state_dir)` returns a `ControlPlane` (URL, token, CA file, kubeconfig path); `stop()`
+stops only the PIDs recorded in state_dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import lzma
+import os
+import secrets
+import shutil
+import socket
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.servers import REPO_ROOT, default_state_dir
+from tests.servers.process_control import (
+    ServerStartError,
+    run_checked,
+    spawn,
+    stop_pid,
+    wait_until,
+    write_pid,
+)
+
+KIT_VARIABLE = "FRAUDWATCH_K8S_KIT"
+BIN_CACHE = REPO_ROOT / ".cache" / "k8s" / "bin"
+ETCD_START_TIMEOUT_S = 30.0
+APISERVER_START_TIMEOUT_S = 90.0
+# Stop order: the API server before its storage.
+PROCESSES = ("kube-apiserver", "etcd")
+
+
+def kit_dir() -> Path:
+    configured = os.environ.get(KIT_VARIABLE)
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "k8s"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksums(bin_dir: Path) -> dict[str, str]:
+    sums = {}
+    for line in (bin_dir / "SHA256SUMS").read_text().splitlines():
+        if line.strip():
+            digest, name = line.split(maxsplit=1)
+            sums[name.strip().lstrip("*")] = digest
+    return sums
+
+
+def binary(name: str) -> Path:
+    """`name` (kube-apiserver, pulumi, ...) from the kit, checksum-verified, unpacked into
+    .cache/k8s/bin. Raises ServerStartError naming what is missing."""
+    source_dir = kit_dir() / "bin"
+    packed = source_dir / f"{name}.xz"
+    if not packed.is_file() or not (source_dir / "SHA256SUMS").is_file():
+        raise ServerStartError(
+            f"{name}: {packed} (and its SHA256SUMS) not found. Set {KIT_VARIABLE} to the "
+            "shared Kubernetes kit (crds/, charts/, bin/), or build the binaries by the recipe "
+            "in the kit's README (Go module proxy) and put them there as NAME.xz + SHA256SUMS."
+        )
+    sums = _checksums(source_dir)
+    if name not in sums or f"{name}.xz" not in sums:
+        raise ServerStartError(f"{name}: no checksum for it in {source_dir / 'SHA256SUMS'}")
+    target = BIN_CACHE / name
+    if target.is_file() and _sha256(target) == sums[name]:
+        return target
+    if _sha256(packed) != sums[f"{name}.xz"]:
+        raise ServerStartError(f"{name}: {packed} does not match its SHA256SUMS entry")
+    BIN_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    with lzma.open(packed) as src, partial.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    if _sha256(partial) != sums[name]:
+        partial.unlink()
+        raise ServerStartError(f"{name}: unpacked binary does not match SHA256SUMS")
+    partial.chmod(0o755)
+    partial.replace(target)
+    return target
+
+
+def etcd_binary() -> str:
+    found = shutil.which("etcd")
+    if not found:
+        raise ServerStartError(
+            "etcd is not installed: apt-get install etcd-server (Debian's etcd 3.4 works with "
+            "this API server)"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    url: str
+    token: str
+    ca_file: Path
+    kubeconfig: Path
+    state_dir: Path
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+
+def _certificates(home: Path) -> tuple[Path, Path, Path]:
+    """A self-signed serving certificate for 127.0.0.1 and the service-account key pair."""
+    cert, key, sa_key = home / "apiserver.crt", home / "apiserver.key", home / "sa.key"
+    run_checked(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kube-apiserver",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        what="openssl (serving certificate)",
+    )
+    run_checked(["openssl", "genrsa", "-out", str(sa_key), "2048"], what="openssl (SA key)")
+    for path in (key, sa_key):
+        path.chmod(0o600)
+    return cert, key, sa_key
+
+
+def _kubeconfig(path: Path, server: str, token: str, ca_file: Path) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "fraudwatch-test",
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca_file.read_bytes()).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [
+            {"name": "fraudwatch-test", "context": {"cluster": "fraudwatch-test", "user": "admin"}}
+        ],
+        "current-context": "fraudwatch-test",
+    }
+    path.write_text(json.dumps(config, indent=2))  # JSON is YAML: every client reads it
+    path.chmod(0o600)
+
+
+def _get(url: str, token: str | None = None, context: ssl.SSLContext | None = None) -> int:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def start(state_dir: Path) -> ControlPlane:
+    """Start etcd and kube-apiserver; return when /readyz answers ok."""
+    apiserver = binary("kube-apiserver")
+    etcd = etcd_binary()
+    home = state_dir / "kubernetes"
+    if home.exists():
+        stop(state_dir)
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    cert, key, sa_key = _certificates(home)
+    token = secrets.token_hex(24)
+    tokens = home / "tokens.csv"
+    tokens.write_text(f'{token},admin,admin-uid,"system:masters"\n')
+    tokens.chmod(0o600)
+
+    etcd_port, etcd_peer_port, api_port = free_port(), free_port(), free_port()
+    etcd_url = f"http://127.0.0.1:{etcd_port}"
+    etcd_log = home / "etcd.log"
+    etcd_process = spawn(
+        [
+            etcd,
+            "--name=fraudwatch-test",
+            f"--data-dir={home / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer_port}",
+            f"--initial-cluster=fraudwatch-test=http://127.0.0.1:{etcd_peer_port}",
+            "--quota-backend-bytes=2147483648",
+            "--unsafe-no-fsync",
+        ],
+        etcd_log,
+    )
+    write_pid(state_dir, "etcd", etcd_process.pid)
+    wait_until(
+        lambda: _get(f"{etcd_url}/health") == 200,
+        what="etcd",
+        process=etcd_process,
+        log_path=etcd_log,
+        timeout=ETCD_START_TIMEOUT_S,
+    )
+
+    server = f"https://127.0.0.1:{api_port}"
+    api_log = home / "kube-apiserver.log"
+    api_process = spawn(
+        [
+            str(apiserver),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            f"--tls-cert-file={cert}",
+            f"--tls-private-key-file={key}",
+            f"--token-auth-file={tokens}",
+            "--authorization-mode=RBAC",
+            f"--service-account-issuer={server}",
+            f"--service-account-key-file={sa_key}",
+            f"--service-account-signing-key-file={sa_key}",
+            "--service-cluster-ip-range=10.96.0.0/24",
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            # As on a real cluster (Ceph's OSDs need it): the policies, not this flag, decide.
+            "--allow-privileged=true",
+            # Pods are never scheduled here: no ServiceAccount controller creates `default`.
+            "--disable-admission-plugins=ServiceAccount",
+        ],
+        api_log,
+    )
+    write_pid(state_dir, "kube-apiserver", api_process.pid)
+    context = ssl.create_default_context(cafile=str(cert))
+    wait_until(
+        lambda: _get(f"{server}/readyz", token, context) == 200,
+        what="kube-apiserver",
+        process=api_process,
+        log_path=api_log,
+        timeout=APISERVER_START_TIMEOUT_S,
+    )
+    kubeconfig = home / "kubeconfig"
+    _kubeconfig(kubeconfig, server, token, cert)
+    plane = ControlPlane(server, token, cert, kubeconfig, state_dir)
+    (home / "control-plane.json").write_text(
+        json.dumps({"url": server, "kubeconfig": str(kubeconfig), "ca_file": str(cert)})
+    )
+    return plane
+
+
+def stop(state_dir: Path) -> None:
+    """Stop the API server, then etcd: only the PIDs this state directory recorded."""
+    marker = str(state_dir / "kubernetes")
+    for name in PROCESSES:
+        stop_pid(state_dir, name, marker=marker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.servers.kubernetes")
+    parser.add_argument("command", choices=("up", "down"))
+    parser.add_argument("--state-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    state_dir = (args.state_dir or default_state_dir()).resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if args.command == "down":
+        stop(state_dir)
+        print("kubernetes: stopped")
+        return 0
+    try:
+        plane = start(state_dir)
+    except ServerStartError as error:
+        print(f"kubernetes: failed to start: {error}", file=sys.stderr)
+        return 1
+    print(f"kubernetes: {plane.url}; export KUBECONFIG={plane.kubeconfig}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
