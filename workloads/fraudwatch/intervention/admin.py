@@ -117,7 +117,7 @@ def mount_admin(
             csrf,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=ctx.settings.always_https or request.url.scheme == "https",
             path="/admin",
         )
         return response
@@ -164,7 +164,7 @@ def mount_admin(
             sid,
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=ctx.settings.always_https or request.url.scheme == "https",
             path="/",
             max_age=max(int(expires - now), 0),
         )

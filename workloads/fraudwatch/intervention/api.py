@@ -459,6 +459,8 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         observe=lambda method, route, status, seconds: ctx.requests.labels(
             method, route, str(status)
         ).observe(seconds),
+        trusted_proxies=settings.trusted_proxies,
+        always_https=settings.always_https,
     )
     return app
 

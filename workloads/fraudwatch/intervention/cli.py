@@ -53,7 +53,10 @@ def serve(
         f"intervention service on http://{host}:{port} (admin page: /admin), "
         f"{results.describe()}, config {settings.source}"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    # Forwarded headers are judged by the app (server.trusted_proxies), not by uvicorn.
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", server_header=False, proxy_headers=False
+    )
 
 
 @tokens_app.command("create")

@@ -81,6 +81,12 @@ class Settings:
     hook_replay_window_seconds: int = 300
     hook_dedupe_seconds: int = 7 * 86400
     max_body_bytes: int = 65536
+    #: Addresses/networks whose X-Forwarded-Proto is believed (the TLS ingress).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: True: every cookie is Secure and every response has HSTS, whatever the request said.
+    always_https: bool = False
+    #: Serve /docs and /redoc (the interactive API pages); off by default.
+    api_docs: bool = False
     source: str = "defaults"
 
     def with_scored(self, scored: Path | None) -> Settings:
@@ -120,6 +126,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "hooks.dedupe_seconds": "FRAUDWATCH_HOOK_DEDUPE_SECONDS",
     "policy.human_override_seconds": "FRAUDWATCH_HUMAN_OVERRIDE_SECONDS",
     "server.max_body_bytes": "FRAUDWATCH_MAX_BODY_BYTES",
+    "server.trusted_proxies": "FRAUDWATCH_TRUSTED_PROXIES",
+    "server.always_https": "FRAUDWATCH_ALWAYS_HTTPS",
+    "server.api_docs": "FRAUDWATCH_API_DOCS",
 }
 
 
@@ -334,8 +343,38 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             1024,
             "65536",
         ),
+        trusted_proxies=_networks(
+            "server.trusted_proxies",
+            values.get("server.trusted_proxies", ["127.0.0.1", "::1"]),
+            origin("server.trusted_proxies"),
+        ),
+        always_https=_boolean(
+            "server.always_https",
+            values.get("server.always_https", False),
+            origin("server.always_https"),
+        ),
+        api_docs=_boolean(
+            "server.api_docs", values.get("server.api_docs", False), origin("server.api_docs")
+        ),
         source=source,
     )
+
+
+def _networks(key: str, value: Any, origin: str) -> tuple[str, ...]:
+    import ipaddress
+
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        return tuple(
+            str(ipaddress.ip_network(str(item).strip(), strict=False))
+            for item in items
+            if str(item).strip()
+        )
+    except (TypeError, ValueError):
+        raise UserError(
+            f"config key {key} = {value!r} in {origin}: must be IP addresses or networks, "
+            'e.g. ["10.0.0.0/8"] in the file or 10.0.0.0/8,127.0.0.1 in the environment'
+        ) from None
 
 
 def _secret_file(env: dict[str, str], name: str) -> str:

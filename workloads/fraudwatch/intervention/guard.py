@@ -1,8 +1,10 @@
 """ASGI guard in front of every route: body size (413), content type on the JSON API (415),
-security headers on every response."""
+security headers on every response, HTTPS as a trusted proxy reports it (Secure cookies and
+Strict-Transport-Security behind a TLS ingress)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudwatch.intervention.context import error_body
 
+HSTS = "max-age=31536000; includeSubDomains"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -34,10 +37,26 @@ class RequestGuard:
         app: ASGIApp,
         max_body_bytes: int,
         observe: Callable[[str, str, int, float], None] | None = None,
+        trusted_proxies: tuple[str, ...] = (),
+        always_https: bool = False,
     ) -> None:
         self.app = app
         self.max = max_body_bytes
         self.observe = observe
+        self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
+        self.always_https = always_https
+
+    def _via_trusted_proxy(self, scope: Scope, headers: dict[str, str]) -> bool:
+        """True when a trusted proxy (the TLS ingress) says the client spoke HTTPS."""
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        if proto != "https" or not self.trusted:
+            return False
+        client = (scope.get("client") or ("", 0))[0]
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,11 +73,16 @@ class RequestGuard:
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, status: list[int]) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if scope.get("scheme") != "https" and self._via_trusted_proxy(scope, headers):
+            scope = {**scope, "scheme": "https"}  # cookies get Secure, URLs say https
+        https = self.always_https or scope.get("scheme") == "https"
 
         async def send_secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
                 extra = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                if https:
+                    extra.append((b"strict-transport-security", HSTS.encode()))
                 if scope["path"].startswith("/admin"):
                     extra.append((b"cache-control", b"no-store"))
                 message["headers"] = list(message.get("headers", [])) + extra
