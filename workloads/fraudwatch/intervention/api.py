@@ -72,6 +72,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         title="fraudwatch intervention service",
         version="1",
         description="Act on anomalies: lock, block, step-up; audited. See docs/intervention.md",
+        # The interactive pages are off unless server.api_docs is set; /openapi.json stays.
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.ctx = ctx
 
