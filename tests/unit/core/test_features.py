@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -43,6 +44,42 @@ HISTORY = _tx(
         (4, 1, t(4, 2, 0), 9500.0, "transfer", "api", "NG", "9.9.9.9", "d9", "m7", "declined"),
         (5, 1, t(4, 2, 20), 9600.0, "withdrawal", "atm", "RU", "9.9.9.9", "d9", "m7", "completed"),
         (6, 2, t(1, 12), 5.0, "bill", "mobile", "DE", "2.2.2.2", "e1", "m3", "completed"),
+        # User 3: eight small purchases a day apart, then five large transfers (persona drift).
+        *[
+            (
+                100 + d,
+                3,
+                t(1 + d, 9),
+                20.0,
+                "purchase",
+                "web",
+                "FR",
+                "3.3.3.3",
+                "f1",
+                "m4",
+                "completed",
+            )
+            for d in range(8)
+        ],
+        *[
+            (
+                110 + d,
+                3,
+                t(20 + d, 9),
+                2000.0,
+                "transfer",
+                "web",
+                "FR",
+                "3.3.3.3",
+                "f1",
+                "m5",
+                "completed",
+            )
+            for d in range(5)
+        ],
+        # User 4: a country missing from the location table ("ZZ"), then a known one.
+        (200, 4, t(1, 8), 10.0, "bill", "web", "ZZ", "4.4.4.4", "g1", "m6", "completed"),
+        (201, 4, t(1, 9), 10.0, "bill", "web", "GB", "4.4.4.4", "g1", "m6", "completed"),
     ]
 )
 
@@ -93,6 +130,59 @@ def test_user_features(features):
     assert u[1]["gap_min_s"] == 20 * 60
     assert u[2]["gap_mean_s"] is None  # one transaction: no gap, imputed later by the scaler
     assert u[1]["failed_logins"] == 0
+
+
+def test_geo_velocity_between_consecutive_countries(features):
+    from fraudwatch.contract.locations import great_circle_km, location
+
+    by_tx, _ = features
+    assert by_tx[1]["geo_velocity_kmh_log"] is None  # no previous transaction
+    assert by_tx[2]["geo_velocity_kmh_log"] == 0.0  # same country
+    ng, ru = location("NG"), location("RU")
+    assert ng is not None and ru is not None
+    km = great_circle_km(*ng, *ru)
+    assert by_tx[5]["travel_km"] == pytest.approx(km, rel=1e-9)
+    assert math.exp(by_tx[5]["geo_velocity_kmh_log"]) - 1 == pytest.approx(km / (20 / 60))
+    # Lagos to Moscow-ish in 20 minutes is impossible; GB to NG in 16 hours is not.
+    assert by_tx[5]["impossible_travel"] == 1 and by_tx[4]["impossible_travel"] == 0
+    # An unknown country gives null geo features, never an error.
+    assert by_tx[201]["geo_velocity_kmh_log"] is None and by_tx[201]["impossible_travel"] == 0
+
+
+def test_behaviour_change_against_the_users_own_baseline(features):
+    by_tx, users = features
+    small, large = math.log(21.0), math.log(2001.0)
+    assert by_tx[100]["amount_vs_baseline_log"] is None  # nothing earlier
+    assert by_tx[107]["amount_vs_baseline_log"] == pytest.approx(0.0)
+    assert by_tx[110]["amount_vs_baseline_log"] == pytest.approx(large - small)
+    # Recent window: the last 5 (this one included) against up to 32 before them.
+    assert by_tx[104]["recent_amount_shift"] is None  # no baseline yet
+    assert by_tx[105]["recent_amount_shift"] == pytest.approx(0.0)
+    assert by_tx[112]["recent_amount_shift"] == pytest.approx(3 / 5 * (large - small))
+    assert by_tx[112]["recent_risky_shift"] == pytest.approx(3 / 5)
+    u = {r["user_id"]: r for r in users}
+    # 13 transactions, the level steps up after the 8th: the change-point statistic is the
+    # rise times sqrt(8 * 5 / 13), the largest over the 12 possible split points.
+    assert u[3]["amount_change_point"] == pytest.approx((large - small) * math.sqrt(40 / 13))
+    assert u[3]["risky_change_point"] == pytest.approx(math.sqrt(40 / 13))
+    assert u[1]["amount_change_point"] > 0 and u[1]["risky_change_point"] > 0
+    assert u[3]["max_amount_vs_baseline"] == pytest.approx(large - small)
+    assert u[3]["impossible_travel_count"] == 0 and u[1]["impossible_travel_count"] == 1
+    assert u[2]["amount_change_point"] is None  # one transaction: no split point
+
+
+def test_reporting_threshold_comes_from_configuration(monkeypatch):
+    from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
+
+    con = connect("duckdb")
+    con.con.register("history", HISTORY)
+    monkeypatch.setenv(ENV_REPORTING_THRESHOLDS, "EUR=20000")
+    rows = transaction_features(con.table("history")).to_pyarrow().to_pylist()
+    near = {r["tx_id"]: r["near_reporting_threshold"] for r in rows}
+    assert near[4] == 0 and near[5] == 0  # 9,500 is no longer near a 20,000 threshold
+    explicit = transaction_features(con.table("history"), {"EUR": 2100.0, "*": 1.0})
+    near = {r["tx_id"]: r["near_reporting_threshold"] for r in explicit.to_pyarrow().to_pylist()}
+    assert near[110] == 1 and near[1] == 0
 
 
 def test_missing_values_are_imputed_and_scaled_with_training_parameters():

@@ -161,3 +161,94 @@ def test_another_seed_gives_other_data(tmp_path, raw_dir):
 def test_bad_config_names_the_option(change, needle):
     with pytest.raises(UserError, match=needle):
         GeneratorConfig(**change)
+
+
+DEMO = GeneratorConfig(users=20_000, transactions=200_000)  # `fraudwatch demo`'s scale
+
+
+def test_every_scenario_has_victims_at_demo_scale():
+    import numpy as np
+    from fraudwatch.generator.population import MIN_VICTIMS_PER_SCENARIO, build_population
+
+    population = build_population(DEMO)
+    victims = np.bincount(population.scenario[population.scenario >= 0], minlength=7)
+    assert dict(zip(SCENARIO_NAMES, victims.tolist(), strict=True)) == dict.fromkeys(
+        SCENARIO_NAMES, MIN_VICTIMS_PER_SCENARIO
+    )
+    drift = population.scenario == SCENARIO_NAMES.index("persona_drift")
+    assert all(PERSONA_NAMES[p].endswith("passive") for p in population.persona[drift])
+    # The floor costs a little more fraud than asked for, never a lot.
+    share = population.fraud_tx.sum() / DEMO.transactions
+    assert DEMO.fraud_rate <= share < 2 * DEMO.fraud_rate
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        # Enough fraud for the requested rate: victims follow it (77 at ~13 transactions each).
+        (GeneratorConfig(users=100_000, transactions=1_000_000), [11] * 7),
+        # Too small for a floor without swamping the data: no scenario is forced in.
+        (GeneratorConfig(users=50, transactions=1_500), [0] * 7),
+        # A zero weight switches a scenario off, floor included.
+        (
+            GeneratorConfig(
+                users=20_000, transactions=200_000, scenario_weights={"structuring": 1.0}
+            ),
+            [0, 0, 24, 0, 0, 0, 0],  # 200 transactions at 8.5 each
+        ),
+        (GeneratorConfig(users=20_000, transactions=200_000, fraud_rate=0.0), [0] * 7),
+    ],
+)
+def test_victims_per_scenario(config, expected):
+    from fraudwatch.generator.population import victims_per_scenario
+
+    assert victims_per_scenario(config).tolist() == expected
+
+
+def test_victims_are_deterministic_per_seed():
+    import numpy as np
+    from fraudwatch.generator.population import build_population
+
+    a, b = build_population(DEMO), build_population(DEMO)
+    assert np.array_equal(a.scenario, b.scenario) and np.array_equal(a.fraud_tx, b.fraud_tx)
+    other = build_population(dataclasses.replace(DEMO, seed=DEMO.seed + 1))
+    assert not np.array_equal(a.scenario, other.scenario)
+
+
+def test_normal_users_travel_by_the_day(raw_dir):
+    """A normal user's transactions on one UTC day are all made from one country: ordinary
+    travel never looks like the impossible_travel scenario."""
+    tx = read(raw_dir, "transactions")
+    hops = sql(
+        "SELECT count(*) FROM (SELECT user_id, ts::DATE AS day FROM tx WHERE label = 0 "
+        "GROUP BY 1, 2 HAVING count(DISTINCT country) > 1)",
+        tx=tx,
+    )[0][0]
+    travelled = sql(
+        "SELECT count(*) FROM tx t JOIN users u USING (user_id) "
+        "WHERE t.label = 0 AND t.country <> u.home_country",
+        tx=tx,
+        users=read(raw_dir, "users"),
+    )[0][0]
+    assert travelled > 0 and hops == 0
+
+
+def test_structuring_follows_the_configured_reporting_threshold(tmp_path, monkeypatch):
+    from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
+
+    monkeypatch.setenv(ENV_REPORTING_THRESHOLDS, "GBP=3000")
+    config = dataclasses.replace(SMALL, fraud_rate=0.02, scenario_weights={"structuring": 1.0})
+    generate(config, tmp_path / "raw", workers=1)
+    rows = sql(
+        "SELECT currency, min(amount), max(amount) FROM tx WHERE label = 1 GROUP BY 1",
+        tx=read(tmp_path / "raw", "transactions"),
+    )
+    limits = {currency: (low, high) for currency, low, high in rows}
+    assert "GBP" in limits and len(limits) > 1
+    for currency, (low, high) in limits.items():
+        threshold = 3000 if currency == "GBP" else 10_000  # the others keep their default
+        assert 0.9 * threshold <= low and high < threshold, currency
+    manifest = json.loads((tmp_path / "raw" / "manifest.json").read_text())
+    assert manifest["reporting_thresholds"]["GBP"] == 3000
+    # The evaluation lists the scenarios the data was generated with (victims or not).
+    assert manifest["scenarios"] == ["structuring"]

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from fraudwatch.features.transactions import LOOKBACK_ROWS
 from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
 from fraudwatch.streaming.job import RAW_TRANSACTION_SCHEMA, batch_features
-from fraudwatch.streaming.user_history import UserHistory
+from fraudwatch.streaming.user_history import DEFAULT_PER_USER, UserHistory
 
 #: Features that look back at earlier transactions: with the history they must equal the
 #: batch job's; the user aggregates (median, mean, type share) are documented as windowed.
@@ -26,6 +27,24 @@ LOOKBACK = (
     "new_country",
     "new_counterparty",
     "country_switch_fast",
+    "amount_vs_baseline_log",
+    "recent_amount_shift",
+    "recent_risky_shift",
+    "geo_velocity_kmh_log",
+    "impossible_travel",
+)
+#: Look-back features over a bounded number of earlier transactions (at most
+#: LOOKBACK_ROWS): the default kept history holds all they read, so they are exact.
+BOUNDED = (
+    "gap_prev_s",
+    "gap_change_log",
+    "velocity_1h",
+    "country_switch_fast",
+    "amount_vs_baseline_log",
+    "recent_amount_shift",
+    "recent_risky_shift",
+    "geo_velocity_kmh_log",
+    "impossible_travel",
 )
 
 
@@ -66,6 +85,24 @@ def test_lookback_features_match_the_batch_job_across_micro_batches(
     streamed = stream_features(transactions, tmp_path / "h.duckdb", batches=6, per_user=1_000)
 
     assert streamed.keys() == batch_job.keys()
+    mismatched = [tx for tx in batch_job if streamed[tx] != pytest.approx(batch_job[tx])]
+    assert mismatched == []
+
+
+def test_bounded_lookback_features_are_exact_with_the_default_history(
+    transactions: pa.Table, tmp_path: Path
+) -> None:
+    """The default kept history covers the longest bounded look-back (recent window plus
+    baseline), so those features equal the batch job's even for users with longer histories."""
+    assert LOOKBACK_ROWS < DEFAULT_PER_USER
+    per_user = LOOKBACK_ROWS + 1
+    longest = max(pc.value_counts(transactions["user_id"]).field("counts").to_pylist())
+    assert longest > 2 * per_user  # some users' histories are longer than what is kept
+    batch_job = {
+        tx: {k: row[k] for k in BOUNDED} for tx, row in by_tx(batch_features(transactions)).items()
+    }
+    streamed = stream_features(transactions, tmp_path / "h.duckdb", batches=6, per_user=per_user)
+    streamed = {tx: {k: row[k] for k in BOUNDED} for tx, row in streamed.items()}
     mismatched = [tx for tx in batch_job if streamed[tx] != pytest.approx(batch_job[tx])]
     assert mismatched == []
 

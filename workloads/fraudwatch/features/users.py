@@ -1,4 +1,5 @@
-"""Per-user features, aggregated from the per-transaction features (one definition of each)."""
+"""Per-user features, aggregated from the per-transaction features (one definition of each).
+Definitions and the reasons behind them: docs/features.md."""
 
 from __future__ import annotations
 
@@ -30,11 +31,45 @@ USER_FEATURES = (
     "fast_country_switches",
     "new_device_share",
     "failed_logins",
+    "amount_change_point",
+    "risky_change_point",
+    "max_amount_vs_baseline",
+    "geo_velocity_max_log",
+    "impossible_travel_count",
 )
+
+
+def _change_points(txf: ir.Table) -> ir.Table:
+    """At each transaction k of a user's n (in time order), the standardised rise of the mean
+    from before it to from it on: (mean[k:] - mean[:k]) * sqrt(k (n - k) / n), for the log
+    amount and for the risky-type indicator. Its maximum over k is the classic CUSUM /
+    likelihood-ratio statistic for one change in level: large when the user's behaviour
+    stepped up at some point and stayed there (persona drift), small for a stable user,
+    whatever the user's own level. Null at the user's first transaction."""
+    before = ibis.window(group_by="user_id", order_by=["ts", "tx_id"], rows=(None, -1))
+    whole = ibis.window(group_by="user_id")
+    t = txf.mutate(
+        amount_before=txf.log_amount.sum().over(before),
+        amount_total=txf.log_amount.sum().over(whole),
+        risky_before=txf.is_risky.sum().over(before),
+        risky_total=txf.is_risky.sum().over(whole),
+    )
+    k = t.user_tx_index.cast("float64").nullif(0.0)
+    n = t.user_tx_count.cast("float64")
+    scale = (k * (n - k) / n).sqrt()
+
+    def rise(before: ir.FloatingValue, total: ir.FloatingValue) -> ir.FloatingValue:
+        return ((total - before) / (n - k) - before / k) * scale
+
+    return t.mutate(
+        amount_shift_at=rise(t.amount_before, t.amount_total),
+        risky_shift_at=rise(t.risky_before, t.risky_total),
+    )
 
 
 def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
     """One row per user from the output of transaction_features (and, if given, logins)."""
+    txf = _change_points(txf)
     g = txf.group_by("user_id").aggregate(
         tx_count=txf.tx_id.count(),
         amount_mean=txf.amount.mean(),
@@ -59,6 +94,11 @@ def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
         near_threshold_count=txf.near_reporting_threshold.sum(),
         fast_country_switches=txf.country_switch_fast.sum(),
         new_device_share=txf.new_device.mean(),
+        amount_change_point=txf.amount_shift_at.max(),
+        risky_change_point=txf.risky_shift_at.max(),
+        max_amount_vs_baseline=txf.amount_vs_baseline_log.max(),
+        geo_velocity_max_log=txf.geo_velocity_kmh_log.max(),
+        impossible_travel_count=txf.impossible_travel.sum(),
     )
     g = g.mutate(gap_cv=(g.gap_std_s / g.gap_mean_s.nullif(0)))
     if logins is not None:

@@ -56,6 +56,7 @@ API_ENDPOINTS = (
     "/v1/profile",
     "/v1/cards",
 )
+TRIP_DAYS = 4  # a trip abroad lasts this many days (periods start with the data set)
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 CATEGORY = pa.dictionary(pa.int32(), pa.string())  # low-cardinality strings
 
@@ -196,8 +197,12 @@ def transactions(pop: Population, first: int, last: int) -> pa.Table:
         pop.amount_mu[idx] + pop.amount_sigma[idx] * rnd.normal(seed, "tx/amount", uid, pos)
     )
     channel = rnd.choice(seed, "tx/channel", np.cumsum(CHANNEL_BY_TYPE, axis=1)[tx_type], uid, pos)
-    travel = rnd.uniform(seed, "tx/travel", uid, pos) < pop.travel_share[idx]
-    abroad = rnd.integers(seed, "tx/abroad", 0, len(COUNTRIES), uid, pos)
+    # Travel is by trips of TRIP_DAYS days: during a trip all of the user's transactions are
+    # made from the same foreign country and hotel IP, so normal users do not hop between
+    # countries within minutes or hours (the impossible_travel scenario's signature).
+    trip = ((ts - cfg.start_epoch) // (TRIP_DAYS * 86_400)).astype(np.int64)
+    travel = rnd.uniform(seed, "tx/travel", uid, trip) < pop.travel_share[idx]
+    abroad = rnd.integers(seed, "tx/abroad", 0, len(COUNTRIES), uid, trip)
     home = pop.country[idx]
     columns = {
         "idx": idx,
@@ -208,7 +213,7 @@ def transactions(pop: Population, first: int, last: int) -> pa.Table:
         "device": own_device(uid, rnd.integers(seed, "tx/device", 0, pop.n_devices[idx], uid, pos)),
         "ip": np.where(
             travel,
-            foreign_ip(seed, "tx/travel-ip", uid, pos),
+            foreign_ip(seed, "tx/travel-ip", uid, trip),
             own_ip(seed, uid, rnd.integers(seed, "tx/ip", 0, pop.n_ips[idx], uid, pos)),
         ),
         "country": np.where(travel & (abroad != home), abroad, home),

@@ -40,7 +40,7 @@ class Persona:
     devices: tuple[int, int]  # range of devices per user
     ips: tuple[int, int]  # range of home IP addresses per user
     hour_spread: float  # std-dev in hours around the user's preferred hour
-    travel_share: float  # share of transactions made from another country
+    travel_share: float  # share of trip periods (events.TRIP_DAYS days) spent in another country
     amount_median: float  # typical amount in the user's currency
     amount_sigma: float  # spread of log(amount) within a user
 

@@ -17,6 +17,9 @@ from fraudwatch.generator import randomness as rnd
 from fraudwatch.generator.personas import COUNTRIES, PERSONAS, TX_TYPES, persona_table
 from fraudwatch.generator.scenarios import SCENARIOS, mean_tx_per_victim
 
+MIN_VICTIMS_PER_SCENARIO = 3  # every scenario shows up, even in a demo-sized data set
+FLOOR_MAX_RATE = 0.005  # ... unless that floor would make more than 0.5 % of rows anomalous
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -182,28 +185,57 @@ def _scenario_index(name: str) -> int:
     return next(i for i, s in enumerate(SCENARIOS) if s.name == name)
 
 
+def victims_per_scenario(config: GeneratorConfig) -> np.ndarray:
+    """How many victims each scenario gets (in SCENARIOS order): about `fraud_rate` of all
+    transactions shared by `scenario_weights`, and at least a floor per scenario with a
+    non-zero weight (`MIN_VICTIMS_PER_SCENARIO`, lowered when it would push the anomalous share
+    past `FLOOR_MAX_RATE`), so that small data sets still show every scenario. Exact counts,
+    computed for the whole population: independent of chunks and workers."""
+    weights = np.array([config.scenario_weights.get(s.name, 0.0) for s in SCENARIOS])
+    if config.fraud_rate == 0 or weights.sum() == 0:
+        return np.zeros(len(SCENARIOS), dtype=np.int64)
+    means = np.array([(s.tx_count[0] + s.tx_count[1]) / 2 for s in SCENARIOS])
+    budget = config.fraud_rate * config.transactions  # anomalous transactions wanted
+    counts = _largest_remainder(round(budget / mean_tx_per_victim(weights)), weights)
+    active = weights > 0
+    allowance = max(budget, FLOOR_MAX_RATE * config.transactions)
+    floor = min(MIN_VICTIMS_PER_SCENARIO, int(allowance // means[active].sum()))
+    counts = np.where(active, np.maximum(counts, floor), 0)
+    # At most half the users are victims (persona drift only among the passive half).
+    cap = config.users // 2
+    if counts.sum() > cap:
+        counts = _largest_remainder(cap, counts.astype(np.float64))
+    return counts
+
+
 def _assign_scenarios(
     config: GeneratorConfig, uid: np.ndarray, persona: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pick victims so that about `fraud_rate` of all transactions are anomalous."""
+    """Pick each scenario's victims (`victims_per_scenario`) among the users it can happen to:
+    the eligible users not yet picked with the smallest hash keyed by (seed, scenario, user)."""
     seed = config.seed
-    weights = np.array([config.scenario_weights.get(s.name, 0.0) for s in SCENARIOS])
+    counts = victims_per_scenario(config)
     scenario = np.full(len(uid), -1, dtype=np.int64)
     fraud_tx = np.zeros(len(uid), dtype=np.int64)
-    if config.fraud_rate == 0 or weights.sum() == 0:
+    if counts.sum() == 0:
         return scenario, fraud_tx
-    p_victim = config.fraud_rate * config.transactions / (len(uid) * mean_tx_per_victim(weights))
-    victim = rnd.uniform(seed, "victim", uid) < min(p_victim, 0.5)
     passive = np.array([p.is_passive for p in PERSONAS])[persona]
-    # Scenarios a user can suffer: persona drift only happens to passive users.
-    eligible = np.where(
-        np.array([s.passive_only for s in SCENARIOS])[None, :] & ~passive[:, None], 0.0, weights
-    )
-    cumulative = np.cumsum(eligible / eligible.sum(axis=1, keepdims=True), axis=1)
-    picked = rnd.choice(seed, "victim/scenario", cumulative, uid)
-    scenario[victim] = picked[victim]
-    low = np.array([s.tx_count[0] for s in SCENARIOS])
-    high = np.array([s.tx_count[1] for s in SCENARIOS])
-    count = rnd.integers(seed, "victim/count", 0, high[picked] - low[picked] + 1, uid) + low[picked]
+    # Scenarios restricted to passive users pick first, so the others cannot crowd them out.
+    order = sorted(range(len(SCENARIOS)), key=lambda i: not SCENARIOS[i].passive_only)
+    for number in order:
+        wanted = int(counts[number])
+        if wanted == 0:
+            continue
+        candidates = np.flatnonzero(
+            (scenario < 0) & (passive if SCENARIOS[number].passive_only else True)
+        )
+        key = rnd.uniform(seed, "victim/" + SCENARIOS[number].name, uid[candidates])
+        picked = candidates[np.argsort(key, kind="stable")[:wanted]]
+        scenario[picked] = number
+    victim = scenario >= 0
+    picked_scenario = np.where(victim, scenario, 0)
+    low = np.array([s.tx_count[0] for s in SCENARIOS])[picked_scenario]
+    high = np.array([s.tx_count[1] for s in SCENARIOS])[picked_scenario]
+    count = rnd.integers(seed, "victim/count", 0, high - low + 1, uid) + low
     fraud_tx[victim] = count[victim]
     return scenario, fraud_tx

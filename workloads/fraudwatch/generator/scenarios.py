@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fraudwatch.contract.regulatory import reporting_threshold, reporting_thresholds
 from fraudwatch.generator import randomness as rnd
-from fraudwatch.generator.personas import ALL_COUNTRIES, FAR_COUNTRIES, TX_TYPES
+from fraudwatch.generator.personas import ALL_COUNTRIES, COUNTRIES, FAR_COUNTRIES, TX_TYPES
 
-REPORTING_THRESHOLD = 10_000.0  # amount above which a transfer must be reported (structuring)
 FAR_COUNTRY_INDEX = np.array([ALL_COUNTRIES.index(c) for c in FAR_COUNTRIES])
 _T = {name: i for i, name in enumerate(TX_TYPES)}
 _CHANNEL = {"web": 0, "mobile": 1, "api": 2, "atm": 3, "branch": 4}
@@ -72,6 +72,18 @@ class IncidentRows:
 
     def typical_amount(self) -> np.ndarray:
         return np.exp(self.amount_mu)
+
+    def reporting_threshold(self) -> np.ndarray:
+        """The reporting threshold of each victim's currency (fraudwatch.contract.regulatory)."""
+        return threshold_by_country()[self.home_country]
+
+
+def threshold_by_country() -> np.ndarray:
+    """Reporting threshold of the currency of each country in ALL_COUNTRIES (home countries
+    use their currency; the others, never a home, get the `*` threshold)."""
+    table = reporting_thresholds()
+    currency = {code: cur for code, _, cur in COUNTRIES}
+    return np.array([reporting_threshold(currency.get(c, "*"), table) for c in ALL_COUNTRIES])
 
 
 TAKEOVER_WINDOW = (0.1, 0.95)
@@ -159,7 +171,7 @@ def structuring(r: IncidentRows) -> dict[str, np.ndarray]:
     return _columns(
         r,
         ts=t0 + r.position * (2 * 3600 + 6 * 3600 * r.u("gap")),
-        amount=REPORTING_THRESHOLD * (0.90 + 0.099 * r.u("amount")),
+        amount=r.reporting_threshold() * (0.90 + 0.099 * r.u("amount")),
         tx_type=_T["transfer"],
         channel=np.where(r.u("channel") < 0.5, _CHANNEL["web"], _CHANNEL["mobile"]),
         device=r.own_device(),

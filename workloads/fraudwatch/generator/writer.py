@@ -19,9 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fraudwatch.contract.regulatory import reporting_thresholds
 from fraudwatch.generator import events
 from fraudwatch.generator.population import GeneratorConfig, Population, build_population
 from fraudwatch.generator.randomness import hash64
+from fraudwatch.generator.scenarios import SCENARIOS
 from fraudwatch.storage import output_location
 
 TABLES = ("transactions", "logins", "api_calls")
@@ -119,6 +121,7 @@ def generate(
     Chunks are written as separate files (part-<first user index>.parquet), so the number of
     files depends on the chunk size but the rows, read back in file-name order, do not."""
     global _population
+    thresholds = reporting_thresholds()  # a bad configuration fails here, before any work
     _population = build_population(config)
     counts = dict.fromkeys(("users", *TABLES), 0)
     digest = 0
@@ -149,6 +152,13 @@ def generate(
                 "config": config.as_json(),
                 "counts": counts,
                 "fraud_transactions": fraud,
+                # Every scenario the data was generated with, victims or not: the evaluation
+                # lists each of them (a scenario nobody caught is not silently dropped).
+                "scenarios": [
+                    s.name for s in SCENARIOS if config.scenario_weights.get(s.name, 0.0) > 0
+                ],
+                # Structuring is simulated against these (fraudwatch.contract.regulatory).
+                "reporting_thresholds": thresholds,
                 "fingerprint": f"{digest:016x}",
             }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,0 +1,67 @@
+"""The detector does not know the simulator: features, models and scoring import nothing
+from fraudwatch.generator (shared constants live in fraudwatch.contract)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import fraudwatch
+import pytest
+
+ROOT = Path(fraudwatch.__file__).parent
+DETECTOR_PACKAGES = ("features", "models", "scoring")
+
+
+def imported_modules(source: str, package: str) -> set[str]:
+    """Every module a source text imports, at the top or inside a function; `package` is the
+    package the file belongs to (to resolve relative imports)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{module}" if module else base
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def generator_imports(source: str, package: str) -> list[str]:
+    return sorted(
+        m
+        for m in imported_modules(source, package)
+        if m == "fraudwatch.generator" or m.startswith("fraudwatch.generator.")
+    )
+
+
+def detector_files() -> list[Path]:
+    return sorted(f for p in DETECTOR_PACKAGES for f in (ROOT / p).rglob("*.py"))
+
+
+def test_every_detector_package_is_scanned():
+    scanned = {f.relative_to(ROOT).parts[0] for f in detector_files()}
+    assert scanned == set(DETECTOR_PACKAGES)
+
+
+@pytest.mark.parametrize("path", detector_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_detector_modules_do_not_import_the_generator(path: Path):
+    package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
+    found = generator_imports(path.read_text(encoding="utf-8"), package)
+    assert found == [], f"{path.name} imports {found}; move what it needs to fraudwatch.contract"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from fraudwatch.generator.scenarios import SCENARIOS\n",
+        "def f():\n    import fraudwatch.generator.personas\n",
+        "from ..generator import scenarios\n",
+        "from fraudwatch import generator\n",
+    ],
+)
+def test_the_scan_catches_every_form_of_import(source: str):
+    assert generator_imports(source, "fraudwatch.features") != []
