@@ -77,3 +77,34 @@ def test_filters_narrow_the_table(client: TestClient) -> None:
     assert "3 matching users" in html
     bad = client.get("/admin?hour=99").text
     assert "hour must be between 0 and 23" in bad
+
+
+def test_admin_page_refusals_are_audited_like_the_api(client: TestClient) -> None:
+    csrf = sign_in(client, "viewer")
+    denied = client.post("/admin/users/1/actions/lock", data={"reason": "x", "csrf": csrf})
+    assert denied.status_code == 403
+    entries = client.store.audit_entries()  # type: ignore[attr-defined]
+    assert [(e["via"], e["result"]) for e in entries] == [("admin", "denied")]
+    assert "interventions:write" in entries[0]["detail"]
+    assert client.get("/admin/audit").status_code == 403
+    assert client.store.audit_entries()[-1]["action"] == "GET /admin/audit"  # type: ignore[attr-defined]
+
+
+def test_admin_page_action_on_an_unknown_account_is_a_404_and_audited(client: TestClient) -> None:
+    csrf = sign_in(client, "analyst")
+    missing = client.post("/admin/users/424242/actions/lock", data={"reason": "x", "csrf": csrf})
+    assert missing.status_code == 404 and "unknown account 424242" in missing.json()["error"]
+    (entry,) = client.store.audit_entries()  # type: ignore[attr-defined]
+    assert (entry["via"], entry["result"], entry["subject_id"]) == ("admin", "refused", "424242")
+    huge = client.post(f"/admin/users/{'9' * 30}/actions/lock", data={"reason": "x", "csrf": csrf})
+    assert huge.status_code == 422
+
+
+def test_the_admin_page_offers_every_account_action_of_the_one_table(client: TestClient) -> None:
+    from fraudwatch.intervention.admin import ACTIONS
+    from fraudwatch.intervention.stores.repository import ACTION_EFFECTS
+
+    assert set(ACTIONS) == {a for a, (kind, _, _) in ACTION_EFFECTS.items() if kind == "account"}
+    sign_in(client, "analyst")
+    page = client.get("/admin/users/1").text
+    assert all(label in page for label in ACTIONS.values())

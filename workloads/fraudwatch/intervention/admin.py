@@ -14,10 +14,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Form, Request
+from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -25,9 +26,11 @@ from starlette.exceptions import HTTPException
 
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
-from fraudwatch.intervention.interventions import intervene
+from fraudwatch.intervention.context import MAX_ID
+from fraudwatch.intervention.interventions import intervene, record_refusal
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter
+from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, ACTION_LABELS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,11 +45,11 @@ LOGIN_ERRORS = {
     "unknown_token": "That token is unknown or revoked.",
     "role": "Your role cannot use the admin page (automation tokens are for alert hooks).",
 }
+#: The account actions the user page offers: read from the one table of actions.
 ACTIONS = {
-    "lock": "Lock account",
-    "unlock": "Unlock account",
-    "step_up": "Require step-up auth",
-    "clear_step_up": "Clear step-up",
+    action: ACTION_LABELS[action]
+    for action, (kind, _field, _value) in ACTION_EFFECTS.items()
+    if kind == "account"
 }
 
 
@@ -270,7 +273,7 @@ def mount_admin(
     @app.post("/admin/users/{user_id}/actions/{action}", include_in_schema=False)
     def user_action(
         request: Request,
-        user_id: int,
+        user_id: Annotated[int, FastApiPath(ge=0, le=MAX_ID)],
         action: str,
         reason: str = Form(min_length=1, max_length=1000),
         csrf: str = Form(max_length=100),
@@ -281,13 +284,22 @@ def mount_admin(
         check_csrf(session, csrf)
         if action not in ACTIONS:
             raise HTTPException(404, f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
-        if not session.principal.may("interventions:write"):
-            raise HTTPException(403, f"role {session.principal.role!r} may not intervene")
+        # The same rules as the API: a refusal is audited, an unknown account too.
+        principal = session.principal
+        ctx.permit(principal, "interventions:write", f"POST {request.url.path}", via="admin")
         if not ctx.results.user_exists(user_id):
-            raise HTTPException(404, f"unknown account {user_id}")
-        outcome = intervene(
-            ctx.store, session.principal, action, str(user_id), reason.strip(), via="admin"
-        )
+            record_refusal(
+                ctx.store,
+                principal,
+                action,
+                "account",
+                str(user_id),
+                "unknown account",
+                reason=reason.strip(),
+                via="admin",
+            )
+            raise HTTPException(404, f"unknown account {user_id}: not in the scored results")
+        outcome = intervene(ctx.store, principal, action, str(user_id), reason.strip(), via="admin")
         ctx.count(action, outcome.result, "admin")
         return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 
@@ -296,7 +308,6 @@ def mount_admin(
         session = signed_in(request)
         if isinstance(session, RedirectResponse):
             return session
-        if not session.principal.may("audit:read"):
-            raise HTTPException(403, f"role {session.principal.role!r} may not read the audit")
+        ctx.permit(session.principal, "audit:read", "GET /admin/audit", via="admin")
         entries = ctx.store.audit_entries(newest_first=True, limit=200)
         return page(request, "audit.html", session, entries=entries)

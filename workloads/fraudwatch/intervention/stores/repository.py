@@ -15,6 +15,15 @@ ACTION_EFFECTS: dict[str, tuple[str, str, bool]] = {
     "block": ("transaction", "blocked", True),
     "release": ("transaction", "blocked", False),
 }
+#: How the admin page names each action (the same keys as ACTION_EFFECTS).
+ACTION_LABELS: dict[str, str] = {
+    "lock": "Lock account",
+    "unlock": "Unlock account",
+    "step_up": "Require step-up auth",
+    "clear_step_up": "Clear step-up",
+    "block": "Block transaction",
+    "release": "Release transaction",
+}
 
 
 #: How long a claimed Idempotency-Key stays `pending` before a retry may take it over: the
