@@ -11,7 +11,7 @@ INFRA_VENV ?= .venv-infra
 TEST_EXTRAS ?= demo,spark,dashboards,cluster,dev
 
 .PHONY: install install-test fetch demo test test-unit test-integration test-e2e test-infra \
-        test-ansible test-airflow test-k8s lint format bench render services-up services-down clean
+        test-ansible test-airflow test-k8s lint format bench bench-quality render services-up services-down clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,12 @@ bench: fetch
 	$(BIN)/python -m tests.servers up kafka elasticsearch
 	FRAUDWATCH_SPARK_IVY=$${FRAUDWATCH_SPARK_IVY:-$(CURDIR)/.cache/artifacts/spark-ivy} \
 		$(BIN)/python -m fraudwatch.bench
+
+## bench-quality: our models and the ensemble beside PyOD's peers on the public labelled sets
+## (../shared/data/calibration and scikit-learn's bundled data); prints a Markdown table.
+bench-quality: install-test
+	$(PIP) install --quiet -e '.[bench]'
+	$(BIN)/python -m fraudwatch.bench.quality --repeats 3 --constructed
 
 clean:
 	rm -rf build dist *.egg-info workloads/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -3,8 +3,9 @@
 Built with grafana-foundation-sdk's alerting builders, then written in Grafana's file
 provisioning format (provisioning/alerting/fraudwatch.yaml). Grafana expands `${VAR}` in
 provisioning files, so templates here avoid `$` (they use `index .Labels "user_id"`), and the
-score threshold lives in the Elasticsearch query (`ensemble_score:>=0.8`) rather than in a
-math expression.
+score threshold lives in the Elasticsearch query (`ensemble_score:>=ALERT_AT`) rather than in
+a math expression; its value comes from fraudwatch.scoring.thresholds, the one home of the
+thresholds.
 
 Routing: rules labelled `fraudwatch_route=intervention` carry a `user_id` label and go to the
 intervention service's Grafana hook (which acts per the policy in docs/intervention.md) and on
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fraudwatch.scoring.thresholds import THRESHOLDS
 from grafana_foundation_sdk.builders import alerting
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -31,9 +33,9 @@ from panel_queries import (
 from pipeline_health_dashboard import CONSUMER_GROUP
 
 FOLDER = "fraudwatch"
-#: Ensemble score at which a user is sent to the intervention service (the seed's 0.8). The
-#: service's own policy then picks step-up (>= 0.8) or lock (>= 0.95).
-SCORE_THRESHOLD = 0.8
+#: Ensemble score at which a user is sent to the intervention service; the service's own policy
+#: then picks step-up or lock (all from fraudwatch.scoring.thresholds).
+SCORE_THRESHOLD = THRESHOLDS.alert_at
 #: Flagged transactions per minute that count as a surge.
 SURGE_PER_MINUTE = 50
 #: Unconsumed messages of the streaming scorer's consumer group that page on-call.

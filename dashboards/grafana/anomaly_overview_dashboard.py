@@ -28,7 +28,7 @@ def _score_over_time() -> timeseries.Panel:
         timeseries.Panel()
         .title("Anomaly score over time, per model")
         .description(
-            "Mean per-model percentile score of scored transactions (0 = typical, 1 = most anomalous)."
+            "Mean per-model calibrated score of scored transactions (the share of the training population scoring lower)."
         )
         .datasource(ELASTICSEARCH)
         .unit("percentunit")
@@ -40,8 +40,9 @@ def _score_over_time() -> timeseries.Panel:
     for ref_id, field in (
         ("A", "ensemble_score"),
         ("B", "iforest_score"),
-        ("C", "autoencoder_score"),
-        ("D", "lstm_score"),
+        ("C", "copod_score"),
+        ("D", "autoencoder_score"),
+        ("E", "lstm_score"),
     ):
         panel = panel.with_target(
             es_query(ref_id, TRANSACTIONS, [average(field)], [over_time()], alias=field)

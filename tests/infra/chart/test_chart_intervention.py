@@ -51,10 +51,12 @@ def test_rendered_settings_file_is_accepted_by_the_service(rendered, tmp_path, m
     settings_file.write_text(configmap["data"]["intervention.toml"])
     settings = load_settings(settings_file, environ={})
     assert settings.oidc.audience == "fraudwatch"
-    assert settings.policy.step_up_at == 0.8
+    assert settings.policy.step_up_at == 0.995
     (default_configmap,) = find(rendered["default"], "ConfigMap", "intervention")
     settings_file.write_text(default_configmap["data"]["intervention.toml"])
-    assert load_settings(settings_file, environ={}).policy.lock_at == 0.95
+    from fraudwatch.scoring.thresholds import THRESHOLDS
+
+    assert load_settings(settings_file, environ={}).policy.lock_at == THRESHOLDS.lock_at
 
 
 @pytest.mark.parametrize(

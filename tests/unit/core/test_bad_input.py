@@ -32,7 +32,7 @@ def test_unknown_model(raw_dir, tmp_path):
         "--models",
         "iforest,xgboost",
     )
-    _assert_clean_failure(result, "xgboost", "iforest,autoencoder,lstm")
+    _assert_clean_failure(result, "xgboost", "iforest,copod,autoencoder,lstm")
     assert not (tmp_path / "o").exists()
 
 

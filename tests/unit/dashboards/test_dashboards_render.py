@@ -205,9 +205,11 @@ def test_contact_point_takes_url_and_token_from_the_environment() -> None:
     assert hook["disableResolveMessage"] is True
 
 
-def test_high_score_threshold_is_configurable_with_default_0_8() -> None:
+def test_high_score_threshold_is_configurable_and_defaults_to_the_alert_threshold() -> None:
+    from fraudwatch.scoring.thresholds import THRESHOLDS
+
     rules_module = __import__("alert_rules")
-    assert rules_module.SCORE_THRESHOLD == 0.8
+    assert THRESHOLDS.alert_at == rules_module.SCORE_THRESHOLD
     rule = rules_module.high_score_rule(0.9)
     assert "ensemble_score:>=0.9" in rule["data"][0]["model"]["query"]
 

@@ -13,6 +13,7 @@ The rule list comes from the YAML, so a new rule without an expectation here fai
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,7 @@ def grafana_webhook_body(
 def service(
     tmp_path: Path, scored_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient]:
-    """The real app on a fresh SQLite store with the default policy (step-up 0.8, lock 0.95)."""
+    """The real app on a fresh SQLite store with the shipped step-up threshold."""
     monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path / "home"))
     for name in (
         "FRAUDWATCH_CONFIG",
@@ -151,10 +152,15 @@ def service(
         "FRAUDWATCH_DRY_RUN",
         "FRAUDWATCH_ALLOW_LIST",
         "FRAUDWATCH_POLICY_STEP_UP_AT",
-        "FRAUDWATCH_POLICY_LOCK_AT",
         "FRAUDWATCH_HOOK_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
+    # 300 users: nobody reaches the shipped lock threshold (a 0.1 % budget), so this
+    # deployment locks at its top user's score; step-up stays at the shipped default.
+    ((top,),) = duckdb.sql(
+        f"SELECT max(ensemble_score) FROM read_parquet('{scored_dir}/users.parquet')"
+    ).fetchall()
+    monkeypatch.setenv("FRAUDWATCH_POLICY_LOCK_AT", f"{math.floor(top * 1e6) / 1e6}")
     settings = load_settings().with_scored(scored_dir)
     store = SqliteStore(tmp_path / "state.sqlite3")
     with TestClient(create_app(settings, store, ScoredResults(scored_dir))) as client:
@@ -185,6 +191,11 @@ def _contact_point_request(client: TestClient) -> tuple[str, dict[str, str]]:
 
 def _analyst(client: TestClient) -> dict[str, str]:
     token, _ = create_token(client.store, "analyst")  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _admin(client: TestClient) -> dict[str, str]:
+    token, _ = create_token(client.store, "admin")  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -223,24 +234,40 @@ def test_only_rules_with_a_user_label_route_to_the_intervention_hook() -> None:
             assert INTERVENTION_RECEIVER not in receivers, uid
 
 
+def _user_for(service: TestClient, scored_dir: Path, action: str) -> tuple[int, float]:
+    """The highest-scored user of the real results whose own ensemble score the service's
+    policy maps to `action` (the hook acts on that score, not on the alert's)."""
+    policy = service.get("/v1/policy", headers=_admin(service)).json()
+    low, high = (
+        (policy["lock_at"], 1.1) if action == "lock" else (policy["step_up_at"], policy["lock_at"])
+    )
+    found = duckdb.sql(
+        f"SELECT user_id, ensemble_score FROM read_parquet('{scored_dir}/users.parquet') "
+        f"WHERE ensemble_score >= {low} AND ensemble_score < {high} "
+        "ORDER BY ensemble_score DESC LIMIT 1"
+    ).fetchall()
+    assert found, f"the scored population has no user in the {action} band [{low}, {high})"
+    ((user_id, score),) = found
+    return int(user_id), float(score)
+
+
 @pytest.mark.parametrize(
-    ("score", "action", "state"),
+    ("action", "state"),
     [
-        (0.85, "step_up", {"locked": False, "step_up": True}),
-        (0.97, "lock", {"locked": True, "step_up": False}),
+        ("step_up", {"locked": False, "step_up": True}),
+        ("lock", {"locked": True, "step_up": False}),
     ],
 )
 @pytest.mark.parametrize("uid", [u for u, e in EXPECTED.items() if e == "acts"])
 def test_user_rule_payload_applies_the_policy_action_and_audits_it(
     service: TestClient,
-    scored_user_ids: list[int],
+    scored_dir: Path,
     uid: str,
-    score: float,
     action: str,
     state: dict[str, bool],
 ) -> None:
     group, rule = RULES[uid]
-    user_id = scored_user_ids[0]
+    user_id, score = _user_for(service, scored_dir, action)
     body = grafana_webhook_body(group, rule, score, {"user_id": str(user_id)})
     path, headers = _contact_point_request(service)
 
@@ -275,7 +302,7 @@ def test_rule_without_user_label_cannot_act_on_the_hook(
     service: TestClient, scored_user_ids: list[int], uid: str
 ) -> None:
     """Were an on-call rule misrouted to the hook, the service refuses it (422 naming the
-    missing label, as docs/intervention.md says) and changes nothing."""
+    missing label, as docs/intervention.md says), audits the refusal and changes nothing."""
     group, rule = RULES[uid]
     series = {k: "1" for k in _dimension_labels(rule)}
     assert "user_id" not in series
@@ -289,7 +316,10 @@ def test_rule_without_user_label_cannot_act_on_the_hook(
 
     assert answer.status_code == 422, answer.text
     assert "label 'user_id' is missing" in answer.json()["error"]
-    assert service.get("/v1/audit", headers=analyst).json()["head"] == before
+    assert before is None
+    (entry,) = service.get("/v1/audit", headers=analyst).json()["items"]
+    assert (entry["result"], entry["action"], entry["via"]) == ("invalid", "none", "hook:grafana")
+    assert "label 'user_id' is missing" in entry["detail"]
     for user_id in scored_user_ids:
         history = service.get(f"/v1/users/{user_id}/interventions", headers=analyst).json()
         assert not history.get("items"), history

@@ -19,6 +19,10 @@ from fraudwatch.intervention.stores.sqlite import SqliteStore
 from scored_fixture import write_scored
 
 HOOK_SECRET = "test-hook-secret-not-for-production"
+#: The fixture's user scores fall evenly from 1.0 (scored_fixture.py); the service's mechanics
+#: are tested at these thresholds. The shipped defaults (scoring/thresholds.py) are asserted in
+#: test_intervention_config.py.
+FIXTURE_POLICY = {"FRAUDWATCH_POLICY_STEP_UP_AT": "0.8", "FRAUDWATCH_POLICY_LOCK_AT": "0.95"}
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +47,7 @@ def make_client(
 
     def make(**env: str) -> TestClient:
         monkeypatch.setenv("FRAUDWATCH_HOOK_SECRET", HOOK_SECRET)
-        for key, value in env.items():
+        for key, value in {**FIXTURE_POLICY, **env}.items():
             monkeypatch.setenv(key, value)
         settings = load_settings().with_scored(scored_dir)
         store = SqliteStore(home / "state.sqlite3")

@@ -17,7 +17,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_defaults_follow_fraudwatch_home(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "absent.toml", {"FRAUDWATCH_HOME": str(tmp_path)})
-    assert settings.policy.step_up_at == 0.8 and settings.policy.lock_at == 0.95
+    assert (settings.policy.step_up_at, settings.policy.lock_at) == (0.99, 0.999)
     assert settings.policy.dry_run is False
 
 

@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--constructed", action="store_true")
     parser.add_argument("--no-peers", action="store_true", help="our models only")
     args = parser.parse_args(argv)
-    sources: dict[str, object] = {p.stem: p for p in sorted(args.data.glob("*.parquet"))}
+    sources: dict[str, Path | tuple[np.ndarray, np.ndarray]] = {
+        p.stem: p for p in sorted(args.data.glob("*.parquet"))
+    }
     if args.constructed:
         sources.update(constructed_sets())
     if not sources:
@@ -163,7 +165,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name} ...", flush=True)
             table[name] = _our_metrics(source, args.repeats, Path(tmp))
             if not args.no_peers:
-                x, y = load_labelled(source, "label")[:2] if isinstance(source, Path) else source
+                if isinstance(source, Path):
+                    x, y, _ = load_labelled(source, "label")
+                else:
+                    x, y = source
                 table[name].update(peer_metrics(x, y, args.repeats))
     print(markdown(table))
     print(json.dumps(table, indent=2))

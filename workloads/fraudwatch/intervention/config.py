@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudwatch.errors import UserError
+from fraudwatch.scoring.thresholds import THRESHOLDS
 
 DEFAULT_HOME = "~/.fraudwatch"
 
@@ -30,8 +31,8 @@ def default_scored_dir() -> Path:
 
 @dataclass(frozen=True)
 class PolicySettings:
-    step_up_at: float = 0.8
-    lock_at: float = 0.95
+    step_up_at: float = THRESHOLDS.step_up_at
+    lock_at: float = THRESHOLDS.lock_at
     dry_run: bool = False
     allow_list: frozenset[int] = frozenset()
     max_automated_locks: int = 10
@@ -242,7 +243,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         origin("policy.step_up_at"),
         0,
         1,
-        "0.8",
+        str(THRESHOLDS.step_up_at),
     )
     lock = _number(
         "policy.lock_at",
@@ -250,7 +251,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         origin("policy.lock_at"),
         0,
         1,
-        "0.95",
+        str(THRESHOLDS.lock_at),
     )
     if lock < step_up:
         raise UserError(

@@ -1,8 +1,9 @@
 """The policy for automated actions: which alert score leads to which intervention.
 
-Defaults (docs/intervention.md): ensemble score >= 0.8 -> step-up authentication,
->= 0.95 -> lock the account. An admin can change both thresholds at run time
-(`PUT /v1/policy`), which is stored and audited; the config file gives the start values.
+Defaults (docs/intervention.md, from scoring/thresholds.py): calibrated ensemble score
+>= 0.99 -> step-up authentication, >= 0.999 -> lock the account. An admin can change both
+thresholds at run time (`PUT /v1/policy`), which is stored and audited; the config file gives
+the start values.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudwatch.errors import UserError
+from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.settings import home
 
 CONFIG_ENV = "FRAUDWATCH_PIPELINE_CONFIG"
@@ -70,7 +71,8 @@ class QualityThresholds:
 class AlertConditions:
     """Conditions evaluated after scoring; the day's alerts.json lists those that hold."""
 
-    score_threshold: float = 0.99  # a transaction at or above this ensemble score is critical
+    # A transaction at or above this ensemble score is critical (scoring/thresholds.py).
+    score_threshold: float = THRESHOLDS.critical_at
     max_critical_transactions: int = 50
     max_flagged_users: int = 100
 

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from fraudwatch.errors import UserError
+from fraudwatch.models import MODEL_NAMES
 from fraudwatch.publish.scored_input import ScoredRun
 
 TRANSACTIONS_ALIAS = "fraudwatch-transactions"
@@ -448,7 +449,7 @@ def user_documents(
     allowed = set(mappings["properties"]) - {"features", "ts"}
     table = run.users()
     core = {"rank", "user_id", "persona", "flagged", "reasons", "top_features", "label"}
-    core |= {"scenario", "ensemble_score", "iforest_score", "autoencoder_score", "lstm_score"}
+    core |= {"scenario", "ensemble_score", *(f"{name}_score" for name in MODEL_NAMES)}
     feature_columns = [c for c in table.schema.names if c not in core]
 
     def extra(row: dict[str, Any]) -> dict[str, Any]:

@@ -53,6 +53,7 @@ def _c(name: str, kind: str, caption: str) -> Column:
 _SCORES = [
     _c("ensemble_score", "real", "Ensemble score"),
     _c("iforest_score", "real", "Isolation Forest score"),
+    _c("copod_score", "real", "COPOD (empirical-copula tails) score"),
     _c("autoencoder_score", "real", "Autoencoder score"),
     _c("lstm_score", "real", "LSTM score"),
     _c("flagged", "bool", "Flagged"),

@@ -77,7 +77,7 @@ def _score_distributions(db: duckdb.DuckDBPyConnection, users: str) -> str:
                     density=True,
                 )
         ax.set_title(f"{name}", fontsize=11)
-        ax.set_xlabel("score (percentile)")
+        ax.set_xlabel("calibrated score")
         ax.spines[["top", "right"]].set_visible(False)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     return _svg(fig)
@@ -105,13 +105,17 @@ def _scenario_recall(evaluation: dict) -> str:
     width = 0.4
     for i, lvl in enumerate(levels):
         data = evaluation[lvl]["by_scenario"]
+        recall = [data.get(s, {}).get("recall_top_1pct") for s in scenarios]
         ax.bar(
             np.arange(len(scenarios)) + i * width,
-            [data.get(s, {}).get("recall_top_1pct", 0) for s in scenarios],
+            [r or 0 for r in recall],
             width,
             label=lvl,
             color=[_BLUE, _RED][i],
         )
+        for j, r in enumerate(recall):
+            if r is None:  # a scenario without victims is shown as such, never dropped
+                ax.text(j + i * width, 0.02, "no victims", rotation=90, fontsize=7, va="bottom")
     ax.set_xticks(
         np.arange(len(scenarios)) + width / 2, scenarios, rotation=30, ha="right", fontsize=8
     )
@@ -121,6 +125,29 @@ def _scenario_recall(evaluation: dict) -> str:
     ax.legend(fontsize=8)
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
+
+
+def _scenario_model_table(evaluation: dict) -> str:
+    """Recall per scenario for every model (users, top 1 % / analyst budget)."""
+    data = evaluation.get("users", {}).get("by_scenario", {})
+    if not data:
+        return ""
+    models = sorted({m for v in data.values() for m in v.get("models", {})})
+    if not models:
+        return ""
+    head = "".join(f"<th>{m}</th>" for m in models)
+
+    def cell(value) -> str:
+        return "<td>no victims</td>" if value is None else f'<td class="num">{value:.2f}</td>'
+
+    rows = []
+    for scenario, v in sorted(data.items()):
+        cells = "".join(cell(v["models"].get(m, {}).get("recall_top_1pct")) for m in models)
+        rows.append(f"<tr><td>{scenario}</td><td class='num'>{v['anomalies']}</td>{cells}</tr>")
+    return (
+        "<table><thead><tr><th>scenario</th><th>anomalous users</th>"
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _evaluation_table(evaluation: dict) -> str:
@@ -142,7 +169,7 @@ def _evaluation_table(evaluation: dict) -> str:
 
 def _top_table(db: duckdb.DuckDBPyConnection, users: str) -> str:
     rows = db.sql(
-        f"""SELECT rank, user_id, persona, ensemble_score, iforest_score, autoencoder_score, lstm_score,
+        f"""SELECT rank, user_id, persona, ensemble_score, iforest_score, copod_score, autoencoder_score, lstm_score,
         tx_count, reasons, scenario FROM read_parquet('{users}', hive_partitioning = false) ORDER BY rank LIMIT {TOP_ROWS}"""
     ).fetchall()
     head = "".join(
@@ -153,6 +180,7 @@ def _top_table(db: duckdb.DuckDBPyConnection, users: str) -> str:
             "persona",
             "ensemble",
             "iforest",
+            "copod",
             "autoenc.",
             "lstm",
             "tx",
@@ -166,9 +194,9 @@ def _top_table(db: duckdb.DuckDBPyConnection, users: str) -> str:
         body.append(
             "<tr>"
             f'<td class="num">{r[0]}</td><td class="num">{r[1]}</td><td>{html.escape(str(r[2] or ""))}</td>'
-            + "".join(f'<td class="num">{fmt(v)}</td>' for v in r[3:7])
-            + f'<td class="num">{r[7]}</td><td>{html.escape(r[8] or "")}</td>'
-            f'<td class="truth">{html.escape(r[9] or "")}</td></tr>'
+            + "".join(f'<td class="num">{fmt(v)}</td>' for v in r[3:8])
+            + f'<td class="num">{r[8]}</td><td>{html.escape(r[9] or "")}</td>'
+            f'<td class="truth">{html.escape(r[10] or "")}</td></tr>'
         )
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -222,8 +250,9 @@ def write_report(scored: Path, out: Path) -> Path:
     sections = [
         f"<section><h2>Run</h2><div class='kpis'>{kpis}</div></section>",
         f"<section><h2>Anomalies over time</h2>{_daily(db, str(transactions))}</section>",
-        "<section><h2>Score distributions per model (users)</h2><p class='note'>Each score is the percentile "
-        "among the training sample; red shows the users with an injected scenario.</p>"
+        "<section><h2>Score distributions per model (users)</h2><p class='note'>Each score is "
+        "calibrated: the share of the training sample scoring lower, extrapolated past it; red "
+        "shows the users with an injected scenario.</p>"
         f"{_score_distributions(db, str(users))}</section>",
         "<section><h2>Where anomalies concentrate</h2><p class='note'>Share of transactions flagged "
         f"(top {run['flagged_share']:.0%} by ensemble score) in each group.</p><div class='grid'>"
@@ -232,7 +261,9 @@ def write_report(scored: Path, out: Path) -> Path:
     ]
     if evaluation:
         sections.append(
-            f"<section><h2>Ranking quality against ground truth</h2>{_evaluation_table(evaluation)}</section>"
+            f"<section><h2>Ranking quality against ground truth</h2>{_evaluation_table(evaluation)}"
+            "<h3>Recall per scenario and model (users in the top 1 %)</h3>"
+            f"{_scenario_model_table(evaluation)}</section>"
         )
     sections.append(
         f"<section><h2>Top {TOP_ROWS} anomalous users</h2>{_top_table(db, str(users))}</section>"

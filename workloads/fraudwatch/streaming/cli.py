@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from fraudwatch import settings as fw_settings
-from fraudwatch.streaming.job import DEFAULT_INDEX, DEFAULT_THRESHOLD, StreamSettings, run_stream
+from fraudwatch.streaming.job import DEFAULT_INDEX, StreamSettings, run_stream
 from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
 from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
@@ -60,8 +60,12 @@ def stream(
         ),
     ] = None,
     threshold: Annotated[
-        float, typer.Option(help="Forward events with ensemble_score >= this to intervention")
-    ] = DEFAULT_THRESHOLD,
+        float | None,
+        typer.Option(
+            help="Flag and forward events with ensemble_score >= this to intervention "
+            "(default: the model version's flag_at, scoring/thresholds.py)"
+        ),
+    ] = None,
     intervention_url: Annotated[
         str | None,
         typer.Option(

@@ -39,6 +39,7 @@ from fraudwatch.publish.elasticsearch import (
     bulk_index,
     connect,
 )
+from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.streaming.alerts import AlertForwarder
 from fraudwatch.streaming.kafka_security import KafkaSecurity
 from fraudwatch.streaming.produce import ensure_topics, producer_config
@@ -51,7 +52,6 @@ from fraudwatch.streaming.schemas import (
 )
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER, FILE_NAME, UserHistory
 
-DEFAULT_THRESHOLD = 0.8
 DEFAULT_INDEX = "fraudwatch-transactions"
 #: The fields of a streamed document: those of the fraudwatch-transactions index template
 #: (dashboards/elasticsearch/), which maps strictly. A test checks the two agree.
@@ -62,6 +62,7 @@ DOCUMENT_FIELDS = (
     "label",
     "scenario",
     "iforest_score",
+    "copod_score",
     "autoencoder_score",
     "lstm_score",
     "ensemble_score",
@@ -105,7 +106,9 @@ class StreamSettings:
     checkpoint: str | Path
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     es_index: str = DEFAULT_INDEX
-    threshold: float = DEFAULT_THRESHOLD
+    #: Flag (and forward to intervention) at this ensemble score; None: the model version's
+    #: own `flag_at` (its manifest's thresholds, from scoring/thresholds.py).
+    threshold: float | None = None
     intervention_url: str | None = None
     trigger_seconds: float = 5.0
     available_now: bool = False  # process what is in the topics, then stop
@@ -122,7 +125,7 @@ class StreamSettings:
     spark_options: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise UserError(f"--threshold {self.threshold} must be between 0 and 1")
         if self.trigger_seconds <= 0:
             raise UserError(f"--trigger-seconds {self.trigger_seconds} must be positive")
@@ -226,10 +229,13 @@ def transaction_table(events: list[dict[str, Any]]) -> pa.Table:
     return table.sort_by([("user_id", "ascending"), ("ts", "ascending"), ("tx_id", "ascending")])
 
 
-def batch_features(table: pa.Table, history: UserHistory | None = None) -> pa.Table:
+def batch_features(
+    table: pa.Table, history: UserHistory | None = None, context: bool = False
+) -> pa.Table:
     """Per-transaction features of a micro-batch's transactions, computed with the batch job's
-    expression over the batch and (when given) its users' kept history; only the batch's
-    rows are returned, ordered by user and time."""
+    expression over the batch and (when given) its users' kept history, ordered by user and
+    time. Only the batch's rows are returned, unless `context`: then the history's rows come
+    too, with `in_batch` telling them apart (the LSTM reads them as the sequence so far)."""
     import ibis
 
     from fraudwatch.features.transactions import transaction_features
@@ -239,7 +245,10 @@ def batch_features(table: pa.Table, history: UserHistory | None = None) -> pa.Ta
     con.raw_sql("SET TimeZone = 'UTC'")
     features = transaction_features(ibis.memtable(together))
     wanted = ibis.memtable(table.select(["tx_id"]).rename_columns(["batch_tx_id"]))
-    features = features.semi_join(wanted, features.tx_id == wanted.batch_tx_id)
+    if context:
+        features = features.mutate(in_batch=features.tx_id.isin(wanted.batch_tx_id))
+    else:
+        features = features.semi_join(wanted, features.tx_id == wanted.batch_tx_id)
     features = features.order_by(["user_id", "ts", "tx_id"]).mutate(persona=ibis.null("string"))
     return con.to_pyarrow(features)
 
@@ -247,10 +256,17 @@ def batch_features(table: pa.Table, history: UserHistory | None = None) -> pa.Ta
 def score_transactions(
     version: Any, table: pa.Table, history: UserHistory | None = None
 ) -> pa.Table:
-    """Features and scores of a micro-batch's transactions (see `batch_features`)."""
+    """Features and scores of a micro-batch's transactions (see `batch_features`). With a
+    history and an LSTM, the LSTM runs over each user's kept history and the batch, so that
+    every transaction with an earlier one has an LSTM score, as in the batch job."""
     from fraudwatch.scoring.batches import score_table
 
-    return score_table(version.levels["transactions"], batch_features(table, history))
+    models = version.levels["transactions"]
+    if history is None or "lstm" not in models.models:
+        return score_table(models, batch_features(table, history))
+    features = batch_features(table, history, context=True)
+    keep = features["in_batch"].to_numpy(zero_copy_only=False).astype(bool)
+    return score_table(models, features.drop_columns(["in_batch"]), keep=keep)
 
 
 def documents(
@@ -375,6 +391,12 @@ class MicroBatchProcessor:
                 f"records ({errors[:1]}); the micro-batch will be retried"
             )
 
+    def flag_at(self, version: Any) -> float:
+        """The score at which an event is flagged: --threshold, else the version's own."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        return float(version.thresholds.get("flag_at", THRESHOLDS.flag_at))
+
     def process(self, records: list[dict[str, Any]], batch_id: int) -> BatchResult:
         prefix = self.settings.topic_prefix
         valid: dict[str, list[dict[str, Any]]] = {t: [] for t in TOPICS}
@@ -398,7 +420,7 @@ class MicroBatchProcessor:
             version = self.current_version()
             scored = score_transactions(version, table, self.history)
             scored_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-            docs = documents(scored, version.version, self.settings.threshold, scored_at)
+            docs = documents(scored, version.version, self.flag_at(version), scored_at)
             report = bulk_index(self.es, self.settings.es_index, docs, budget=self.es_budget)
             indexed, es_retries = report.indexed, report.retries
             flagged = [(i, s) for i, s in docs if s["flagged"]]
