@@ -333,3 +333,115 @@ def test_state_rows_name_the_entry_that_set_them(store: StateStore) -> None:
         },
     ]
     assert verify_store(store).ok
+
+
+# --- dispositions (issue 16, item 1) ----------------------------------------------------
+def disposition(
+    n: int, user_id: int, label: str, *, model_version: str | None = "v1", tx_id: str | None = None
+) -> tuple[dict, dict]:
+    """An audit entry and its disposition, `n` seconds into a fixed day (so times order)."""
+    record = new_entry(
+        actor="token:analyst",
+        role="analyst",
+        via="api",
+        action="disposition",
+        subject_kind="account",
+        subject_id=str(user_id),
+        reason=f"verdict {n}",
+        result="recorded",
+        detail=f"label {label}",
+    )
+    record["ts"] = (datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=n)).isoformat(
+        timespec="microseconds"
+    )
+    return record, {
+        "id": f"d{n}",
+        "ts": record["ts"],
+        "actor": record["actor"],
+        "role": record["role"],
+        "via": "api",
+        "user_id": user_id,
+        "tx_id": tx_id,
+        "label": label,
+        "reason": f"verdict {n}",
+        "model_version": model_version,
+    }
+
+
+def test_a_disposition_is_stored_with_its_audit_entry(store: StateStore) -> None:
+    store.append_audit(entry("policy_change", result="applied"))
+    stored = store.record_disposition(*disposition(1, 7, "fraud", tx_id="701"))
+    assert stored["audit_seq"] == 2
+    items, total = store.dispositions()
+    assert total == 1 and items == [stored]
+    assert items[0] == {
+        "id": "d1",
+        "ts": "2026-03-01T00:00:01.000000+00:00",
+        "actor": "token:analyst",
+        "role": "analyst",
+        "via": "api",
+        "user_id": 7,
+        "tx_id": "701",
+        "label": "fraud",
+        "reason": "verdict 1",
+        "model_version": "v1",
+        "audit_seq": 2,
+    }
+    audit = store.audit_entries()
+    assert [(e["seq"], e["action"], e["result"]) for e in audit][-1] == (
+        2,
+        "disposition",
+        "recorded",
+    )
+    assert audit[-1]["subject_id"] == "7" and audit[-1]["ts"] == items[0]["ts"]
+    assert verify_chain(audit, store.audit_head()).ok
+
+
+def test_dispositions_filter_and_page_newest_first(store: StateStore) -> None:
+    labels = ["fraud", "legitimate", "unsure", "fraud", "fraud"]
+    for n, label in enumerate(labels, start=1):
+        store.record_disposition(
+            *disposition(n * 60, 10 + n % 2, label, model_version="v2" if n > 3 else None)
+        )
+    items, total = store.dispositions()
+    assert total == 5 and [d["id"] for d in items] == ["d300", "d240", "d180", "d120", "d60"]
+    assert [d["id"] for d in store.dispositions(user_id=11)[0]] == ["d300", "d180", "d60"]
+    assert store.dispositions(label="fraud")[1] == 3
+    assert [d["id"] for d in store.dispositions(model_version="v2")[0]] == ["d300", "d240"]
+    # since/until are inclusive; a time without a zone is UTC, another zone is converted
+    window = store.dispositions(since="2026-03-01T00:02:00", until="2026-03-01T01:04:00+01:00")
+    assert [d["id"] for d in window[0]] == ["d240", "d180", "d120"]
+    assert store.dispositions(since="2026-03-02T00:00:00+00:00") == ([], 0)
+    page, total = store.dispositions(offset=1, limit=2)
+    assert total == 5 and [d["id"] for d in page] == ["d240", "d180"]
+    page, total = store.dispositions(label="fraud", offset=2, limit=2)
+    assert total == 3 and [d["id"] for d in page] == ["d60"]
+    assert store.dispositions(user_id=99) == ([], 0)
+
+
+def test_users_with_disposition_are_listed_once(store: StateStore) -> None:
+    assert store.users_with_disposition() == []
+    for n, user in enumerate([30, 4, 30, 12]):
+        store.record_disposition(*disposition(n, user, "unsure"))
+    assert store.users_with_disposition() == [4, 12, 30]
+
+
+def test_concurrent_dispositions_keep_the_chain_whole(
+    store_factory: Callable[[], StateStore],
+) -> None:
+    clients = [store_factory() for _ in range(4)]
+
+    def work(i: int, client: StateStore) -> None:
+        for j in range(5):
+            client.record_disposition(*disposition(i * 100 + j, i, "fraud"))
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store = clients[0]
+    items, total = store.dispositions()
+    assert total == 20
+    assert sorted(d["audit_seq"] for d in items) == list(range(1, 21))
+    assert verify_chain(store.audit_entries(), store.audit_head()).ok

@@ -21,6 +21,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    DISPOSITION_FIELDS,
     IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
     utc_iso,
@@ -48,6 +49,8 @@ class MongoStore(StateStore):
         self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
         self.db.sessions.create_index("actor")
         self.db.seen.create_index("expires_at")
+        self.db.dispositions.create_index("user_id")
+        self.db.dispositions.create_index([("ts", DESCENDING), ("audit_seq", DESCENDING)])
 
     def close(self) -> None:
         self.client.close()
@@ -375,3 +378,53 @@ class MongoStore(StateStore):
     def get_profile(self, user_id: str) -> dict[str, Any] | None:
         doc = self.db.profiles.find_one({"_id": str(user_id)})
         return self._profile(doc) if doc else None
+
+    # --- dispositions ------------------------------------------------------------------
+    def record_disposition(
+        self, entry: dict[str, Any], disposition: dict[str, Any]
+    ) -> dict[str, Any]:
+        # No multi-document transaction: the audit entry goes first, so the chain records
+        # every disposition that exists (a crash in between leaves an entry without one).
+        sealed = self.append_audit(entry)
+        record = {key: disposition.get(key) for key in DISPOSITION_FIELDS}
+        record["audit_seq"] = sealed["seq"]
+        self.db.dispositions.insert_one({"_id": record["id"], **record})
+        return record
+
+    def dispositions(
+        self,
+        *,
+        user_id: int | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        model_version: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {}
+        if user_id is not None:
+            query["user_id"] = int(user_id)
+        if label is not None:
+            query["label"] = label
+        if model_version is not None:
+            query["model_version"] = model_version
+        window: dict[str, str] = {}
+        if since is not None:
+            window["$gte"] = str(utc_iso(since, "microseconds"))
+        if until is not None:
+            window["$lte"] = str(utc_iso(until, "microseconds"))
+        if window:
+            query["ts"] = window
+        cursor = (
+            self.db.dispositions.find(query)
+            .sort([("ts", DESCENDING), ("audit_seq", DESCENDING)])
+            .skip(int(offset))
+        )
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        items = [{key: doc.get(key) for key in DISPOSITION_FIELDS} for doc in cursor]
+        return items, int(self.db.dispositions.count_documents(query))
+
+    def users_with_disposition(self) -> list[int]:
+        return sorted({int(u) for u in self.db.dispositions.distinct("user_id")})

@@ -33,21 +33,37 @@ IDEMPOTENCY_LEASE_SECONDS = 60
 #: The account flags a user profile carries as its current state.
 ACCOUNT_FLAGS = ("locked", "step_up")
 
+#: The fields of a stored disposition, in the order the API returns them.
+DISPOSITION_FIELDS = (
+    "id",
+    "ts",
+    "actor",
+    "role",
+    "via",
+    "user_id",
+    "tx_id",
+    "label",
+    "reason",
+    "model_version",
+    "audit_seq",
+)
 
-def utc_iso(value: str | None) -> str | None:
+
+def utc_iso(value: str | None, timespec: str = "auto") -> str | None:
     """An ISO 8601 time in the one form profiles store (UTC, `+00:00`), so stored times
-    compare correctly as text; ValueError for something that is not a time."""
+    compare correctly as text; ValueError for something that is not a time. Times compared
+    with audit-style timestamps (`now_iso()`) take `timespec="microseconds"`."""
     if value is None:
         return None
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat()
+    return parsed.astimezone(UTC).isoformat(timespec=timespec)
 
 
 class StateStore(ABC):
     """Interventions, the audit chain, tokens, idempotency keys, approvals, settings, admin
-    page sessions and user profiles."""
+    page sessions, user profiles and dispositions."""
 
     # --- audit chain -------------------------------------------------------------------
     @abstractmethod
@@ -188,6 +204,36 @@ class StateStore(ABC):
     @abstractmethod
     def get_profile(self, user_id: str) -> dict[str, Any] | None:
         """`user_id`, `persona`, `last_seen`, `state` ({locked, step_up}), `updated_at`."""
+
+    # --- dispositions: analysts' verdicts on accounts ----------------------------------
+    @abstractmethod
+    def record_disposition(
+        self, entry: dict[str, Any], disposition: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Append the audit entry and store the disposition with that entry's seq as
+        `audit_seq`, in one write (SQLite: one transaction; MongoDB: the audit entry first,
+        so no disposition exists that the chain does not record). `disposition` holds `id`,
+        `ts` (the entry's), `actor`, `role`, `via`, `user_id` (int), `tx_id` (str or None),
+        `label`, `reason`, `model_version` (str or None). Returns the stored disposition."""
+
+    @abstractmethod
+    def dispositions(
+        self,
+        *,
+        user_id: int | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        model_version: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of dispositions, newest first, and how many match in all. `since` and
+        `until` are ISO 8601 times (inclusive; no zone means UTC)."""
+
+    @abstractmethod
+    def users_with_disposition(self) -> list[int]:
+        """Ids of the accounts that have at least one disposition (ascending)."""
 
     def close(self) -> None:  # noqa: B027 - optional for stores with nothing to release
         """Release connections."""

@@ -17,6 +17,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    DISPOSITION_FIELDS,
     IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
     utc_iso,
@@ -47,6 +48,11 @@ CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL)
 CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at);
 CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, persona TEXT, last_seen TEXT,
     locked INTEGER NOT NULL DEFAULT 0, step_up INTEGER NOT NULL DEFAULT 0, updated_at TEXT);
+CREATE TABLE IF NOT EXISTS dispositions (id TEXT PRIMARY KEY, ts TEXT NOT NULL, actor TEXT,
+    role TEXT, via TEXT, user_id INTEGER NOT NULL, tx_id TEXT, label TEXT NOT NULL,
+    reason TEXT, model_version TEXT, audit_seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dispositions_user ON dispositions (user_id);
+CREATE INDEX IF NOT EXISTS dispositions_ts ON dispositions (ts);
 """
 
 AUDIT_COLUMNS = (*ENTRY_FIELDS, "hash")
@@ -453,3 +459,64 @@ class SqliteStore(StateStore):
                 "SELECT * FROM profiles WHERE user_id = ?", (str(user_id),)
             ).fetchone()
         return self._profile(row) if row else None
+
+    # --- dispositions ------------------------------------------------------------------
+    def record_disposition(
+        self, entry: dict[str, Any], disposition: dict[str, Any]
+    ) -> dict[str, Any]:
+        with self._write() as con:
+            sealed = self._append(con, entry)
+            record = {key: disposition.get(key) for key in DISPOSITION_FIELDS}
+            record["audit_seq"] = sealed["seq"]
+            con.execute(
+                f"INSERT INTO dispositions ({', '.join(DISPOSITION_FIELDS)}) "
+                f"VALUES ({', '.join('?' for _ in DISPOSITION_FIELDS)})",
+                [record[key] for key in DISPOSITION_FIELDS],
+            )
+        return record
+
+    def dispositions(
+        self,
+        *,
+        user_id: int | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        model_version: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = ["TRUE"]
+        args: list[object] = []
+        for column, value in (
+            ("user_id = ?", user_id),
+            ("label = ?", label),
+            ("ts >= ?", utc_iso(since, "microseconds")),
+            ("ts <= ?", utc_iso(until, "microseconds")),
+            ("model_version = ?", model_version),
+        ):
+            if value is not None:
+                where.append(column)
+                args.append(value)
+        condition = " AND ".join(where)
+        sql = (
+            f"SELECT {', '.join(DISPOSITION_FIELDS)} FROM dispositions WHERE {condition} "
+            "ORDER BY ts DESC, audit_seq DESC"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        elif offset:
+            sql += f" LIMIT -1 OFFSET {int(offset)}"
+        with self._read() as con:
+            rows = [dict(row) for row in con.execute(sql, args)]
+            total = con.execute(
+                f"SELECT COUNT(*) FROM dispositions WHERE {condition}", args
+            ).fetchone()[0]
+        return rows, int(total)
+
+    def users_with_disposition(self) -> list[int]:
+        with self._read() as con:
+            rows = con.execute(
+                "SELECT DISTINCT user_id FROM dispositions ORDER BY user_id"
+            ).fetchall()
+        return [int(row["user_id"]) for row in rows]
