@@ -7,12 +7,10 @@ made, so it can later label that version's alerts (retraining and measured preci
 made: the API (`POST /v1/dispositions`) and the admin page both call it.
 """
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,12 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from fraudwatch.errors import UserError
 from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.auth import Principal
-from fraudwatch.intervention.context import MAX_ID, ApiError
+from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext
 from fraudwatch.intervention.interventions import record_refusal
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader
-
-if TYPE_CHECKING:
-    from fraudwatch.intervention.context import ServiceContext
 
 Label = Literal["fraud", "legitimate", "unsure"]
 #: The verdicts an analyst can give, in the order the admin page offers them.
