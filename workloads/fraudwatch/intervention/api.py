@@ -450,7 +450,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
     mount_hooks(app, ctx)
 
     from fraudwatch.intervention.admin import mount_admin
+    from fraudwatch.intervention.dispositions import mount_dispositions
 
+    mount_dispositions(app, ctx, require)
     mount_admin(
         app,
         ctx,
