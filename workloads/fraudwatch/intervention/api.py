@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import Match, Route
 
 from fraudwatch.intervention.alert_hooks import mount_hooks
 from fraudwatch.intervention.audit import new_entry, verify_store
@@ -24,6 +25,7 @@ from fraudwatch.intervention.config import Settings
 from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext, error_body
 from fraudwatch.intervention.guard import RequestGuard
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
+from fraudwatch.intervention.openapi_contract import document_contract
 from fraudwatch.intervention.policy import effective_policy
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader, ResultsUnavailable
@@ -64,6 +66,38 @@ class ApprovalDecision(BaseModel):
 bearer = HTTPBearer(auto_error=False, description="An API token or an OIDC access token")
 
 
+class PermissionCheck:
+    """The dependency of a route that needs a permission: the caller, authenticated (401)
+    and permitted (403, audited). The spec reads `permission` (openapi_contract)."""
+
+    def __init__(self, ctx: ServiceContext, permission: str) -> None:
+        self.ctx = ctx
+        self.permission = permission
+
+    def __call__(
+        self,
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
+        principal = self.ctx.authenticate(token)
+        self.ctx.permit(principal, self.permission, f"{request.method} {request.url.path}")
+        return principal
+
+
+def allowed_methods(request: Request, known: str = "") -> str:
+    """The `Allow` header of a 405: every method some route of the path serves. Starlette
+    names only the first route it matched (GET of `/v1/policy`, not PUT); `known` is what
+    the raiser said (static files)."""
+    methods = {m.strip().upper() for m in known.split(",") if m.strip()}
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 def create_app(settings: Settings, store: StateStore, results: ResultsReader) -> FastAPI:
     """The service with its state store and a results reader (Parquet or Elasticsearch)."""
     oidc = OidcVerifier(settings.oidc) if settings.oidc.enabled else None
@@ -82,14 +116,19 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such route: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path}"
+            headers["Allow"] = allowed_methods(request, headers.pop("Allow", ""))
+            message = (
+                f"method {request.method} is not allowed on {request.url.path}: "
+                f"use {headers['Allow']}"
+            )
         return JSONResponse(
             error_body(message, **getattr(exc, "extra", {})),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -118,17 +157,8 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         return JSONResponse(error_body("internal error: see the service log"), status_code=500)
 
     # --- who is calling ---------------------------------------------------------------
-    def require(permission: str) -> Callable[..., Principal]:
-        def dependency(
-            request: Request,
-            creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-        ) -> Principal:
-            token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
-            principal = ctx.authenticate(token)
-            ctx.permit(principal, permission, f"{request.method} {request.url.path}")
-            return principal
-
-        return dependency
+    def require(permission: str) -> PermissionCheck:
+        return PermissionCheck(ctx, permission)
 
     # --- open routes --------------------------------------------------------------------
     @app.get("/health", tags=["service"])
@@ -467,6 +497,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         trusted_proxies=settings.trusted_proxies,
         always_https=settings.always_https,
     )
+    # Every operation's error answers, documented by one set of rules (401/403/404/409/
+    # 413/422/503 with the error body): see openapi_contract.
+    document_contract(app)
     return app
 
 
