@@ -10,6 +10,7 @@ token a session was opened with ends it.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import FastAPI, Form, Request
+from fastapi import FastAPI, Form, Query, Request
 from fastapi import Path as FastApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -27,6 +28,15 @@ from starlette.exceptions import HTTPException
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.context import MAX_ID
+from fraudwatch.intervention.dispositions import (
+    LABEL_NAMES,
+    LABELS,
+    READ_PERMISSION,
+    TX_ID_PATTERN,
+    WRITE_PERMISSION,
+    record_disposition,
+    undisposed_flagged,
+)
 from fraudwatch.intervention.interventions import intervene, record_refusal
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter
@@ -268,6 +278,9 @@ def mount_admin(
             amount_range=(min(amounts, default=0), max(amounts, default=0)),
             actions=ACTIONS,
             can_act=session.principal.may("interventions:write"),
+            labels={label: LABEL_NAMES[label] for label in LABELS},
+            can_label=session.principal.may(WRITE_PERMISSION),
+            dispositions=ctx.store.dispositions(user_id=user_id, limit=100)[0],
         )
 
     @app.post("/admin/users/{user_id}/actions/{action}", include_in_schema=False)
@@ -311,3 +324,38 @@ def mount_admin(
         ctx.permit(session.principal, "audit:read", "GET /admin/audit", via="admin")
         entries = ctx.store.audit_entries(newest_first=True, limit=200)
         return page(request, "audit.html", session, entries=entries)
+
+    @app.post("/admin/users/{user_id}/dispositions", include_in_schema=False)
+    def user_disposition(
+        request: Request,
+        user_id: Annotated[int, FastApiPath(ge=0, le=MAX_ID)],
+        label: str = Form(max_length=20),
+        reason: str = Form(min_length=1, max_length=1000),
+        tx_id: str = Form(default="", max_length=19),
+        csrf: str = Form(max_length=100),
+    ) -> Response:
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        check_csrf(session, csrf)
+        # The same rules as POST /v1/dispositions: a refusal is audited, an unknown account too.
+        principal = session.principal
+        ctx.permit(principal, WRITE_PERMISSION, f"POST {request.url.path}", via="admin")
+        tx = tx_id.strip() or None
+        if tx is not None and not re.fullmatch(TX_ID_PATTERN, tx):
+            raise HTTPException(422, f"transaction id {tx!r} is not a number: leave it empty")
+        if not reason.strip():
+            raise HTTPException(422, "a reason is required: say why, in words")
+        record_disposition(ctx, principal, user_id, label, reason.strip(), tx, via="admin")
+        return RedirectResponse(f"/admin/users/{user_id}?done=disposition", status_code=303)
+
+    @app.get("/admin/queue", include_in_schema=False, response_class=HTMLResponse)
+    def queue_page(
+        request: Request, page_no: int = Query(1, alias="page", ge=1, le=100_000)
+    ) -> Response:
+        session = signed_in(request)
+        if isinstance(session, RedirectResponse):
+            return session
+        ctx.permit(session.principal, READ_PERMISSION, "GET /admin/queue", via="admin")
+        listing = undisposed_flagged(ctx, page_no, 50)
+        return page(request, "queue.html", session, listing=listing)
