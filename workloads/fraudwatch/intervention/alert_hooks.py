@@ -25,6 +25,8 @@ from fraudwatch.intervention.auth import (
 from fraudwatch.intervention.config import PolicySettings
 from fraudwatch.intervention.context import ApiError, ServiceContext, bearer_token
 from fraudwatch.intervention.hooks import (
+    MAX_ALERT_ID,
+    MAX_USER_ID,
     AlertSignal,
     InvalidAlert,
     PayloadError,
@@ -237,12 +239,171 @@ def act_on_signal(
     }
 
 
-HOOK_DOC: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
+# --- the hooks' contract in the OpenAPI spec ----------------------------------------------
+# The handlers read the raw body (the HMAC covers its bytes), so FastAPI cannot infer these
+# schemas: they are written here, beside the parsers (hooks.py) they describe. Alerts that
+# do not fit are still answered per alert (`invalid`), not refused as a whole.
+USER_ID_SCHEMA: dict[str, Any] = {
+    "description": "The account: a whole number from 0 to 2^63-1, or those ASCII digits",
+    "oneOf": [
+        {"type": "integer", "minimum": 0, "maximum": MAX_USER_ID},
+        {"type": "string", "pattern": "^[0-9]{1,19}$"},
+    ],
+}
+SCORE_SCHEMA: dict[str, Any] = {
+    "description": "The score the alert states, in [0, 1]: a hint, the service re-reads its own",
+    "oneOf": [
+        {"type": "number", "minimum": 0, "maximum": 1},
+        {"type": "string", "pattern": "^(0(\\.[0-9]{1,17})?|1(\\.0{1,17})?)$"},
+    ],
+}
+STAMP_SCHEMA: dict[str, Any] = {"type": "string", "maxLength": 64}
+
+GRAFANA_SCHEMA: dict[str, Any] = {
+    "title": "GrafanaNotification",
+    "description": "Grafana alerting's webhook contact point payload. Each firing alert "
+    "names its account in the `user_id` label; its score is the `ensemble_score` "
+    "label/annotation, else `values.score`, else the only entry of `values`. Resolved "
+    "alerts are answered `invalid` (undoing is a human decision). At most hooks.max_alerts "
+    "alerts (413 beyond); the fingerprint and startsAt name one firing (a repeat is "
+    "`no_change`).",
+    "type": "object",
+    "required": ["alerts"],
+    "properties": {
+        "receiver": {"type": "string"},
+        "status": {"type": "string", "enum": ["firing", "resolved"]},
+        "groupKey": {"type": "string"},
+        "groupLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "commonLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "externalURL": {"type": "string"},
+        "version": {"type": "string"},
+        "alerts": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["labels"],
+                "properties": {
+                    "status": {
+                        "type": "string",
+                        "enum": ["firing", "resolved"],
+                        "default": "firing",
+                    },
+                    "labels": {
+                        "type": "object",
+                        "required": ["user_id"],
+                        "properties": {
+                            "user_id": USER_ID_SCHEMA,
+                            "alertname": {"type": "string"},
+                            "ensemble_score": SCORE_SCHEMA,
+                        },
+                    },
+                    "annotations": {
+                        "type": "object",
+                        "properties": {
+                            "summary": {"type": "string"},
+                            "ensemble_score": SCORE_SCHEMA,
+                        },
+                    },
+                    "values": {
+                        "type": "object",
+                        "description": "The rule's expressions by name: `score` (or the "
+                        "only entry) is the score",
+                        "properties": {"score": SCORE_SCHEMA},
+                        "additionalProperties": {"type": "number"},
+                    },
+                    "fingerprint": {"type": "string", "minLength": 1, "maxLength": MAX_ALERT_ID},
+                    "startsAt": {**STAMP_SCHEMA, "description": "RFC 3339 time stamp"},
+                    "endsAt": STAMP_SCHEMA,
+                    "generatorURL": {"type": "string"},
+                },
+            },
+        },
     },
-    "security": [{"HTTPBearer": []}],
+}
+
+WATCHER_HIT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["_source"],
+    "properties": {
+        "_index": {"type": "string"},
+        "_id": {"type": "string", "maxLength": 99},
+        "_source": {
+            "type": "object",
+            "required": ["user_id"],
+            "properties": {"user_id": USER_ID_SCHEMA, "ensemble_score": SCORE_SCHEMA},
+        },
+    },
+}
+SEARCH_HITS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["hits"],
+    "properties": {
+        "total": {"type": "object"},
+        "hits": {"type": "array", "items": WATCHER_HIT_SCHEMA},
+    },
+}
+WATCHER_SCHEMA: dict[str, Any] = {
+    "title": "WatcherNotification",
+    "description": "The body of an Elasticsearch Watcher webhook action: the watch's search "
+    "result as `payload` (or the search result itself, with `hits` at the top). Every hit's "
+    "`_source` names the account (`user_id`) and its `ensemble_score` (a hint). At most "
+    "hooks.max_alerts hits (413 beyond); watch_id:_id and triggered_time name one firing.",
+    "type": "object",
+    "properties": {
+        "watch_id": {"type": "string", "maxLength": 100},
+        "triggered_time": STAMP_SCHEMA,
+        "payload": {
+            "type": "object",
+            "required": ["hits"],
+            "properties": {"hits": SEARCH_HITS_SCHEMA},
+        },
+        "hits": SEARCH_HITS_SCHEMA,
+    },
+    "anyOf": [{"required": ["payload"]}, {"required": ["hits"]}],
+}
+
+SIGNATURE_HEADERS: list[dict[str, Any]] = [
+    {
+        "name": "X-Fraudwatch-Signature",
+        "in": "header",
+        "required": False,
+        "description": "Instead of a bearer token: `sha256=<hex HMAC-SHA256 of "
+        "'<timestamp>.<nonce>.<raw body>' with hooks.hmac_secret>`",
+        "schema": {"type": "string", "pattern": "^sha256=[0-9a-f]{64}$"},
+    },
+    {
+        "name": TIMESTAMP_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "With a signature: Unix seconds, within hooks.replay_window_seconds",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+    },
+    {
+        "name": NONCE_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "With a signature: used once within the replay window",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"},
+    },
+]
+
+
+def _hook_doc(schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        },
+        "parameters": SIGNATURE_HEADERS,
+        "security": [{"HTTPBearer": []}],
+        "x-permission": "hooks:post",
+    }
+
+
+#: The OpenAPI of each hook (`openapi_extra`): its body, the signature headers, who may post.
+HOOK_DOC: dict[str, dict[str, Any]] = {
+    "grafana": _hook_doc(GRAFANA_SCHEMA),
+    "watcher": _hook_doc(WATCHER_SCHEMA),
 }
 
 
@@ -252,13 +413,13 @@ def mount_hooks(app: FastAPI, ctx: ServiceContext) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         return await run_in_threadpool(process_hook, ctx, source, raw, headers)
 
-    @app.post("/v1/hooks/grafana", tags=["hooks"], openapi_extra=HOOK_DOC)
+    @app.post("/v1/hooks/grafana", tags=["hooks"], openapi_extra=HOOK_DOC["grafana"])
     async def grafana_hook(request: Request) -> dict[str, Any]:
         """Grafana alerting webhook contact point. Bearer token (automation or admin) or an
         `X-Fraudwatch-Signature: sha256=<hmac>` header."""
         return await hook(request, "grafana")
 
-    @app.post("/v1/hooks/watcher", tags=["hooks"], openapi_extra=HOOK_DOC)
+    @app.post("/v1/hooks/watcher", tags=["hooks"], openapi_extra=HOOK_DOC["watcher"])
     async def watcher_hook(request: Request) -> dict[str, Any]:
         """Elasticsearch Watcher webhook action body (see docs/intervention.md)."""
         return await hook(request, "watcher")
