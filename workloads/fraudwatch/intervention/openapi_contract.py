@@ -11,8 +11,10 @@ a route or router mounted later is documented by the same rules:
 * any input (path, query, header or body): 422;
 * a JSON body: 400 (not JSON), 413 (larger than server.max_body_bytes), 415 (not JSON);
 * a path parameter (an account, transaction, approval or token id): 404;
-* an `Idempotency-Key` header, or an entry in :data:`OPERATION_ERRORS`: 409;
-* a group (tag) that reads the scored results, :data:`GROUP_ERRORS`: 503.
+* an `Idempotency-Key` header: 409;
+* a group (tag) that reads the scored results, :data:`GROUP_ERRORS`: 503;
+* what single operations answer beyond that, :data:`OPERATION_ERRORS`, or what a route
+  declares itself (`responses=`).
 """
 
 from __future__ import annotations
@@ -83,9 +85,13 @@ GROUP_ERRORS: dict[str, frozenset[int]] = {
     "hooks": frozenset({413, 503}),
 }
 
-#: Errors of single operations that nothing in their declaration implies.
+#: Errors of single operations that nothing in their declaration implies. (A route may also
+#: declare `responses={404: {}}`: every declared error answer gets the error body.)
 OPERATION_ERRORS: dict[tuple[str, str], frozenset[int]] = {
     ("post", "/v1/approvals/{approval_id}/{decision}"): frozenset({409}),
+    # The account (and transaction) are named in the body; the results are read.
+    ("post", "/v1/dispositions"): frozenset({404, 503}),
+    ("get", "/v1/dispositions/queue"): frozenset({503}),
 }
 
 PERMISSION_KEY = "x-permission"
@@ -137,7 +143,7 @@ def error_answers(
     method: str, path: str, operation: dict[str, Any], permission: str | None
 ) -> set[int]:
     """The error status codes one operation of the spec can answer."""
-    codes: set[int] = set()
+    codes = {int(c) for c in operation.get("responses", {}) if c.isdigit() and int(c) >= 400}
     if operation.get("security"):
         codes.add(401)
         if permission is None or set(ROLES) - PERMISSIONS.get(permission, frozenset()):
@@ -182,8 +188,9 @@ def add_error_answers(spec: dict[str, Any], permissions: dict[tuple[str, str], s
                     operation["description"] = f"{text}\n\n{note}".strip()
             responses = operation["responses"]
             for code in sorted(error_answers(method, path, operation, permission)):
+                declared = responses.get(str(code), {}).get("description", "")
                 responses[str(code)] = {
-                    "description": ERROR_MEANINGS[code],
+                    "description": ERROR_MEANINGS.get(code, declared or "Error"),
                     "content": {"application/json": {"schema": {"$ref": ERROR_REF}}},
                 }
     _drop_unused(spec, ("HTTPValidationError", "ValidationError"))
