@@ -445,3 +445,77 @@ def test_concurrent_dispositions_keep_the_chain_whole(
     assert total == 20
     assert sorted(d["audit_seq"] for d in items) == list(range(1, 21))
     assert verify_chain(store.audit_entries(), store.audit_head()).ok
+
+
+# --- inline decisions (issue 19) ----------------------------------------------------------
+def decision(n: int, tx_id: int, user_id: int, verdict: str = "allow", **extra: object) -> dict:
+    """A decision made `n` seconds into a fixed day (so times order)."""
+    decided_at = (datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=n)).isoformat(
+        timespec="microseconds"
+    )
+    answer = {"tx_id": tx_id, "user_id": user_id, "decision": verdict, "score": 0.5}
+    return {
+        "tx_id": str(tx_id),
+        "user_id": user_id,
+        "decided_at": decided_at,
+        "decision": verdict,
+        "score": 0.5,
+        "model_version": "v1",
+        "fallback": False,
+        "fallback_reason": None,
+        "actor": "token:decider",
+        "fingerprint": f"f{tx_id}",
+        "answer": answer,
+        **extra,
+    }
+
+
+def test_a_decision_is_stored_once_per_transaction(store: StateStore) -> None:
+    first = decision(1, 501, 7, "block")
+    stored, created = store.record_decision(first)
+    assert created and stored == first
+    assert store.get_decision("501") == first
+    # The same tx_id again, even with another answer: the first one stays and comes back.
+    again, created = store.record_decision(decision(2, 501, 7, "allow", fingerprint="other"))
+    assert not created and again == first
+    assert store.get_decision("502") is None
+    fallback = decision(3, 502, 8, "step_up", score=None, fallback=True, fallback_reason="x")
+    assert store.record_decision(fallback) == (fallback, True)
+    assert store.get_decision("502")["fallback"] is True  # type: ignore[index]
+
+
+def test_decisions_list_newest_first_and_prune_by_age(store: StateStore) -> None:
+    for n in range(1, 6):
+        store.record_decision(decision(n * 60, 600 + n, 10 + n % 2))
+    items, total = store.decisions()
+    assert total == 5 and [d["tx_id"] for d in items] == ["605", "604", "603", "602", "601"]
+    assert [d["tx_id"] for d in store.decisions(user_id=11)[0]] == ["605", "603", "601"]
+    assert [d["tx_id"] for d in store.decisions(since="2026-03-01T00:04:00")[0]] == ["605", "604"]
+    page, total = store.decisions(offset=1, limit=2)
+    assert total == 5 and [d["tx_id"] for d in page] == ["604", "603"]
+    # Retention: everything decided before the cut goes, the rest stays.
+    assert store.prune_decisions("2026-03-01T00:03:00+00:00") == 2
+    assert [d["tx_id"] for d in store.decisions()[0]] == ["605", "604", "603"]
+    assert store.get_decision("601") is None
+    assert store.prune_decisions("2026-03-01T00:00:00+00:00") == 0
+
+
+def test_racing_writers_of_one_decision_store_it_once(
+    store_factory: Callable[[], StateStore],
+) -> None:
+    clients = [store_factory() for _ in range(4)]
+    created: list[bool] = []
+
+    def work(i: int, client: StateStore) -> None:
+        for j in range(5):
+            _, stored = client.record_decision(decision(i, 700 + j, 1, fingerprint=f"c{i}"))
+            created.append(stored)
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert created.count(True) == 5
+    items, total = clients[0].decisions()
+    assert total == 5 and len({d["tx_id"] for d in items}) == 5

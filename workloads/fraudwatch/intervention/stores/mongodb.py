@@ -21,6 +21,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    DECISION_FIELDS,
     DISPOSITION_FIELDS,
     IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
@@ -51,6 +52,8 @@ class MongoStore(StateStore):
         self.db.seen.create_index("expires_at")
         self.db.dispositions.create_index("user_id")
         self.db.dispositions.create_index([("ts", DESCENDING), ("audit_seq", DESCENDING)])
+        self.db.decisions.create_index([("user_id", ASCENDING), ("decided_at", DESCENDING)])
+        self.db.decisions.create_index("decided_at")
 
     def close(self) -> None:
         self.client.close()
@@ -428,3 +431,55 @@ class MongoStore(StateStore):
 
     def users_with_disposition(self) -> list[int]:
         return sorted({int(u) for u in self.db.dispositions.distinct("user_id")})
+
+    # --- inline decisions --------------------------------------------------------------
+    @staticmethod
+    def _decision(doc: dict[str, Any]) -> dict[str, Any]:
+        return {key: doc.get(key) for key in DECISION_FIELDS}
+
+    def record_decision(self, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        record = {key: decision.get(key) for key in DECISION_FIELDS}
+        record["tx_id"] = str(record["tx_id"])
+        record["decided_at"] = utc_iso(record["decided_at"], "microseconds")
+        record["fallback"] = bool(record["fallback"])
+        try:
+            # `_id` is the tx_id: the unique index makes the insert the atomic "first wins".
+            self.db.decisions.insert_one({"_id": record["tx_id"], **record})
+        except DuplicateKeyError:
+            stored = self.db.decisions.find_one({"_id": record["tx_id"]})
+            assert stored is not None
+            return self._decision(stored), False
+        return record, True
+
+    def get_decision(self, tx_id: str) -> dict[str, Any] | None:
+        doc = self.db.decisions.find_one({"_id": str(tx_id)})
+        return self._decision(doc) if doc else None
+
+    def decisions(
+        self,
+        *,
+        user_id: int | None = None,
+        since: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        query: dict[str, Any] = {}
+        if user_id is not None:
+            query["user_id"] = int(user_id)
+        if since is not None:
+            query["decided_at"] = {"$gte": str(utc_iso(since, "microseconds"))}
+        cursor = (
+            self.db.decisions.find(query)
+            .sort([("decided_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(int(offset))
+        )
+        if limit is not None:
+            cursor = cursor.limit(int(limit))
+        items = [self._decision(doc) for doc in cursor]
+        return items, int(self.db.decisions.count_documents(query))
+
+    def prune_decisions(self, before: str) -> int:
+        result = self.db.decisions.delete_many(
+            {"decided_at": {"$lt": str(utc_iso(before, "microseconds"))}}
+        )
+        return int(result.deleted_count)

@@ -48,6 +48,24 @@ DISPOSITION_FIELDS = (
     "audit_seq",
 )
 
+#: The fields of a recorded inline decision (`POST /v1/decisions`, intervention/decisions.py).
+#: `tx_id` is the key (text): one decision per transaction. `answer` is the JSON answer the
+#: caller got, returned again for a retry with the same tx_id; `fingerprint` is the SHA-256 of
+#: the transaction event it answered.
+DECISION_FIELDS = (
+    "tx_id",
+    "user_id",
+    "decided_at",
+    "decision",
+    "score",
+    "model_version",
+    "fallback",
+    "fallback_reason",
+    "actor",
+    "fingerprint",
+    "answer",
+)
+
 
 def utc_iso(value: str | None, timespec: str = "auto") -> str | None:
     """An ISO 8601 time in the one form profiles store (UTC, `+00:00`), so stored times
@@ -234,6 +252,33 @@ class StateStore(ABC):
     @abstractmethod
     def users_with_disposition(self) -> list[int]:
         """Ids of the accounts that have at least one disposition (ascending)."""
+
+    # --- inline decisions ---------------------------------------------------------------
+    @abstractmethod
+    def record_decision(self, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Store a decision (the DECISION_FIELDS) unless one with its `tx_id` is stored:
+        atomically, so of two racing writers exactly one stores. Returns the stored decision
+        (this one or the earlier one) and whether this call stored it."""
+
+    @abstractmethod
+    def get_decision(self, tx_id: str) -> dict[str, Any] | None:
+        """The decision recorded for a transaction, or None."""
+
+    @abstractmethod
+    def decisions(
+        self,
+        *,
+        user_id: int | None = None,
+        since: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of decisions, newest first, and how many match in all. `since` is an
+        ISO 8601 time (inclusive; no zone means UTC)."""
+
+    @abstractmethod
+    def prune_decisions(self, before: str) -> int:
+        """Delete the decisions made before an ISO 8601 time; returns how many."""
 
     def close(self) -> None:  # noqa: B027 - optional for stores with nothing to release
         """Release connections."""

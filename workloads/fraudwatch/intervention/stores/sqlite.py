@@ -17,6 +17,7 @@ from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, s
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
+    DECISION_FIELDS,
     DISPOSITION_FIELDS,
     IDEMPOTENCY_LEASE_SECONDS,
     StateStore,
@@ -53,6 +54,12 @@ CREATE TABLE IF NOT EXISTS dispositions (id TEXT PRIMARY KEY, ts TEXT NOT NULL, 
     reason TEXT, model_version TEXT, audit_seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS dispositions_user ON dispositions (user_id);
 CREATE INDEX IF NOT EXISTS dispositions_ts ON dispositions (ts);
+CREATE TABLE IF NOT EXISTS decisions (tx_id TEXT PRIMARY KEY, user_id INTEGER NOT NULL,
+    decided_at TEXT NOT NULL, decision TEXT NOT NULL, score REAL, model_version TEXT,
+    fallback INTEGER NOT NULL, fallback_reason TEXT, actor TEXT, fingerprint TEXT NOT NULL,
+    answer TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS decisions_user ON decisions (user_id, decided_at);
+CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at);
 """
 
 AUDIT_COLUMNS = (*ENTRY_FIELDS, "hash")
@@ -520,3 +527,69 @@ class SqliteStore(StateStore):
                 "SELECT DISTINCT user_id FROM dispositions ORDER BY user_id"
             ).fetchall()
         return [int(row["user_id"]) for row in rows]
+
+    # --- inline decisions --------------------------------------------------------------
+    @staticmethod
+    def _decision(row: sqlite3.Row) -> dict[str, Any]:
+        record = dict(row)
+        record["fallback"] = bool(record["fallback"])
+        record["answer"] = json.loads(record["answer"])
+        return record
+
+    def record_decision(self, decision: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        record = {key: decision.get(key) for key in DECISION_FIELDS}
+        record["tx_id"] = str(record["tx_id"])
+        record["decided_at"] = utc_iso(record["decided_at"], "microseconds")
+        values = {**record, "fallback": int(bool(record["fallback"]))}
+        values["answer"] = json.dumps(record["answer"], sort_keys=True)
+        with self._write() as con:
+            inserted = con.execute(
+                f"INSERT OR IGNORE INTO decisions ({', '.join(DECISION_FIELDS)}) "
+                f"VALUES ({', '.join('?' for _ in DECISION_FIELDS)})",
+                [values[key] for key in DECISION_FIELDS],
+            ).rowcount
+            row = con.execute(
+                "SELECT * FROM decisions WHERE tx_id = ?", (record["tx_id"],)
+            ).fetchone()
+        return self._decision(row), inserted == 1
+
+    def get_decision(self, tx_id: str) -> dict[str, Any] | None:
+        with self._read() as con:
+            row = con.execute("SELECT * FROM decisions WHERE tx_id = ?", (str(tx_id),)).fetchone()
+        return self._decision(row) if row else None
+
+    def decisions(
+        self,
+        *,
+        user_id: int | None = None,
+        since: str | None = None,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = ["TRUE"]
+        args: list[object] = []
+        if user_id is not None:
+            where.append("user_id = ?")
+            args.append(int(user_id))
+        if since is not None:
+            where.append("decided_at >= ?")
+            args.append(utc_iso(since, "microseconds"))
+        condition = " AND ".join(where)
+        sql = f"SELECT * FROM decisions WHERE {condition} ORDER BY decided_at DESC, tx_id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        elif offset:
+            sql += f" LIMIT -1 OFFSET {int(offset)}"
+        with self._read() as con:
+            rows = [self._decision(row) for row in con.execute(sql, args)]
+            total = con.execute(
+                f"SELECT COUNT(*) FROM decisions WHERE {condition}", args
+            ).fetchone()[0]
+        return rows, int(total)
+
+    def prune_decisions(self, before: str) -> int:
+        with self._write() as con:
+            deleted = con.execute(
+                "DELETE FROM decisions WHERE decided_at < ?", (utc_iso(before, "microseconds"),)
+            ).rowcount
+        return int(deleted)
