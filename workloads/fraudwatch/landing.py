@@ -226,7 +226,7 @@ class _TableBuffer:
     """Validated events of one table, converted to Arrow in batches of the generator's schema."""
 
     def __init__(self, table: str) -> None:
-        from fraudwatch.generator import events
+        from fraudwatch.contract import events
 
         self.schema = {
             "transactions": events.TRANSACTION_SCHEMA,

@@ -1,5 +1,6 @@
 """The detector does not know the simulator: features, models and scoring import nothing
-from fraudwatch.generator (shared constants live in fraudwatch.contract)."""
+from fraudwatch.generator, nor do the event schemas the stream and landing validate against
+(shared constants and the raw events' vocabulary and schemas live in fraudwatch.contract)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import pytest
 
 ROOT = Path(fraudwatch.__file__).parent
 DETECTOR_PACKAGES = ("features", "models", "scoring")
+#: Modules outside the detector that read events and must not take their vocabulary from the
+#: simulator (the `produce` command, which replays generated data into Kafka, may).
+EVENT_READERS = ("streaming/schemas.py", "streaming/job.py", "landing.py", "contract")
 
 
 def imported_modules(source: str, package: str) -> set[str]:
@@ -42,6 +46,14 @@ def detector_files() -> list[Path]:
     return sorted(f for p in DETECTOR_PACKAGES for f in (ROOT / p).rglob("*.py"))
 
 
+def event_reader_files() -> list[Path]:
+    found: list[Path] = []
+    for name in EVENT_READERS:
+        path = ROOT / name
+        found += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return found
+
+
 def test_every_detector_package_is_scanned():
     scanned = {f.relative_to(ROOT).parts[0] for f in detector_files()}
     assert scanned == set(DETECTOR_PACKAGES)
@@ -52,6 +64,14 @@ def test_detector_modules_do_not_import_the_generator(path: Path):
     package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
     found = generator_imports(path.read_text(encoding="utf-8"), package)
     assert found == [], f"{path.name} imports {found}; move what it needs to fraudwatch.contract"
+
+
+@pytest.mark.parametrize("path", event_reader_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_event_readers_and_the_contract_do_not_import_the_generator(path: Path):
+    assert path.is_file(), f"{path} is gone: update EVENT_READERS"
+    package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
+    found = generator_imports(path.read_text(encoding="utf-8"), package)
+    assert found == [], f"{path.name} imports {found}; read fraudwatch.contract.events instead"
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fraudwatch.contract.events import (
+    API_CALL_SCHEMA,
+    API_ENDPOINTS,
+    CATEGORY,
+    CHANNELS,
+    LOGIN_METHODS,
+    LOGIN_SCHEMA,
+    STATUSES,
+    TIMESTAMP,
+    TRANSACTION_SCHEMA,
+    TX_TYPES,
+)
 from fraudwatch.generator import randomness as rnd
 from fraudwatch.generator.personas import (
     ALL_COUNTRIES,
-    CHANNELS,
     COUNTRIES,
     PERSONA_NAMES,
     STATUS_SHARE,
-    STATUSES,
-    TX_TYPES,
     TYPE_AMOUNT_FACTOR,
 )
 from fraudwatch.generator.population import Population
@@ -47,64 +56,7 @@ CHANNEL_BY_TYPE = np.array(
         [0.50, 0.40, 0.10, 0.00, 0.00],  # bill
     ]
 )
-LOGIN_METHODS = ("password", "otp", "biometric")
-API_ENDPOINTS = (
-    "/v1/balance",
-    "/v1/transactions",
-    "/v1/payments",
-    "/v1/transfers",
-    "/v1/profile",
-    "/v1/cards",
-)
 TRIP_DAYS = 4  # a trip abroad lasts this many days (periods start with the data set)
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-CATEGORY = pa.dictionary(pa.int32(), pa.string())  # low-cardinality strings
-
-TRANSACTION_SCHEMA = pa.schema(
-    [
-        ("tx_id", pa.int64()),
-        ("user_id", pa.int64()),
-        ("ts", TIMESTAMP),
-        ("amount", pa.float64()),
-        ("currency", CATEGORY),
-        ("tx_type", CATEGORY),
-        ("channel", CATEGORY),
-        ("ip", pa.string()),
-        ("device_id", pa.string()),
-        ("country", CATEGORY),
-        ("counterparty", pa.string()),
-        ("status", CATEGORY),
-        ("label", pa.int8()),
-        ("scenario", CATEGORY),
-    ]
-)
-LOGIN_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.int64()),
-        ("user_id", pa.int64()),
-        ("ts", TIMESTAMP),
-        ("ip", pa.string()),
-        ("device_id", pa.string()),
-        ("country", CATEGORY),
-        ("method", CATEGORY),
-        ("success", pa.bool_()),
-        ("label", pa.int8()),
-        ("scenario", CATEGORY),
-    ]
-)
-API_CALL_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.int64()),
-        ("user_id", pa.int64()),
-        ("ts", TIMESTAMP),
-        ("ip", pa.string()),
-        ("endpoint", CATEGORY),
-        ("status_code", pa.int32()),
-        ("latency_ms", pa.float64()),
-        ("label", pa.int8()),
-        ("scenario", CATEGORY),
-    ]
-)
 USER_SCHEMA = pa.schema(
     [
         ("user_id", pa.int64()),

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TX_TYPES = ("payment", "purchase", "transfer", "withdrawal", "deposit", "bill")
-CHANNELS = ("web", "mobile", "api", "atm", "branch")
-STATUSES = ("completed", "declined", "pending")
 STATUS_SHARE = (0.97, 0.02, 0.01)
 
 # Amount multiplier per transaction type, applied to the user's typical amount.
@@ -34,7 +31,7 @@ class Persona:
 
     name: str
     activity: float  # relative transaction frequency; a user's share of the volume
-    type_share: tuple[float, ...]  # expected share of each of TX_TYPES
+    type_share: tuple[float, ...]  # expected share of each of contract.events.TX_TYPES
     type_variety_sigma: float  # per-user spread of type shares: high = few types per user
     counterparties: tuple[int, int]  # range of distinct counterparties per user
     devices: tuple[int, int]  # range of devices per user

@@ -12,9 +12,10 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from fraudwatch.contract.events import TX_TYPES
 from fraudwatch.errors import UserError
 from fraudwatch.generator import randomness as rnd
-from fraudwatch.generator.personas import COUNTRIES, PERSONAS, TX_TYPES, persona_table
+from fraudwatch.generator.personas import COUNTRIES, PERSONAS, persona_table
 from fraudwatch.generator.scenarios import SCENARIOS, mean_tx_per_victim
 
 MIN_VICTIMS_PER_SCENARIO = 3  # every scenario shows up, even in a demo-sized data set

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fraudwatch.contract.events import TX_TYPES
 from fraudwatch.contract.regulatory import reporting_threshold, reporting_thresholds
 from fraudwatch.generator import randomness as rnd
-from fraudwatch.generator.personas import ALL_COUNTRIES, COUNTRIES, FAR_COUNTRIES, TX_TYPES
+from fraudwatch.generator.personas import ALL_COUNTRIES, COUNTRIES, FAR_COUNTRIES
 
 FAR_COUNTRY_INDEX = np.array([ALL_COUNTRIES.index(c) for c in FAR_COUNTRIES])
 _T = {name: i for i, name in enumerate(TX_TYPES)}

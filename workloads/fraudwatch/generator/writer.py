@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from fraudwatch.contract import events as raw_events
 from fraudwatch.contract.regulatory import reporting_thresholds
 from fraudwatch.generator import events
 from fraudwatch.generator.population import GeneratorConfig, Population, build_population
@@ -66,9 +67,9 @@ class _ChunkResult:
 
 
 _SCHEMAS = {
-    "transactions": events.TRANSACTION_SCHEMA,
-    "logins": events.LOGIN_SCHEMA,
-    "api_calls": events.API_CALL_SCHEMA,
+    "transactions": raw_events.TRANSACTION_SCHEMA,
+    "logins": raw_events.LOGIN_SCHEMA,
+    "api_calls": raw_events.API_CALL_SCHEMA,
 }
 _BUILDERS = {
     "transactions": events.transactions,

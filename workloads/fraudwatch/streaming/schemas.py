@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fraudwatch.generator.events import API_ENDPOINTS, LOGIN_METHODS
-from fraudwatch.generator.personas import CHANNELS, STATUSES, TX_TYPES
+from fraudwatch.contract.events import API_ENDPOINTS, CHANNELS, LOGIN_METHODS, STATUSES, TX_TYPES
 
 #: Topic names without the prefix; the generator's table of each.
 TOPICS = {"transactions": "transactions", "logins": "logins", "api-calls": "api_calls"}
