@@ -1,6 +1,9 @@
-"""A real Kubernetes control plane on 127.0.0.1: etcd (Debian's etcd-server) and kube-apiserver.
+"""A real Kubernetes control plane on 127.0.0.1: etcd (Debian's etcd-server) and kube-apiserver,
+optionally (`simulated_nodes=N`) with kube-controller-manager, kube-scheduler and kwok running N
+simulated nodes, so Deployments, StatefulSets and Jobs roll out: pods are scheduled, kwok marks
+them Running and Ready (Job pods then Succeeded), and deleted pods go away. No container runs.
 
-The API server binary comes from the shared Kubernetes kit (`$FRAUDWATCH_K8S_KIT`, else
+The binaries come from the shared Kubernetes kit (`$FRAUDWATCH_K8S_KIT`, else
 `../shared/k8s` from the repository root): its `bin/*.xz` are checked against the kit's
 SHA256SUMS, unpacked into `.cache/k8s/bin` and checked again. Without the kit this fails and
 says so (the kit's README has the recipe that builds the binaries from the Go module proxy).
@@ -9,7 +12,7 @@ Everything listens on 127.0.0.1 on free ports chosen at start; TLS with a self-s
 certificate (SAN IP:127.0.0.1), a bearer token in group system:masters, RBAC authorization,
 PodSecurity and ValidatingAdmissionPolicy admission on (the API server's defaults).
 
-    python -m tests.servers.kubernetes up [--state-dir DIR]    # prints the kubeconfig path
+    python -m tests.servers.kubernetes up [--state-dir DIR] [--nodes N]  # prints the kubeconfig path
     python -m tests.servers.kubernetes down [--state-dir DIR]
 
 `start(state_dir)` returns a `ControlPlane` (URL, token, CA file, kubeconfig path); `stop()`
@@ -48,8 +51,154 @@ KIT_VARIABLE = "FRAUDWATCH_K8S_KIT"
 BIN_CACHE = REPO_ROOT / ".cache" / "k8s" / "bin"
 ETCD_START_TIMEOUT_S = 30.0
 APISERVER_START_TIMEOUT_S = 90.0
-# Stop order: the API server before its storage.
-PROCESSES = ("kube-apiserver", "etcd")
+CONTROLLERS_START_TIMEOUT_S = 90.0
+NODE_READY_TIMEOUT_S = 120.0
+# Stop order: the node simulator and controllers, then the API server, then its storage.
+PROCESSES = ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd")
+# Annotation kwok looks for on the Node objects it simulates.
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SIMULATED_NODE_PREFIX = "fraudwatch-sim"
+
+# kwok's behaviour, written for this project (kwok.x-k8s.io/v1alpha1 Stage documents): a node
+# turns Ready and keeps heartbeating; a scheduled pod gets an IP and turns Running and Ready; a
+# pod owned by a Job then completes; a pod being deleted loses its finalizers and is removed.
+_CONDITIONS = """
+      conditions:
+      - {type: Ready, status: "True", reason: KubeletReady, message: simulated by kwok,
+         lastHeartbeatTime: "{{ Now }}", lastTransitionTime: "{{ Now }}"}
+      - {type: MemoryPressure, status: "False", reason: KubeletHasSufficientMemory,
+         lastHeartbeatTime: "{{ Now }}", lastTransitionTime: "{{ Now }}"}
+      - {type: DiskPressure, status: "False", reason: KubeletHasNoDiskPressure,
+         lastHeartbeatTime: "{{ Now }}", lastTransitionTime: "{{ Now }}"}
+      - {type: PIDPressure, status: "False", reason: KubeletHasSufficientPID,
+         lastHeartbeatTime: "{{ Now }}", lastTransitionTime: "{{ Now }}"}
+      - {type: NetworkUnavailable, status: "False", reason: RouteCreated,
+         lastHeartbeatTime: "{{ Now }}", lastTransitionTime: "{{ Now }}"}"""
+KWOK_STAGES = (
+    """apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: fraudwatch-node-ready}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+    - {key: .status.phase, operator: NotIn, values: [Running]}
+  next:
+    statusTemplate: |
+      phase: Running
+      addresses:
+      - {type: InternalIP, address: "{{ NodeIP }}"}
+      capacity: {cpu: "64", memory: 256Gi, pods: "500", ephemeral-storage: 1Ti}
+      allocatable: {cpu: "64", memory: 256Gi, pods: "500", ephemeral-storage: 1Ti}
+      nodeInfo:
+        architecture: amd64
+        operatingSystem: linux
+        kubeletVersion: kwok
+        kubeProxyVersion: kwok
+        containerRuntimeVersion: kwok
+        kernelVersion: kwok
+        osImage: kwok
+        machineID: ""
+        systemUUID: ""
+        bootID: ""
+"""
+    + _CONDITIONS.lstrip("\n")
+    + """
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: fraudwatch-node-heartbeat}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+    - {key: .status.phase, operator: In, values: [Running]}
+  delay: {durationMilliseconds: 15000, jitterDurationMilliseconds: 20000}
+  next:
+    statusTemplate: |
+"""
+    + _CONDITIONS.lstrip("\n")
+    + """
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: fraudwatch-pod-ready}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.podIP, operator: DoesNotExist}
+  next:
+    statusTemplate: |
+      phase: Running
+      startTime: "{{ Now }}"
+      hostIP: "{{ NodeIPWith .spec.nodeName }}"
+      podIP: "{{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}"
+      conditions:
+      - {type: Initialized, status: "True", lastTransitionTime: "{{ Now }}"}
+      - {type: ContainersReady, status: "True", lastTransitionTime: "{{ Now }}"}
+      - {type: Ready, status: "True", lastTransitionTime: "{{ Now }}"}
+      - {type: PodScheduled, status: "True", lastTransitionTime: "{{ Now }}"}
+      initContainerStatuses:
+      {{ range .spec.initContainers }}
+      - name: "{{ .name }}"
+        image: "{{ .image }}"
+        ready: true
+        restartCount: 0
+        state: {terminated: {exitCode: 0, reason: Completed, finishedAt: "{{ Now }}"}}
+      {{ end }}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: "{{ .name }}"
+        image: "{{ .image }}"
+        ready: true
+        started: true
+        restartCount: 0
+        state: {running: {startedAt: "{{ Now }}"}}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: fraudwatch-job-pod-complete}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
+    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: ".metadata.ownerReferences.[].kind", operator: In, values: [Job]}
+  next:
+    statusTemplate: |
+      phase: Succeeded
+      conditions:
+      - {type: Initialized, status: "True", lastTransitionTime: "{{ Now }}"}
+      - {type: ContainersReady, status: "False", reason: PodCompleted, lastTransitionTime: "{{ Now }}"}
+      - {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: "{{ Now }}"}
+      - {type: PodScheduled, status: "True", lastTransitionTime: "{{ Now }}"}
+      containerStatuses:
+      {{ range .spec.containers }}
+      - name: "{{ .name }}"
+        image: "{{ .image }}"
+        ready: false
+        started: false
+        restartCount: 0
+        state: {terminated: {exitCode: 0, reason: Completed, finishedAt: "{{ Now }}"}}
+      {{ end }}
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: fraudwatch-pod-delete}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+    - {key: .metadata.deletionTimestamp, operator: Exists}
+  next:
+    finalizers: {empty: true}
+    delete: true
+"""
+)
 
 
 def kit_dir() -> Path:
@@ -197,8 +346,137 @@ def _get(url: str, token: str | None = None, context: ssl.SSLContext | None = No
         return int(error.code)
 
 
-def start(state_dir: Path) -> ControlPlane:
-    """Start etcd and kube-apiserver; return when /readyz answers ok."""
+def _request(
+    url: str, token: str, context: ssl.SSLContext, method: str = "GET", body: object = None
+) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30, context=context) as response:
+        return json.loads(response.read().decode() or "{}")
+
+
+def _insecure_context() -> ssl.SSLContext:
+    """For the health endpoints of the controllers' self-signed serving certificates only."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _start_controllers(
+    state_dir: Path, home: Path, plane: ControlPlane, sa_key: Path, nodes: int
+) -> None:
+    """kube-controller-manager, kube-scheduler and kwok with `nodes` simulated nodes; return
+    when every node is Ready."""
+    kubeconfig = str(plane.kubeconfig)
+    common = [
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+    ]
+    insecure = _insecure_context()
+    for name, extra in (
+        (
+            "kube-controller-manager",
+            [
+                f"--service-account-private-key-file={sa_key}",
+                f"--root-ca-file={plane.ca_file}",
+                "--use-service-account-credentials=false",
+                "--controllers=*",
+            ],
+        ),
+        ("kube-scheduler", []),
+    ):
+        port = free_port()
+        log = home / f"{name}.log"
+        process = spawn(
+            [
+                str(binary(name)),
+                *common,
+                f"--secure-port={port}",
+                f"--cert-dir={home / (name + '-certs')}",
+                *extra,
+            ],
+            log,
+        )
+        write_pid(state_dir, name, process.pid)
+        wait_until(
+            lambda port=port: _get(f"https://127.0.0.1:{port}/healthz", None, insecure) == 200,
+            what=name,
+            process=process,
+            log_path=log,
+            timeout=CONTROLLERS_START_TIMEOUT_S,
+        )
+
+    stages = home / "kwok-stages.yaml"
+    stages.write_text(KWOK_STAGES)
+    kwok_port = free_port()
+    kwok_log = home / "kwok.log"
+    kwok = spawn(
+        [
+            str(binary("kwok")),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={stages}",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--server-address=127.0.0.1:{kwok_port}",
+            "--node-ip=127.0.0.1",
+            "--node-lease-duration-seconds=40",
+        ],
+        kwok_log,
+    )
+    write_pid(state_dir, "kwok", kwok.pid)
+    context = plane.ssl_context()
+    names = [f"{SIMULATED_NODE_PREFIX}-{i}" for i in range(nodes)]
+    for node_name in names:
+        _request(
+            f"{plane.url}/api/v1/nodes",
+            plane.token,
+            context,
+            "POST",
+            {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": node_name,
+                    "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+                    "labels": {
+                        "kubernetes.io/hostname": node_name,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                        "type": "kwok",
+                    },
+                },
+            },
+        )
+
+    def all_ready() -> bool:
+        for node_name in names:
+            node = _request(f"{plane.url}/api/v1/nodes/{node_name}", plane.token, context)
+            conditions = {
+                c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])
+            }
+            taints = [t["key"] for t in node.get("spec", {}).get("taints", []) or []]
+            if conditions.get("Ready") != "True" or taints:
+                return False
+        return True
+
+    wait_until(
+        all_ready,
+        what=f"{nodes} kwok nodes Ready and untainted",
+        process=kwok,
+        log_path=kwok_log,
+        timeout=NODE_READY_TIMEOUT_S,
+    )
+
+
+def start(state_dir: Path, *, simulated_nodes: int = 0) -> ControlPlane:
+    """Start etcd and kube-apiserver; return when /readyz answers ok. With
+    `simulated_nodes` > 0 also the controllers, the scheduler and kwok, returning when that
+    many simulated nodes are Ready."""
     apiserver = binary("kube-apiserver")
     etcd = etcd_binary()
     home = state_dir / "kubernetes"
@@ -260,8 +538,9 @@ def start(state_dir: Path) -> ControlPlane:
             "--profiling=false",
             # As on a real cluster (Ceph's OSDs need it): the policies, not this flag, decide.
             "--allow-privileged=true",
-            # Pods are never scheduled here: no ServiceAccount controller creates `default`.
-            "--disable-admission-plugins=ServiceAccount",
+            # Without the controllers no ServiceAccount controller creates `default`: the
+            # plugin would refuse every pod. With them (simulated nodes) it runs as on a cluster.
+            *([] if simulated_nodes else ["--disable-admission-plugins=ServiceAccount"]),
         ],
         api_log,
     )
@@ -280,6 +559,8 @@ def start(state_dir: Path) -> ControlPlane:
     (home / "control-plane.json").write_text(
         json.dumps({"url": server, "kubeconfig": str(kubeconfig), "ca_file": str(cert)})
     )
+    if simulated_nodes:
+        _start_controllers(state_dir, home, plane, sa_key, simulated_nodes)
     return plane
 
 
@@ -294,6 +575,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.servers.kubernetes")
     parser.add_argument("command", choices=("up", "down"))
     parser.add_argument("--state-dir", type=Path, default=None)
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        help="also run the controllers, the scheduler and kwok with this many simulated nodes",
+    )
     args = parser.parse_args(argv)
     state_dir = (args.state_dir or default_state_dir()).resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -302,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         print("kubernetes: stopped")
         return 0
     try:
-        plane = start(state_dir)
+        plane = start(state_dir, simulated_nodes=args.nodes)
     except ServerStartError as error:
         print(f"kubernetes: failed to start: {error}", file=sys.stderr)
         return 1
