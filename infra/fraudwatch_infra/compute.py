@@ -65,6 +65,7 @@ class Compute(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=config.charts,
         )
         child = pulumi.ResourceOptions(parent=self, depends_on=[namespace.namespace])
         # The driver creates its executors, their services and config maps: nothing else.

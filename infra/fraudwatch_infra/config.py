@@ -154,6 +154,31 @@ class WorkloadsConfig:
     model_registry_claim: str | None = None
 
 
+# The Helm releases of third-party charts (operator_release's names): the keys of
+# `charts.values`.
+OPERATOR_RELEASES = (
+    "cert-manager",
+    "rook-ceph",
+    "strimzi",
+    "eck-operator",
+    "psmdb-operator",
+    "spark-operator",
+    "airflow",
+    "grafana-operator",
+)
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    """Where the third-party charts come from. `directory`: a local folder of packaged charts
+    named `<chart>-<version>.tgz` (the air-gapped mode: no chart repository is contacted);
+    None: the upstream repositories in versions.py. `values`: per release name, Helm values
+    merged over the program's own (e.g. image registries of an internal mirror)."""
+
+    directory: str | None = None
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class PlatformConfig:
     kubernetes_version: str
@@ -169,6 +194,7 @@ class PlatformConfig:
     visualisation: VisualisationConfig
     bi: BiConfig
     workloads: WorkloadsConfig
+    charts: ChartSource = field(default_factory=ChartSource)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -186,9 +212,10 @@ TOP_LEVEL_KEYS = (
     "visualisation",
     "bi",
     "workloads",
+    "charts",  # optional (ChartSource); every other top-level key is required
 )
 _STRING_KEYS = ("kubernetesVersion",)
-SECRET_KEYS = ("tableauPatSecret", "interventionApiTokenHashes")
+SECRET_KEYS = ("tableauPatSecret", "interventionApiTokenHashes", "credentialsSeed")
 
 
 def _fix(path: str, example: str) -> str:
@@ -465,6 +492,7 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
     )
 
     return PlatformConfig(
+        charts=_chart_source(top),
         kubernetes_version=kubernetes_version,
         high_availability=high_availability,
         workloads_image=images.image("workloads"),
@@ -479,6 +507,38 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
         bi=bi,
         workloads=workloads,
     )
+
+
+def _chart_source(top: _Section) -> ChartSource:
+    if top.raw.get("charts") is None:
+        return ChartSource()
+    ch = top.section("charts")
+    directory = ch.optional_string("directory")
+    values = ch.raw.get("values") or {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(
+            f"{NAMESPACE}:charts.values must be an object keyed by release name "
+            f"({', '.join(OPERATOR_RELEASES)}), got {type(values).__name__}."
+        )
+    for release, release_values in values.items():
+        if release not in OPERATOR_RELEASES:
+            raise ConfigError(
+                f"{NAMESPACE}:charts.values.{release} is not a release of the platform "
+                f"(known: {', '.join(OPERATOR_RELEASES)}). "
+                f"Fix: pulumi config rm --path '{NAMESPACE}:charts.values.{release}'"
+            )
+        if not isinstance(release_values, Mapping):
+            raise ConfigError(
+                f"{NAMESPACE}:charts.values.{release} must be an object of Helm values, "
+                f"got {release_values!r}."
+            )
+    unknown = sorted(set(ch.raw) - {"directory", "values"})
+    if unknown:
+        raise ConfigError(
+            f"{NAMESPACE}:charts.{unknown[0]} is not a known key (known: directory, values). "
+            f"Fix: pulumi config rm --path '{NAMESPACE}:charts.{unknown[0]}'"
+        )
+    return ChartSource(directory=directory, values=dict(values))
 
 
 def raw_stack_config(config: Any) -> dict[str, Any]:

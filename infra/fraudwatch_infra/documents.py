@@ -55,13 +55,12 @@ class Documents(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=config.charts,
         )
         system_values: dict[str, pulumi.Input[str]] = {}
         for role in SYSTEM_USERS:
             system_values[f"MONGODB_{role}_USER"] = role.lower().replace("_", "-")
-            system_values[f"MONGODB_{role}_PASSWORD"] = generated_password(
-                f"mongo-{role.lower()}", self
-            )
+            system_values[f"MONGODB_{role}_PASSWORD"] = generated_password(f"mongo-{role.lower()}")
         system_secret = kubernetes_secret(
             f"{CLUSTER}-system-users",
             ns,
@@ -69,7 +68,7 @@ class Documents(pulumi.ComponentResource):
             parent=self,
             depends_on=[namespace.namespace],
         )
-        self.app_password = generated_password("mongo-app", self)
+        self.app_password = generated_password("mongo-app")
         app_secret = kubernetes_secret(
             f"{CLUSTER}-app-user",
             ns,

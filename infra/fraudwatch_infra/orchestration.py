@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_random as random
 
 from . import versions
 from .config import PlatformConfig
-from .credentials import generated_password, kubernetes_secret
+from .credentials import generated_fernet_key, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
 from .pod_security import resources
@@ -36,13 +35,9 @@ class Orchestration(pulumi.ComponentResource):
         super().__init__("fraudwatch:platform:Orchestration", name, None, opts)
         ns = namespace.name
         oc = config.orchestration
-        db_password = generated_password("airflow-db", self)
-        fernet = random.RandomId(
-            "airflow-fernet-key", byte_length=32, opts=pulumi.ResourceOptions(parent=self)
-        )
-        # A Fernet key is 32 bytes in URL-safe base64 with padding (44 characters).
-        fernet_key = pulumi.Output.secret(fernet.b64_url.apply(lambda k: k + "="))
-        api_key = generated_password("airflow-api-secret-key", self, length=48)
+        db_password = generated_password("airflow-db")
+        fernet_key = generated_fernet_key("airflow-fernet-key")
+        api_key = generated_password("airflow-api-secret-key", length=48)
         deps = [namespace.namespace]
         secrets = [
             kubernetes_secret(
@@ -144,6 +139,7 @@ class Orchestration(pulumi.ComponentResource):
                 "dags": dags,
             },
             parent=self,
+            source=config.charts,
             depends_on=secrets,
         )
         self.register_outputs({})

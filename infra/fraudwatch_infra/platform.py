@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulumi
 
+from . import credentials
 from .bi import Bi
 from .compute import Compute
 from .config import PlatformConfig
@@ -34,12 +35,17 @@ class PlatformSecrets:
 
     tableau_pat_secret: pulumi.Output[str] | None
     intervention_api_token_hashes: pulumi.Output[str] | None
+    # Every generated credential is derived from it (credentials.py).
+    credentials_seed: pulumi.Output[str] | None = None
 
 
 def build_platform(
     config: PlatformConfig, secrets: PlatformSecrets, dashboards_dir: Path | None = None
 ) -> dict[str, object]:
     """Register every resource; returns the stack outputs."""
+    if secrets.credentials_seed is None:
+        raise ValueError("no credentials seed was given (fraudwatch:credentialsSeed)")
+    credentials.use_seed(secrets.credentials_seed)
     dashboards = dashboards_dir or REPO_ROOT / "dashboards"
     namespaces = {
         concern: ConcernNamespace(spec)
@@ -53,7 +59,7 @@ def build_platform(
         [ns.name for c, ns in namespaces.items() if c in OWN_PODS_ONLY],
         opts=pulumi.ResourceOptions(depends_on=[ns.namespace for ns in namespaces.values()]),
     )
-    tls = Tls("tls", namespaces["tls"])
+    tls = Tls("tls", namespaces["tls"], config.charts)
     storage = Storage("storage", config, namespaces["storage"], tls)
     streaming = Streaming(
         "streaming", config, namespaces["streaming"], tls, storage.block_storage_class

@@ -187,14 +187,15 @@ class Search(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=config.charts,
         )
         service = f"{CLUSTER}-es-http"
         http_tls = certificate(
             HTTP_TLS_SECRET, ns, [f"{service}.{ns}.svc", service, f"{service}.{ns}"], self, tls
         )
         self.passwords = {
-            WRITER: generated_password("es-writer", self),
-            READER: generated_password("es-reader", self),
+            WRITER: generated_password("es-writer"),
+            READER: generated_password("es-reader"),
         }
         users = [
             kubernetes_secret(

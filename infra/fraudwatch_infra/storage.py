@@ -1,7 +1,7 @@
 """Storage: Ceph with Rook — block volumes for every stateful server and an S3 endpoint
 (Ceph RGW) for raw data, scored data, checkpoints and model artefacts.
 
-The S3 user's keys are generated here (pulumi_random) and given to Rook through its
+The S3 user's keys are derived here (credentials.py) and given to Rook through its
 "reference secret" (Rook then creates the RGW user with exactly those keys), so the same
 keys can be handed to each consuming namespace as a `fraudwatch-s3` Secret.
 """
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from . import versions
 from .config import PlatformConfig
-from .credentials import kubernetes_secret
+from .credentials import generated_key_id, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
 from .pod_security import resources
@@ -57,6 +56,7 @@ class Storage(pulumi.ComponentResource):
                 "monitoring": {"enabled": False},
             },
             parent=self,
+            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         osd = sc.size.resources()
@@ -150,19 +150,9 @@ class Storage(pulumi.ComponentResource):
         )
         self.s3_endpoint = f"https://{gateway_service}.{ns}.svc:443"
 
-        access_key = random.RandomString(
-            "s3-access-key",
-            length=20,
-            special=False,
-            lower=False,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        secret_key = random.RandomPassword(
-            "s3-secret-key", length=40, special=False, opts=pulumi.ResourceOptions(parent=self)
-        )
-        # RandomString's result is not secret by default; an access key is half a credential.
-        self._access_key = pulumi.Output.secret(access_key.result)
-        self._secret_key = pulumi.Output.secret(secret_key.result)
+        # Both halves are secrets: an access key is half a credential.
+        self._access_key = generated_key_id("s3-access-key", length=20)
+        self._secret_key = generated_password("s3-secret-key", length=40)
         reference = kubernetes_secret(
             f"rook-ceph-object-user-{OBJECT_STORE}-{S3_USER}",
             ns,

@@ -129,6 +129,7 @@ class Streaming(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         pod_template = {
@@ -275,7 +276,7 @@ class Streaming(pulumi.ComponentResource):
             )
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for user, access in KAFKA_USERS.items():
-            password = generated_password(f"kafka-{user}", self)
+            password = generated_password(f"kafka-{user}")
             self.passwords[user] = password
             secret = kubernetes_secret(
                 f"{user}-password",

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
+from .config import ChartSource
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
 from .pod_security import resources
@@ -23,7 +24,11 @@ class Tls(pulumi.ComponentResource):
     """cert-manager and the platform CA issuer."""
 
     def __init__(
-        self, name: str, namespace: ConcernNamespace, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        namespace: ConcernNamespace,
+        charts: ChartSource | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("fraudwatch:platform:Tls", name, None, opts)
         ns = namespace.name
@@ -45,6 +50,7 @@ class Tls(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         selfsigned = k8s.apiextensions.CustomResource(

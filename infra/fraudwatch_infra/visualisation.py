@@ -121,6 +121,7 @@ class Visualisation(pulumi.ComponentResource):
                 },
             },
             parent=self,
+            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         self.grafana = k8s.apiextensions.CustomResource(

@@ -151,7 +151,7 @@ class Workloads(pulumi.ComponentResource):
     ) -> None:
         super().__init__("fraudwatch:platform:Workloads", name, None, opts)
         ns = namespace.name
-        self.hook_hmac_secret = generated_password("intervention-hook-hmac", self, length=48)
+        self.hook_hmac_secret = generated_password("intervention-hook-hmac", length=48)
         intervention_values: dict[str, pulumi.Input[str]] = {
             "hook-hmac-secret": self.hook_hmac_secret,
             STATE_URL_KEY: mongo_uri,

@@ -22,6 +22,7 @@ INFRA = REPO_ROOT / "infra"
 if str(INFRA) not in sys.path:
     sys.path.insert(0, str(INFRA))
 
+from fraudwatch_infra import credentials  # noqa: E402
 from fraudwatch_infra.config import parse_config  # noqa: E402
 from fraudwatch_infra.platform import PlatformSecrets, build_platform  # noqa: E402
 
@@ -30,6 +31,8 @@ SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 # Values the test supplies as `pulumi config set --secret`; they must never appear in clear.
 TABLEAU_PAT_SECRET = "tableau-pat-TEST-7f3a9c"
 API_TOKEN_HASHES = "sha256:TEST-hashes-0d1e2f"
+# The seed every generated credential is derived from (fraudwatch:credentialsSeed).
+CREDENTIALS_SEED = "TEST-seed-for-the-mock-renderings-4c7e1b9a2f"
 REDACTED = "<secret>"
 BUILT_IN_GROUPS = {
     "core",
@@ -113,31 +116,13 @@ def plain_strings(value: Any) -> Iterator[str]:
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every registration; gives generated credentials recognisable values."""
+    """Records every registration."""
 
     def __init__(self) -> None:
         self.resources: list[Registered] = []
-        self.generated_secrets: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
-        if args.typ == "random:index/randomPassword:RandomPassword":
-            value = f"GENpw{len(self.generated_secrets):03d}{args.name}"[
-                : int(args.inputs["length"])
-            ]
-            self.generated_secrets.append(value)
-            outputs["result"] = value
-        elif args.typ == "random:index/randomString:RandomString":
-            value = f"GENSTR{len(self.generated_secrets):03d}".ljust(
-                int(args.inputs["length"]), "X"
-            )
-            self.generated_secrets.append(value)
-            outputs["result"] = value
-        elif args.typ == "random:index/randomId:RandomId":
-            value = f"GENid{len(self.generated_secrets):03d}".ljust(43, "Q")
-            self.generated_secrets.append(value)
-            outputs["b64Url"] = value
-            outputs["hex"] = value
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
         return f"{args.name}-id", outputs
 
@@ -178,7 +163,7 @@ class Rendering:
 
     @property
     def secret_values(self) -> list[str]:
-        return [*self.generated_secrets, TABLEAU_PAT_SECRET, API_TOKEN_HASHES]
+        return [*self.generated_secrets, TABLEAU_PAT_SECRET, API_TOKEN_HASHES, CREDENTIALS_SEED]
 
 
 def stack_config(stack: str) -> dict[str, Any]:
@@ -206,11 +191,13 @@ def render(
         secrets = PlatformSecrets(
             tableau_pat_secret=pulumi.Output.secret(TABLEAU_PAT_SECRET),
             intervention_api_token_hashes=pulumi.Output.secret(API_TOKEN_HASHES),
+            credentials_seed=pulumi.Output.secret(CREDENTIALS_SEED),
         )
         outputs.update(build_platform(config, secrets, dashboards_dir))
 
     program()
-    return Rendering(stack, mocks.resources, mocks.generated_secrets, outputs)
+    generated = credentials.issued_values(CREDENTIALS_SEED)
+    return Rendering(stack, mocks.resources, generated, outputs)
 
 
 def config_as_pulumi_strings(raw: dict[str, Any]) -> dict[str, str]:

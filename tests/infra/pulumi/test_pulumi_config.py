@@ -10,7 +10,13 @@ from typing import Any
 import pulumi
 import pytest
 from fraudwatch_infra.config import ConfigError, parse_config
-from platform_render import INFRA, RecordingMocks, config_as_pulumi_strings, stack_config
+from platform_render import (
+    CREDENTIALS_SEED,
+    INFRA,
+    RecordingMocks,
+    config_as_pulumi_strings,
+    stack_config,
+)
 
 
 def _broken(change: Any) -> dict[str, Any]:
@@ -113,12 +119,35 @@ def test_program_stops_before_registering_anything_without_the_tableau_secret(
     assert mocks.resources == []
 
 
+def test_program_stops_before_registering_anything_without_the_credentials_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """dev needs no Tableau PAT, but every stack needs the seed of its credentials."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project="fraudwatch", stack="dev", preview=False)
+    pulumi.runtime.set_all_config(config_as_pulumi_strings(stack_config("dev")), [])
+    errors: list[str] = []
+    monkeypatch.setattr(pulumi.log, "error", lambda msg, *a, **k: errors.append(msg))
+    monkeypatch.chdir(INFRA)
+    try:
+        with pytest.raises(SystemExit):
+            runpy.run_path(str(INFRA / "__main__.py"), run_name="__main__")
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    assert errors and "fraudwatch:credentialsSeed is not set" in errors[0]
+    assert "pulumi config set --secret fraudwatch:credentialsSeed" in errors[0]
+    assert "\n" not in errors[0]
+    assert mocks.resources == []
+
+
 def test_program_entry_point_registers_the_platform_from_stack_config(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mocks = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project="fraudwatch", stack="dev", preview=False)
-    pulumi.runtime.set_all_config(config_as_pulumi_strings(stack_config("dev")), [])
+    config = config_as_pulumi_strings(stack_config("dev"))
+    config["fraudwatch:credentialsSeed"] = CREDENTIALS_SEED
+    pulumi.runtime.set_all_config(config, ["fraudwatch:credentialsSeed"])
     monkeypatch.chdir(INFRA)
 
     @pulumi.runtime.test
