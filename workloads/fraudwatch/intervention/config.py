@@ -15,6 +15,7 @@ from typing import Any
 
 from fraudwatch.errors import UserError
 from fraudwatch.scoring.thresholds import THRESHOLDS
+from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 DEFAULT_HOME = "~/.fraudwatch"
 
@@ -69,6 +70,40 @@ class ElasticsearchSettings:
     timeout_seconds: float = 10.0
 
 
+#: What an inline decision may answer (`POST /v1/decisions`); also the choices of
+#: decisions.fallback.
+DECISION_VALUES = ("allow", "step_up", "block")
+
+
+def default_decisions_registry() -> Path:
+    """The model registry the daily pipeline promotes into ($FRAUDWATCH_HOME/models)."""
+    return fraudwatch_home() / "models"
+
+
+def default_decisions_history() -> Path:
+    """The decision route's own per-user history (a DuckDB file, see docs/intervention.md)."""
+    return fraudwatch_home() / "decisions" / "user-history.duckdb"
+
+
+@dataclass(frozen=True)
+class DecisionSettings:
+    """The inline decision route (decisions.*, docs/intervention.md "Inline decisions")."""
+
+    #: The model registry whose promoted version scores (re-read on every decision).
+    registry: Path = field(default_factory=default_decisions_registry)
+    #: The users' kept transactions, as the stream keeps them (streaming/user_history.py).
+    history_path: Path = field(default_factory=default_decisions_history)
+    history_per_user: int = DEFAULT_PER_USER
+    #: An answer takes at most this long; past it the fallback is answered.
+    budget_ms: int = 2000
+    #: The answer when no model version is promoted, scoring fails or the budget runs out.
+    fallback: str = "step_up"
+    #: Decisions running at once; one more is shed with 503 + Retry-After.
+    max_in_flight: int = 4
+    #: Recorded decisions are kept this many days (pruned as decisions are written).
+    retention_days: int = 30
+
+
 @dataclass(frozen=True)
 class Settings:
     state_url: str = ""
@@ -77,6 +112,7 @@ class Settings:
     elasticsearch: ElasticsearchSettings = field(default_factory=ElasticsearchSettings)
     oidc: OidcSettings = field(default_factory=OidcSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
+    decisions: DecisionSettings = field(default_factory=DecisionSettings)
     hook_secret: str = ""
     hook_max_alerts: int = 1000
     hook_replay_window_seconds: int = 300
@@ -130,6 +166,13 @@ ENV_OVERRIDES: dict[str, str] = {
     "server.trusted_proxies": "FRAUDWATCH_TRUSTED_PROXIES",
     "server.always_https": "FRAUDWATCH_ALWAYS_HTTPS",
     "server.api_docs": "FRAUDWATCH_API_DOCS",
+    "decisions.registry": "FRAUDWATCH_DECISIONS_REGISTRY",
+    "decisions.history_path": "FRAUDWATCH_DECISIONS_HISTORY",
+    "decisions.history_per_user": "FRAUDWATCH_DECISIONS_HISTORY_PER_USER",
+    "decisions.budget_ms": "FRAUDWATCH_DECISIONS_BUDGET_MS",
+    "decisions.fallback": "FRAUDWATCH_DECISIONS_FALLBACK",
+    "decisions.max_in_flight": "FRAUDWATCH_DECISIONS_MAX_IN_FLIGHT",
+    "decisions.retention_days": "FRAUDWATCH_DECISIONS_RETENTION_DAYS",
 }
 
 
@@ -308,6 +351,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         )
     scored = values.get("results.scored")
     elasticsearch = _elasticsearch(values, origin, env)
+    decisions = _decisions(values, origin)
     return Settings(
         state_url=state_url,
         scored_dir=Path(str(scored)).expanduser() if scored else default_scored_dir(),
@@ -315,6 +359,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         elasticsearch=elasticsearch,
         oidc=oidc,
         policy=policy,
+        decisions=decisions,
         hook_secret=str(values.get("hooks.hmac_secret", "")),
         hook_max_alerts=_integer(
             "hooks.max_alerts",
@@ -358,6 +403,38 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             "server.api_docs", values.get("server.api_docs", False), origin("server.api_docs")
         ),
         source=source,
+    )
+
+
+def _decisions(values: dict[str, Any], origin: Any) -> DecisionSettings:
+    """The decisions.* keys, checked."""
+    defaults = DecisionSettings()
+    fallback = str(values.get("decisions.fallback", defaults.fallback)).strip().lower()
+    if fallback not in DECISION_VALUES:
+        raise UserError(
+            f"config key decisions.fallback = {fallback!r} in {origin('decisions.fallback')}: "
+            f"use one of {', '.join(DECISION_VALUES)} (step_up is the safe default)"
+        )
+
+    def whole(key: str, low: int, default: int) -> int:
+        return _integer(
+            f"decisions.{key}",
+            values.get(f"decisions.{key}", default),
+            origin(f"decisions.{key}"),
+            low,
+            str(default),
+        )
+
+    registry = values.get("decisions.registry")
+    history = values.get("decisions.history_path")
+    return DecisionSettings(
+        registry=Path(str(registry)).expanduser() if registry else defaults.registry,
+        history_path=Path(str(history)).expanduser() if history else defaults.history_path,
+        history_per_user=whole("history_per_user", 1, defaults.history_per_user),
+        budget_ms=whole("budget_ms", 1, defaults.budget_ms),
+        fallback=fallback,
+        max_in_flight=whole("max_in_flight", 1, defaults.max_in_flight),
+        retention_days=whole("retention_days", 1, defaults.retention_days),
     )
 
 
