@@ -54,7 +54,7 @@ class PolicyUpdate(BaseModel):
 
 class TokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["viewer", "analyst", "admin", "automation"]
+    role: Literal["viewer", "analyst", "admin", "automation", "decisions"]
     name: str = Field(default="", max_length=100)
 
 
@@ -480,9 +480,11 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
     mount_hooks(app, ctx)
 
     from fraudwatch.intervention.admin import mount_admin
+    from fraudwatch.intervention.decisions import mount_decisions
     from fraudwatch.intervention.dispositions import mount_dispositions
 
     mount_dispositions(app, ctx, require)
+    mount_decisions(app, ctx, require)
     mount_admin(
         app,
         ctx,

@@ -15,7 +15,8 @@ from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.config import OidcSettings
 from fraudwatch.intervention.stores import StateStore
 
-ROLES = ("viewer", "analyst", "admin", "automation")
+#: `decisions` is the payment system's role: it may ask for inline decisions and nothing else.
+ROLES = ("viewer", "analyst", "admin", "automation", "decisions")
 
 # permission -> roles that hold it. docs/intervention.md renders this as a table.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -30,6 +31,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit:verify": frozenset({"admin"}),
     "hooks:post": frozenset({"automation", "admin"}),
     "metrics:read": frozenset({"viewer", "analyst", "admin", "automation"}),
+    "decisions:post": frozenset({"decisions", "admin"}),
 }
 
 TOKEN_PREFIX = "fw_"
@@ -129,7 +131,9 @@ class OidcVerifier:
         role = claims.get(self.settings.role_claim)
         if isinstance(role, list):
             # Several roles granted: take the strongest one we know.
-            known = [r for r in ("admin", "analyst", "automation", "viewer") if r in role]
+            known = [
+                r for r in ("admin", "analyst", "automation", "decisions", "viewer") if r in role
+            ]
             role = known[0] if known else None
         if role not in ROLES:
             return None

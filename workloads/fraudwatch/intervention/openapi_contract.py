@@ -13,6 +13,8 @@ a route or router mounted later is documented by the same rules:
 * a path parameter (an account, transaction, approval or token id): 404;
 * an `Idempotency-Key` header: 409;
 * a group (tag) that reads the scored results, :data:`GROUP_ERRORS`: 503;
+* `POST /v1/decisions` declares its 409 (tx_id decided for another body) and 503 (load
+  shed) itself;
 * what single operations answer beyond that, :data:`OPERATION_ERRORS`, or what a route
   declares itself (`responses=`).
 """
@@ -67,14 +69,15 @@ ERROR_MEANINGS: dict[int, str] = {
     "signature, timestamp or nonce is wrong)",
     403: "The caller's role lacks the permission this operation needs (the refusal is audited)",
     404: "Unknown subject: no such account, transaction, approval or token",
-    409: "Conflict: a request with this Idempotency-Key is still running, or the approval "
-    "was already decided",
+    409: "Conflict: a request with this Idempotency-Key is still running, the approval "
+    "was already decided, or (decisions) the tx_id was already decided for another body",
     413: "The body is larger than server.max_body_bytes (hooks: or carries more alerts "
     "than hooks.max_alerts)",
     415: "The body is not sent as application/json",
     422: "The request is well-formed JSON but invalid: the error names each problem",
-    503: "The scored results cannot be read right now (Elasticsearch down or refusing): "
-    "retry after the Retry-After seconds",
+    503: "Not available right now: the scored results cannot be read (Elasticsearch down "
+    "or refusing), or (decisions) decisions.max_in_flight decisions are running: retry after "
+    "the Retry-After seconds",
 }
 
 #: Errors every operation of a group (its tag) can answer beyond those its declaration
