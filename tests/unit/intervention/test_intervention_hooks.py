@@ -96,7 +96,9 @@ def test_grafana_alert_locks_above_095_and_steps_up_above_08(
     viewer = token_for("viewer")
     assert state(client, viewer, 1)["locked"] is True
     assert state(client, viewer, 6) == {"locked": False, "step_up": True}
-    audit = client.get("/v1/audit?subject_id=1", headers=token_for("admin")).json()["items"]
+    audit = client.get(
+        "/v1/audit?subject_kind=account&subject_id=1", headers=token_for("admin")
+    ).json()["items"]
     assert audit[0]["via"] == "hook:grafana" and audit[0]["alert_id"] == "fp1"
     assert audit[0]["role"] == "automation"
 

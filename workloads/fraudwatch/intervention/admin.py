@@ -38,6 +38,7 @@ from fraudwatch.intervention.dispositions import (
     undisposed_flagged,
 )
 from fraudwatch.intervention.interventions import intervene, record_refusal
+from fraudwatch.intervention.masking import record_view
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter
 from fraudwatch.intervention.stores.repository import ACTION_EFFECTS, ACTION_LABELS
@@ -113,10 +114,14 @@ def mount_admin(
             raise HTTPException(403, "CSRF token missing or wrong: reload the page and retry")
 
     def page(request: Request, name: str, session: Session | None, **values: Any) -> Response:
+        # Every page's values are masked for the signed-in role (masking.py), in one place.
+        shown = request.app.state.masker.for_principal(
+            session.principal if session else None, values
+        )
         return templates.TemplateResponse(
             request,
             name,
-            {"session": session, "csrf": session.csrf if session else "", **values},
+            {"session": session, "csrf": session.csrf if session else "", **shown},
         )
 
     def signed_in(request: Request) -> Session | RedirectResponse:
@@ -259,6 +264,13 @@ def mount_admin(
             raise HTTPException(404, f"unknown account {user_id}")
         txs = ctx.results.transactions_of(user_id)
         remember_profile(ctx.store, user_id, user, txs)
+        record_view(
+            ctx.store,
+            session.principal,
+            user_id,
+            f"admin user page: GET /admin/users/{user_id}",
+            via="admin",
+        )
         chronological = list(reversed(txs))
         amounts = [float(t["amount"] or 0) for t in chronological]
         scores = [float(t["ensemble_score"] or 0) for t in chronological]
@@ -278,6 +290,7 @@ def mount_admin(
             amount_range=(min(amounts, default=0), max(amounts, default=0)),
             actions=ACTIONS,
             can_act=session.principal.may("interventions:write"),
+            masked=not request.app.state.masker.sees_full_values(session.principal),
             labels={label: LABEL_NAMES[label] for label in LABELS},
             can_label=session.principal.may(WRITE_PERMISSION),
             dispositions=ctx.store.dispositions(user_id=user_id, limit=100)[0],

@@ -25,6 +25,7 @@ from fraudwatch.intervention.config import Settings
 from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext, error_body
 from fraudwatch.intervention.guard import RequestGuard
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
+from fraudwatch.intervention.masking import MaskedRoute, Masker, record_view
 from fraudwatch.intervention.openapi_contract import document_contract
 from fraudwatch.intervention.policy import effective_policy
 from fraudwatch.intervention.profiles import account_state, remember_profile
@@ -82,6 +83,7 @@ class PermissionCheck:
         token = creds.credentials if creds and creds.scheme.lower() == "bearer" else None
         principal = self.ctx.authenticate(token)
         self.ctx.permit(principal, self.permission, f"{request.method} {request.url.path}")
+        request.state.principal = principal  # whom MaskedRoute masks the response for
         return principal
 
 
@@ -111,6 +113,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.ctx = ctx
+    # Personal data in every response is masked for its caller in one place (masking.py).
+    app.state.masker = Masker.from_settings(settings)
+    app.router.route_class = MaskedRoute
 
     # --- errors: always JSON, never a stack trace -----------------------------------
     @app.exception_handler(HTTPException)
@@ -216,12 +221,13 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
 
     @app.get("/v1/users/{user_id}", tags=["results"])
     def user_detail(
-        _: Annotated[Principal, Depends(require("results:read"))],
+        principal: Annotated[Principal, Depends(require("results:read"))],
         user_id: Annotated[int, Path(ge=0, le=MAX_ID)],
     ) -> dict[str, Any]:
         user = results.user(user_id)
         if user is None:
             raise ApiError(404, f"unknown account {user_id}: no such user in the scored results")
+        record_view(store, principal, user_id, f"user details: GET /v1/users/{user_id}")
         user["state"] = account_state(store, str(user_id))
         user["transactions"] = results.transactions_of(user_id)
         user["profile"] = remember_profile(store, user_id, user, user["transactions"])
@@ -229,11 +235,17 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
 
     @app.get("/v1/users/{user_id}/interventions", tags=["results"])
     def user_history(
-        _: Annotated[Principal, Depends(require("history:read"))],
+        principal: Annotated[Principal, Depends(require("history:read"))],
         user_id: Annotated[int, Path(ge=0, le=MAX_ID)],
     ) -> dict[str, Any]:
         if not results.user_exists(user_id):
             raise ApiError(404, f"unknown account {user_id}: no such user in the scored results")
+        record_view(
+            store,
+            principal,
+            user_id,
+            f"intervention history: GET /v1/users/{user_id}/interventions",
+        )
         entries = store.audit_entries(
             subject_kind="account", subject_id=str(user_id), newest_first=True, limit=500
         )
@@ -241,12 +253,15 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
 
     @app.get("/v1/transactions/{tx_id}", tags=["results"])
     def transaction_detail(
-        _: Annotated[Principal, Depends(require("results:read"))],
+        principal: Annotated[Principal, Depends(require("results:read"))],
         tx_id: Annotated[int, Path(ge=0, le=MAX_ID)],
     ) -> dict[str, Any]:
         tx = results.transaction(tx_id)
         if tx is None:
             raise ApiError(404, f"unknown transaction {tx_id}: not in the scored results")
+        record_view(
+            store, principal, tx["user_id"], f"transaction {tx_id}: GET /v1/transactions/{tx_id}"
+        )
         tx["blocked"] = store.get_state("transaction", str(tx_id)).get("blocked", False)
         return tx
 
@@ -333,7 +348,7 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
     @app.get("/v1/audit", tags=["audit"])
     def audit_log(
         _: Annotated[Principal, Depends(require("audit:read"))],
-        subject_kind: Literal["account", "transaction"] | None = None,
+        subject_kind: Literal["account", "transaction", "account_view"] | None = None,
         subject_id: Annotated[str | None, Query(max_length=40)] = None,
         after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

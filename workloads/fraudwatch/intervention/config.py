@@ -124,6 +124,9 @@ class Settings:
     always_https: bool = False
     #: Serve /docs and /redoc (the interactive API pages); off by default.
     api_docs: bool = False
+    #: The key of the pseudonyms viewers see instead of device ids (docs/privacy.md); no
+    #: default: unset, viewers get those values redacted.
+    pseudonym_key: str = field(default="", repr=False)
     source: str = "defaults"
 
     def with_scored(self, scored: Path | None) -> Settings:
@@ -166,6 +169,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "server.trusted_proxies": "FRAUDWATCH_TRUSTED_PROXIES",
     "server.always_https": "FRAUDWATCH_ALWAYS_HTTPS",
     "server.api_docs": "FRAUDWATCH_API_DOCS",
+    "privacy.pseudonym_key": "FRAUDWATCH_PSEUDONYM_KEY",
     "decisions.registry": "FRAUDWATCH_DECISIONS_REGISTRY",
     "decisions.history_path": "FRAUDWATCH_DECISIONS_HISTORY",
     "decisions.history_per_user": "FRAUDWATCH_DECISIONS_HISTORY_PER_USER",
@@ -402,6 +406,7 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
         api_docs=_boolean(
             "server.api_docs", values.get("server.api_docs", False), origin("server.api_docs")
         ),
+        pseudonym_key=_pseudonym_key(values, origin, env),
         source=source,
     )
 
@@ -453,6 +458,23 @@ def _networks(key: str, value: Any, origin: str) -> tuple[str, ...]:
             f"config key {key} = {value!r} in {origin}: must be IP addresses or networks, "
             'e.g. ["10.0.0.0/8"] in the file or 10.0.0.0/8,127.0.0.1 in the environment'
         ) from None
+
+
+#: The shortest pseudonym key accepted (a short key can be guessed, and with it every
+#: pseudonym reversed by hashing candidate device ids).
+MIN_PSEUDONYM_KEY_CHARS = 16
+
+
+def _pseudonym_key(values: dict[str, Any], origin: Any, env: dict[str, str]) -> str:
+    """privacy.pseudonym_key (or $FRAUDWATCH_SECRETS_DIR/pseudonym-key), checked; "" when unset."""
+    key = str(values.get("privacy.pseudonym_key", "")).strip() or _secret_file(env, "pseudonym-key")
+    if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:
+        raise UserError(
+            f"config key privacy.pseudonym_key in {origin('privacy.pseudonym_key')} is "
+            f"{len(key)} characters: use at least {MIN_PSEUDONYM_KEY_CHARS} random ones, e.g. "
+            "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return key
 
 
 def _secret_file(env: dict[str, str], name: str) -> str:

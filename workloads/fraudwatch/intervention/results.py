@@ -60,6 +60,8 @@ USER_TX_COLUMNS = (
     "tx_type",
     "channel",
     "country",
+    "ip",
+    "device_id",
     "status",
     "hour",
     "ensemble_score",
