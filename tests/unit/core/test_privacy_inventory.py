@@ -140,6 +140,25 @@ def test_the_check_reports_a_field_nobody_classified():
     assert unclassified(["user_id", "shoe_size"]) == ["shoe_size"]
 
 
+# --- dashboard outputs ---------------------------------------------------------------------
+def test_the_tableau_extracts_carry_no_masked_field():
+    from fraudwatch.publish.tableau import LEVELS
+
+    for level, columns in LEVELS.items():
+        names = [c.name for c in columns]
+        assert unclassified(names) == [], level
+        assert sorted(set(names) & set(masked_fields())) == [], level
+    tds = (REPO / "dashboards" / "tableau" / "fraudwatch.tds").read_text(encoding="utf-8")
+    for name in masked_fields():
+        assert f"[{name}]" not in tds and f"'{name}'" not in tds and f'"{name}"' not in tds
+
+
+def test_the_grafana_dashboards_show_no_masked_field():
+    pattern = re.compile(r"\b(" + "|".join(masked_fields()) + r")\b")
+    for path in sorted((REPO / "dashboards" / "grafana").rglob("*.json")):
+        assert pattern.findall(path.read_text(encoding="utf-8")) == [], path.name
+
+
 # --- the document names them ------------------------------------------------------------
 def test_docs_privacy_names_every_classified_field():
     text = PRIVACY_DOC.read_text(encoding="utf-8")
