@@ -239,6 +239,8 @@ def test_the_same_tx_id_gets_the_same_answer_and_joins_the_history_once(
         ({"extra_field": 1}, "body.extra_field"),
         ({"tx_id": MAX_ID + 1}, "body.tx_id"),
         ({"user_id": "seven"}, "body.user_id"),
+        ({"ts": "0001-01-01T00:00:00+14:00"}, "body.ts"),
+        ({"amount": "Infinity"}, "body.amount"),
     ],
 )
 def test_a_bad_transaction_is_a_422_naming_the_field(

@@ -195,11 +195,11 @@ class DecisionEngine:
             )
         return self._history
 
-    def score(self, event: dict[str, Any], deadline: float) -> Verdict:
-        """Score one validated transaction event with the stream's function, then add it to
-        its user's history; a Verdict with the fallback cause when that was not possible or
-        the deadline (time.monotonic) passed."""
-        from fraudwatch.streaming.job import score_transactions, transaction_table
+    def score(self, table: Any, deadline: float) -> Verdict:
+        """Score one transaction (the stream's one-row table, see `event_table`) with the
+        stream's function, then add it to its user's history; a Verdict with the fallback
+        cause when that was not possible or the deadline (time.monotonic) passed."""
+        from fraudwatch.streaming.job import score_transactions
 
         verdict = Verdict()
         budget = f"the time budget of {self.settings.budget_ms} ms (decisions.budget_ms)"
@@ -207,7 +207,6 @@ class DecisionEngine:
             verdict.fall_back("budget", f"{budget} ran out waiting for the scorer")
             return verdict
         try:
-            table = transaction_table([event])
             try:
                 history = self.history()
             except Exception as exc:
@@ -276,15 +275,23 @@ class DecisionEngine:
                 self._history = None
 
 
-def check_event(body: TransactionV1) -> dict[str, Any]:
-    """The event as the stream's table takes it; 422 for what the schema lets through but
-    a 64-bit column or a model cannot take."""
+def event_table(body: TransactionV1) -> Any:
+    """The event as the stream's one-row table; 422 for what the schema lets through but a
+    64-bit column, a UTC timestamp or a model cannot take."""
+    from fraudwatch.streaming.job import transaction_table
+
     for name in ("tx_id", "user_id"):
         if getattr(body, name) > MAX_ID:
             raise ApiError(422, f"invalid request: body.{name}: must be at most {MAX_ID}")
     if not math.isfinite(body.amount):
         raise ApiError(422, "invalid request: body.amount: must be a finite number")
-    return dict(body.model_dump(mode="python"))
+    try:
+        body.ts.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422, "invalid request: body.ts: out of range once converted to UTC"
+        ) from None
+    return transaction_table([body.model_dump(mode="python")])
 
 
 def replayed(record: dict[str, Any], fingerprint: str) -> JSONResponse:
@@ -317,7 +324,7 @@ def mount_decisions(
         principal: Annotated[Principal, Depends(require(PERMISSION))],
         body: TransactionV1,
     ) -> JSONResponse:
-        event = check_event(body)
+        table = event_table(body)
         fingerprint = event_fingerprint(body)
         tx_id = str(body.tx_id)
         earlier = ctx.store.get_decision(tx_id)
@@ -325,7 +332,7 @@ def mount_decisions(
             return replayed(earlier, fingerprint)
         with engine.admitted():
             deadline = time.monotonic() + settings.budget_ms / 1000
-            verdict = engine.score(event, deadline)
+            verdict = engine.score(table, deadline)
             policy = effective_policy(ctx.settings.policy, ctx.store)
             if verdict.cause is None and verdict.score is not None:
                 decision = decision_for(verdict.score, policy)
