@@ -289,12 +289,15 @@ def evaluate(
 def report(
     scored: Annotated[Path, typer.Option(help="Directory written by `fraudwatch score`")],
     out: Annotated[Path, typer.Option(help="HTML file to write")] = Path("report.html"),
+    dispositions: Annotated[
+        Path | None, typer.Option(help="Dispositions file: adds measured alert precision")
+    ] = None,
 ):
     """Write one self-contained HTML report with charts an analyst would read."""
     from fraudwatch.report.html import write_report
 
     with console.status("drawing charts"):
-        write_report(scored, out)
+        write_report(scored, out, dispositions)
     console.print(f"report: {out.absolute()}")
 
 
@@ -350,6 +353,7 @@ def demo(
 
 def _wire_subcommands() -> None:
     """Commands that live next to the code they drive."""
+    from fraudwatch.feedback.cli import feedback_app
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
     from fraudwatch.landing import land
     from fraudwatch.publish.cli import dashboards_app, es_app, publish
@@ -364,6 +368,7 @@ def _wire_subcommands() -> None:
     app.command("stream")(user_errors(stream))
     app.command("produce")(user_errors(produce))
     app.command("land")(user_errors(land))
+    app.add_typer(feedback_app, name="feedback")
 
 
 _wire_subcommands()

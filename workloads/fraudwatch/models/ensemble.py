@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fraudwatch.errors import UserError
 from fraudwatch.models.calibration import TailCalibration
 
 ERROR_MODELS = frozenset({"autoencoder", "lstm"})  # compared on a log scale
@@ -118,6 +119,21 @@ class Ensemble:
         weights = consensus_weights(standardised)
         statistic = weighted_mean(standardised, weights)
         return cls(scales, weights, TailCalibration.fit(statistic))
+
+    def reweighted(self, weights: dict[str, float], raw: dict[str, np.ndarray]) -> Ensemble:
+        """The same members with other weights (e.g. learned from analysts' labels,
+        feedback/learning.py), recalibrated on `raw`, the members' raw scores of the training
+        population: a score keeps meaning the share of that population it exceeds."""
+        unknown = sorted(set(weights) - set(self.scales))
+        if unknown or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+            raise UserError(
+                f"ensemble weights {weights} must be >= 0, sum above 0 and name only the "
+                f"members {sorted(self.scales)}"
+            )
+        total = sum(weights.values())
+        weights = {n: weights.get(n, 0.0) / total for n in self.scales}
+        reweighted = Ensemble(self.scales, weights, self.calibration)
+        return Ensemble(self.scales, weights, TailCalibration.fit(reweighted.statistic(raw)))
 
     def statistic(self, raw: dict[str, np.ndarray]) -> np.ndarray:
         standardised = {

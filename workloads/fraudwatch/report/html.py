@@ -201,7 +201,57 @@ def _top_table(db: duckdb.DuckDBPyConnection, users: str) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def write_report(scored: Path, out: Path) -> Path:
+def _precision_chart(rows: list) -> str:
+    """Measured alert precision per day of verdict, one line per model version."""
+    fig, ax = plt.subplots(figsize=(12.5, 3.0))
+    versions = sorted({r.model_version for r in rows})
+    for version in versions:
+        points = [(r.day, r.precision) for r in rows if r.model_version == version]
+        points = [(d, p) for d, p in points if p is not None]
+        ax.plot(
+            [np.datetime64(d) for d, _ in points],
+            [p for _, p in points],
+            marker="o",
+            markersize=4,
+            label=version,
+        )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("confirmed fraud / judged")
+    ax.set_title("Measured alert precision by day of verdict", fontsize=11)
+    if versions:
+        ax.legend(fontsize=8, title="model version", title_fontsize=8)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+def _precision_section(dispositions: Path) -> str:
+    """The measured-precision section: analysts' verdicts on flagged users (feedback/)."""
+    from fraudwatch.feedback.labels import read_dispositions
+    from fraudwatch.feedback.precision import alert_precision
+
+    rows = alert_precision(read_dispositions(dispositions))
+
+    def shown(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}"
+
+    table = "".join(
+        f"<tr><td>{html.escape(r.model_version)}</td><td>{r.day}</td>"
+        f'<td class="num">{r.fraud}</td><td class="num">{r.legitimate}</td>'
+        f'<td class="num">{r.unsure}</td><td class="num">{shown(r.precision)}</td></tr>'
+        for r in rows
+    )
+    return (
+        "<section id='measured-precision'><h2>Measured alert precision</h2><p class='note'>"
+        f"From {html.escape(dispositions.name)}: of the flagged users an analyst judged, the "
+        "share confirmed as fraud (unsure verdicts left out), per model version and day of "
+        f"verdict.</p>{_precision_chart(rows)}<table><tr><th>model version</th><th>day</th>"
+        "<th>fraud</th><th>legitimate</th><th>unsure</th><th>precision</th></tr>"
+        f"{table}</table></section>"
+    )
+
+
+def write_report(scored: Path, out: Path, dispositions: Path | None = None) -> Path:
     scored = Path(scored)
     users, transactions = scored / "users.parquet", scored / "transactions" / "*.parquet"
     if not users.is_file() or not (scored / "insights.json").is_file():
@@ -265,6 +315,8 @@ def write_report(scored: Path, out: Path) -> Path:
             "<h3>Recall per scenario and model (users in the top 1 %)</h3>"
             f"{_scenario_model_table(evaluation)}</section>"
         )
+    if dispositions is not None:
+        sections.append(_precision_section(Path(dispositions)))
     sections.append(
         f"<section><h2>Top {TOP_ROWS} anomalous users</h2>{_top_table(db, str(users))}</section>"
     )

@@ -1,0 +1,159 @@
+"""Ensemble weights learned from analysts' labels (docs/feedback.md, "Learning").
+
+The unsupervised ensemble weighs its members by consensus (models/ensemble.py). Once enough
+labelled users exist, the retraining learns the user-level weights instead: it tries every
+weighting on a simplex grid (steps of GRID_STEP) and keeps the one whose weighted statistic
+ranks the labelled users best, by average precision (fraud above legitimate). Safeguards:
+
+- at least `min_labels` labelled users in the training data, with MIN_PER_CLASS of each
+  verdict, or nothing is learned (the consensus weights stay: unsupervised);
+- the consensus weights are one of the candidates and are replaced only by a weighting at
+  least MIN_GAIN better, so noise in a few labels does not move them;
+- the ensemble is recalibrated on the whole training population with the new weights, so a
+  score still means the share of that population it exceeds and the thresholds keep their
+  meaning (scoring/thresholds.py).
+
+Only labels recorded before the candidate's training cut-off reach this module (the caller
+splits them with labels.split_by_time).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+from sklearn.metrics import average_precision_score
+
+from fraudwatch.features.users import USER_FEATURES
+from fraudwatch.models.bundle import ModelVersion
+from fraudwatch.models.ensemble import Ensemble
+from fraudwatch.scoring.batches import feature_matrix
+
+MIN_LABELS = 30  # the default of retrain.min_labels
+MIN_PER_CLASS = 5
+GRID_STEP = 0.1
+MIN_GAIN = 0.01
+
+
+@dataclass
+class WeightLearning:
+    learned: bool
+    reason: str
+    labelled: int = 0
+    fraud: int = 0
+    consensus_weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    ap_consensus: float | None = None
+    ap_learned: float | None = None
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def simplex_grid(names: list[str], step: float = GRID_STEP) -> list[dict[str, float]]:
+    """Every weighting of `names` in multiples of `step` that sums to 1."""
+    n = round(1 / step)
+    grid = []
+    for parts in itertools.product(range(n + 1), repeat=len(names) - 1):
+        rest = n - sum(parts)
+        if rest >= 0:
+            grid.append(
+                {name: round(k / n, 6) for name, k in zip(names, (*parts, rest), strict=True)}
+            )
+    return grid
+
+
+def labelled_ap(ensemble: Ensemble, raw: dict[str, np.ndarray], y: np.ndarray) -> float:
+    """Average precision of the ensemble's statistic on labelled rows (`raw` holds only them)."""
+    stat = ensemble.statistic(raw)
+    finite = np.isfinite(stat)
+    floor = stat[finite].min() - 1 if finite.any() else 0.0
+    return float(average_precision_score(y, np.where(finite, stat, floor)))
+
+
+def choose_weights(
+    ensemble: Ensemble, raw: dict[str, np.ndarray], y: np.ndarray, min_labels: int
+) -> WeightLearning:
+    """The weights to use given the labelled rows' raw member scores `raw` and labels `y`."""
+    y = np.asarray(y, dtype=int)
+    fraud, n = int(y.sum()), len(y)
+    base = WeightLearning(False, "", n, fraud, dict(ensemble.weights), dict(ensemble.weights))
+    if len(ensemble.scales) < 2:
+        base.reason = "one ensemble member: there are no weights to learn"
+        return base
+    if n < min_labels or min(fraud, n - fraud) < MIN_PER_CLASS:
+        base.reason = (
+            f"{n} labelled users ({fraud} fraud) before the cut-off; learning needs at least "
+            f"{min_labels} with {MIN_PER_CLASS} of each verdict: the consensus weights stay"
+        )
+        return base
+    names = list(ensemble.scales)
+    consensus = labelled_ap(ensemble, raw, y)
+    best, best_ap = dict(ensemble.weights), consensus
+    for weights in simplex_grid(names):
+        ap = labelled_ap(Ensemble(ensemble.scales, weights, ensemble.calibration), raw, y)
+        if ap > best_ap + 1e-12:
+            best, best_ap = weights, ap
+    base.ap_consensus, base.ap_learned = round(consensus, 4), round(best_ap, 4)
+    if best_ap < consensus + MIN_GAIN:
+        base.reason = (
+            f"no weighting ranks the {n} labelled users better than the consensus by "
+            f"{MIN_GAIN} average precision: the consensus weights stay"
+        )
+        return base
+    base.learned, base.weights = True, best
+    base.reason = (
+        f"weights learned from {n} labelled users ({fraud} fraud): labelled average precision "
+        f"{consensus:.3f} → {best_ap:.3f}"
+    )
+    return base
+
+
+def _user_raw_scores(version: ModelVersion, scored: Path) -> tuple[np.ndarray, dict]:
+    """(user ids, each user-level member's raw score) of the users of a scored run: the
+    population the version was trained on when `scored` is its own training run."""
+    users = pq.read_table(scored / "users.parquet", columns=["user_id", *USER_FEATURES])
+    level = version.levels["users"]
+    user_ids = users["user_id"].to_numpy()
+    raw = level.raw_scores(feature_matrix(users, list(USER_FEATURES)))
+    if "lstm" in level.calibration:  # as the scoring job: mean calibrated LSTM score per user
+        db = duckdb.connect()
+        rows = db.sql(
+            f"SELECT user_id, avg(lstm_score) FROM read_parquet('{scored}/transactions/*.parquet',"
+            " hive_partitioning = false) GROUP BY 1"
+        ).fetchall()
+        means = {int(u): np.nan if v is None else v for u, v in rows}
+        raw["lstm"] = np.array([means.get(int(u), np.nan) for u in user_ids], dtype=np.float64)
+    return user_ids, {n: v for n, v in raw.items() if n in level.calibration}
+
+
+def learn_from_labels(
+    version_dir: Path, scored: Path, labels: dict[int, int], min_labels: int = MIN_LABELS
+) -> WeightLearning:
+    """Learn the user-level ensemble weights of the model version in `version_dir` from
+    `labels` (user_id → 1 fraud / 0 legitimate, recorded before its training cut-off) on the
+    users of `scored` (the run that fitted it) and rewrite its manifest when they help.
+    The manifest records the outcome under extra.label_weights either way."""
+    version = ModelVersion.load(version_dir)
+    ensemble = version.levels["users"].ensemble
+    assert ensemble is not None
+    user_ids, raw = _user_raw_scores(version, scored)
+    rows = np.array([int(u) in labels for u in user_ids], dtype=bool)
+    y = np.array([labels[int(u)] for u in user_ids[rows]], dtype=int)
+    result = choose_weights(ensemble, {n: v[rows] for n, v in raw.items()}, y, min_labels)
+    path = Path(version_dir) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    if result.learned:
+        learned = ensemble.reweighted(result.weights, raw)
+        manifest["levels"]["users"]["ensemble"] = learned.as_json()
+    manifest.setdefault("extra", {})["label_weights"] = result.as_json()
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, path)
+    return result
