@@ -94,6 +94,12 @@ class RetrainSettings:
         default_factory=lambda: ["users.ensemble.pr_auc", "transactions.ensemble.roc_auc"]
     )
     iforest: dict[str, Any] = field(default_factory=dict)  # IForestParams overrides
+    # Analysts' verdicts as labels (docs/feedback.md): a dispositions file (.parquet, .jsonl or
+    # the .json of GET /v1/dispositions); empty = no labels, the models stay unsupervised.
+    dispositions: str = ""
+    min_labels: int = 30  # labelled users before the cut-off needed to learn ensemble weights
+    min_gate_labels: int = 10  # labelled users on the held-out day needed to gate on labels
+    label_tolerance: float = 0.05  # candidate may be this much worse on a label metric
 
 
 @dataclass
@@ -162,6 +168,16 @@ class PipelineConfig:
             raise UserError(f"local.runner {self.local.runner!r} is unknown; use one of {RUNNERS}")
         if self.retrain.tolerance < 0:
             raise UserError("retrain.tolerance must be >= 0 (an absolute metric difference)")
+        if self.retrain.label_tolerance < 0:
+            raise UserError(
+                "retrain.label_tolerance must be >= 0 (an absolute difference of precision or "
+                "recall on labelled users)"
+            )
+        if self.retrain.min_labels < 10:  # twice feedback/learning.py's MIN_PER_CLASS
+            raise UserError(
+                f"retrain.min_labels = {self.retrain.min_labels} is too small to learn from; "
+                "use at least 10 (docs/feedback.md)"
+            )
         if self.data_root.startswith("s3://") and "/" not in self.data_root[5:].strip("/"):
             raise UserError(
                 f"data_root {self.data_root!r}: use s3://BUCKET/PREFIX (a bucket alone is not "

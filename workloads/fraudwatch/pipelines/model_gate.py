@@ -56,3 +56,46 @@ def decide(
         else:
             decision.reasons.append(f"{m} {new:.4f} vs promoted {old:.4f} (tolerance {tolerance})")
     return decision
+
+
+#: The label metrics the gate compares (feedback/precision.py, budget_metrics).
+LABEL_METRICS = ("precision_at_budget", "fraud_recall")
+
+
+def decide_on_labels(
+    decision: GateDecision,
+    candidate: dict,
+    current: dict | None,
+    tolerance: float,
+    min_labels: int,
+) -> GateDecision:
+    """Add the analysts' labels to a decision: on the held-out day's labelled users the
+    candidate's precision at the alert budget and recall of confirmed fraud may not be worse
+    than the promoted version's by more than `tolerance`. With fewer than `min_labels`
+    labelled users (or nothing promoted) the labels are reported, not gated on."""
+    if current is None:
+        return decision
+    if candidate["labelled"] < min_labels:
+        decision.reasons.append(
+            f"labels not gated: {candidate['labelled']} labelled users on the held-out day, "
+            f"fewer than retrain.min_gate_labels = {min_labels}"
+        )
+        return decision
+    for name in LABEL_METRICS:
+        new, old = candidate.get(name), current.get(name)
+        key = f"labels.{name}"
+        decision.compared[key] = {"candidate": new, "current": old}
+        if old is None:
+            decision.reasons.append(f"{key}: the promoted version has no value to compare")
+        elif new is None or new < old - tolerance:
+            decision.promote = False
+            shown = "none" if new is None else f"{new:.4f}"
+            decision.reasons.append(
+                f"{key} {shown} is worse than the promoted {old:.4f} by more than {tolerance} "
+                f"on {candidate['labelled']} labelled users"
+            )
+        else:
+            decision.reasons.append(
+                f"{key} {new:.4f} vs promoted {old:.4f} (tolerance {tolerance})"
+            )
+    return decision

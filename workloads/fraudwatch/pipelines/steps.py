@@ -30,7 +30,7 @@ from fraudwatch.output import atomic_directory
 from fraudwatch.pipelines import data_root, quality
 from fraudwatch.pipelines.config import PipelineConfig, load_config
 from fraudwatch.pipelines.kubernetes_specs import SKIPPED_EXIT_CODE
-from fraudwatch.pipelines.model_gate import decide
+from fraudwatch.pipelines.model_gate import decide, decide_on_labels
 
 log = logging.getLogger("fraudwatch.pipelines")
 
@@ -375,16 +375,43 @@ def prepare_window(config: PipelineConfig, day: str) -> dict:
     return {"train_days": train_days, "holdout_day": day, "train_input": str(target)}
 
 
+def _cutoff(day: str) -> datetime:
+    """The candidate's training cut-off: the start (UTC) of the held-out day. Dispositions
+    recorded before it may shape the candidate; those recorded from it on only judge it."""
+    return datetime.combine(_day(day), datetime.min.time(), tzinfo=UTC)
+
+
+def _labels(config: PipelineConfig, day: str) -> tuple[dict[int, int], dict[int, int]] | None:
+    """(labels before the cut-off, labels from it on) from retrain.dispositions, or None when
+    no dispositions file is configured (docs/feedback.md)."""
+    if not config.retrain.dispositions:
+        return None
+    from fraudwatch.feedback.labels import read_dispositions, split_by_time, user_labels
+
+    before, after = split_by_time(read_dispositions(config.retrain.dispositions), _cutoff(day))
+    return user_labels(before), user_labels(after)
+
+
 def train(config: PipelineConfig, day: str) -> dict:
+    """Fit the candidate on the window; with enough labels recorded before the cut-off, learn
+    its user-level ensemble weights from them (feedback/learning.py)."""
     from fraudwatch.scoring.pipeline import score as run_score
 
     folder = _retrain_dir(config, day)
     options = _score_options(config, iforest=config.retrain.iforest)
     summary = run_score(folder / "train_input", folder / "candidate", options, overwrite=True)
-    return {
-        "candidate": summary.model_version,
-        "path": str(folder / "candidate" / "models" / summary.model_version),
-    }
+    version_dir = folder / "candidate" / "models" / summary.model_version
+    result: dict = {"candidate": summary.model_version, "path": str(version_dir)}
+    labels = _labels(config, day)
+    if labels is not None:
+        from fraudwatch.feedback.learning import learn_from_labels
+
+        learning = learn_from_labels(
+            version_dir, folder / "candidate", labels[0], config.retrain.min_labels
+        )
+        result["label_weights"] = learning.as_json()
+        log.info("labels for %s: %s", day, learning.reason)
+    return result
 
 
 def evaluate_candidate(config: PipelineConfig, day: str) -> dict:
@@ -413,6 +440,18 @@ def evaluate_candidate(config: PipelineConfig, day: str) -> dict:
             overwrite=True,
         )
         result["current_evaluation"] = summary.evaluation
+    labels = _labels(config, day)
+    if labels is not None:  # judged only on verdicts recorded from the cut-off on
+        from fraudwatch.feedback.precision import budget_metrics
+
+        for who in ("candidate", "current") if current is not None else ("candidate",):
+            users = data_root.read_table(
+                folder / f"eval_{who}" / "users.parquet", columns=["user_id", "flagged"]
+            )
+            result[f"{who}_labels"] = budget_metrics(
+                users["user_id"].to_pylist(), users["flagged"].to_pylist(), labels[1]
+            )
+        result["label_cutoff"] = _cutoff(day).isoformat()
     _write_json(folder / "evaluation.json", result)
     return {"candidate": run["model_version"], "current": current}
 
@@ -428,9 +467,31 @@ def gate(config: PipelineConfig, day: str) -> dict:
         settings.gate_metrics,
         settings.tolerance,
     )
+    metrics: dict = {"holdout_day": day}
+    if "candidate_labels" in evaluation:
+        decide_on_labels(
+            decision,
+            evaluation["candidate_labels"],
+            evaluation.get("current_labels"),
+            settings.label_tolerance,
+            settings.min_gate_labels,
+        )
+        metrics["labels"] = {
+            "cutoff": evaluation["label_cutoff"],
+            "candidate": evaluation["candidate_labels"],
+            "current": evaluation.get("current_labels"),
+        }
     registry = ModelRegistry(config.registry_root)
     candidate = evaluation["candidate"]
-    metrics = {"holdout_day": day, "compared": decision.compared}
+    metrics["compared"] = decision.compared
+    if settings.dispositions and evaluation.get("current"):
+        # Measured precision of the version in service: its alerts' verdicts so far.
+        from fraudwatch.feedback.labels import read_dispositions
+        from fraudwatch.feedback.precision import version_precision
+
+        metrics["measured_precision"] = version_precision(
+            read_dispositions(settings.dispositions), evaluation["current"]
+        )
     if decision.promote:
         registry.add(folder / "candidate" / "models" / candidate)
         registry.promote(candidate, decision.summary, metrics)
@@ -444,6 +505,7 @@ def gate(config: PipelineConfig, day: str) -> dict:
         "promoted": decision.promote,
         "reasons": decision.reasons,
         "compared": decision.compared,
+        **{k: metrics[k] for k in ("labels", "measured_precision") if k in metrics},
         "now_promoted": registry.promoted(),
         "previous": registry.previous(),
     }
