@@ -35,6 +35,11 @@ Headers = Callable[[str], dict[str, str]]
 #: Scores inline and in the stream's function agree to this (the same code on the same
 #: inputs: in practice they are bit-identical).
 TOLERANCE = 1e-9
+#: ... and with the batch job's score of the same transaction, when the user's whole past is
+#: in the kept history and the batch job sees no later transaction of the user (the data
+#: set's last transactions): the deep models' float rounding, one row against a batch
+#: (measured: at most 1.2e-8).
+BATCH_TOLERANCE = 1e-6
 #: Transactions before the cut are the users' history; the decided ones come after it.
 DECIDED = 8
 #: Large enough that a busy test machine never runs out of it by accident.
@@ -47,6 +52,7 @@ class RealModel:
     version: ModelVersion
     past: pa.Table  # the transactions before the decided ones, oldest first
     decided: list[dict[str, Any]]  # the next DECIDED transactions as events (JSON-ready)
+    batch_scores: dict[int, float]  # tx_id -> the batch job's ensemble score
 
 
 def as_event(row: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +87,16 @@ def real_model(tmp_path_factory: pytest.TempPathFactory) -> RealModel:
     )
     cut = table.num_rows - DECIDED
     decided = [as_event(row) for row in table.slice(cut).to_pylist()]
+    scored_tx = ds.dataset(scored / "transactions").to_table(columns=["tx_id", "ensemble_score"])
+    batch_scores = dict(
+        zip(scored_tx["tx_id"].to_pylist(), scored_tx["ensemble_score"].to_pylist(), strict=True)
+    )
     return RealModel(
-        registry.root, ModelVersion.load(registry.path(version_id)), table.slice(0, cut), decided
+        registry.root,
+        ModelVersion.load(registry.path(version_id)),
+        table.slice(0, cut),
+        decided,
+        batch_scores,
     )
 
 
@@ -171,8 +185,11 @@ def test_allow_step_up_and_block_by_the_policy_with_the_streams_scores(
         assert response.status_code == 200, response.text
         answer = response.json()
         answers.append(answer)
-        # One score everywhere: the stream's function on the same transaction and history.
+        # One score everywhere: the stream's function on the same transaction and history,
+        # and the batch job's score of it.
         assert answer["score"] == pytest.approx(score, abs=TOLERANCE)
+        batch = real_model.batch_scores[event["tx_id"]]
+        assert answer["score"] == pytest.approx(batch, abs=BATCH_TOLERANCE)
         assert answer["fallback"] is False and answer["fallback_reason"] is None
         assert answer["model_version"] == real_model.version.version
         assert answer["thresholds"] == {"step_up_at": step_up_at, "lock_at": lock_at}
