@@ -62,9 +62,11 @@ def test_analyst_locks_an_account_from_the_admin_page(
 
         page.click("nav a:text-is('Audit')")
         page.wait_for_url(f"{base}/admin/audit")
-        first_row = page.locator("#audit tbody tr").first.inner_text()
-        assert "lock" in first_row and "account 2" in first_row
-        assert "takeover pattern confirmed by analyst" in first_row
+        rows = page.locator("#audit tbody tr").all_inner_texts()
+        # newest first: the view of the user page after the lock, then the lock
+        assert "view" in rows[0] and "account_view 2" in rows[0]
+        assert "lock" in rows[1] and "account 2" in rows[1]
+        assert "takeover pattern confirmed by analyst" in rows[1]
         page.screenshot(path=output_dir / "07-audit.png", full_page=True)
 
         assert store.get_state("account", "2") == {"locked": True}
