@@ -69,3 +69,10 @@ def test_the_watcher_watch_posts_at_the_alert_threshold():
         (ROOT / "dashboards/elasticsearch/watches/high_anomaly_score.json").read_text()
     )
     assert watch["metadata"]["threshold"] == THRESHOLDS.alert_at
+
+
+def test_the_example_pipeline_config_states_the_critical_threshold():
+    example = yaml.safe_load(
+        (ROOT / "workloads/fraudwatch/pipelines/pipeline.example.yaml").read_text()
+    )
+    assert example["alerts"]["score_threshold"] == THRESHOLDS.critical_at
