@@ -80,3 +80,80 @@ def test_gate_refuses_a_deliberately_worse_model(retrained):
     assert history[-1]["metrics"]["compared"] == third["compared"]
     notices = (home / "notifications.jsonl").read_text()
     assert f"candidate {third['candidate']} refused" in notices
+
+
+# ---- analysts' dispositions as labels (issue 16, docs/feedback.md) ---------------------------
+
+LABELLED = {**WINDOW, "min_labels": 10, "min_gate_labels": 5, "label_tolerance": 0.05}
+
+
+@pytest.fixture(scope="module")
+def with_dispositions(tmp_path_factory):
+    """A first model promoted without labels; the simulated analyst judges what it flagged in
+    the training window (verdicts before the cut-off) and on the held-out day (after it);
+    then a sound candidate and a sabotaged one are gated with those dispositions."""
+    from fraudwatch.feedback.analyst import AnalystSettings, simulate
+    from fraudwatch.feedback.labels import write_dispositions
+
+    tmp = tmp_path_factory.mktemp("retrain-labels")
+    home = tmp / "home"
+    folder = home / "retrain/2026-03-09"
+    file = tmp / "dispositions.parquet"
+    models = ["iforest", "copod"]
+    with pytest.MonkeyPatch.context() as mp:
+        first = _run(load_dag("fraudwatch_retrain.py", small_config(home, models=models), tmp, mp))
+        judged = simulate(folder / "candidate", AnalystSettings(seed=1, coverage=1.0, delay_days=0))
+        judged += simulate(folder / "eval_candidate", AnalystSettings(seed=1, coverage=1.0))
+        write_dispositions(file, judged)
+        labelled = {**LABELLED, "dispositions": str(file)}
+        good = small_config(home, models=models, retrain=labelled)
+        second = _run(load_dag("fraudwatch_retrain.py", good, tmp, mp))
+        gate_second = json.loads((folder / "gate.json").read_text())
+        # Tolerance 1 on the ground-truth metrics: only the labels can refuse this one.
+        worse = {**labelled, "tolerance": 1.0, "iforest": SABOTAGED["iforest"]}
+        third = _run(
+            load_dag(
+                "fraudwatch_retrain.py",
+                small_config(home, models=["iforest"], retrain=worse),
+                tmp,
+                mp,
+            )
+        )
+        gate_third = json.loads((folder / "gate.json").read_text())
+    return {
+        "home": home,
+        "judged": judged,
+        "states": (first, second, third),
+        "gates": (gate_second, gate_third),
+    }
+
+
+def test_retrain_with_dispositions_succeeds_and_gates_on_labels(with_dispositions):
+    for states in with_dispositions["states"]:
+        assert states["run"] == "success", states
+    second, _ = with_dispositions["gates"]
+    assert second["promoted"], second["reasons"]
+    labels = second["labels"]
+    assert labels["cutoff"] == "2026-03-09T00:00:00+00:00"
+    assert labels["candidate"]["labelled"] >= 5
+    assert any(r.startswith("labels.fraud_recall") for r in second["reasons"])
+    assert second["measured_precision"]["judged"] > 0
+    # The candidate's manifest records what it learned (or why not) from the earlier verdicts.
+    home = with_dispositions["home"]
+    manifest = json.loads(
+        (home / "models/versions" / second["candidate"] / "manifest.json").read_text()
+    )
+    assert manifest["extra"]["label_weights"]["labelled"] > 0
+
+
+def test_gate_refuses_a_candidate_worse_on_the_dispositions(with_dispositions):
+    second, third = with_dispositions["gates"]
+    assert not third["promoted"]
+    assert third["now_promoted"] == second["candidate"]
+    assert any(r.startswith("labels.") and "worse" in r for r in third["reasons"]), third
+    assert not any("worse" in r for r in third["reasons"] if not r.startswith("labels."))
+    home = with_dispositions["home"]
+    history = [json.loads(x) for x in (home / "models/history.jsonl").read_text().splitlines()]
+    assert [h["action"] for h in history] == ["promote", "promote", "refuse"]
+    assert history[-1]["metrics"]["labels"] == third["labels"]
+    assert history[-1]["metrics"]["measured_precision"]["model_version"] == second["candidate"]
