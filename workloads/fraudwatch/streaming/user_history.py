@@ -19,9 +19,10 @@ came before or after `remember`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_PER_USER = 64
 FILE_NAME = "user-history.duckdb"
@@ -35,6 +36,11 @@ class UserHistory:
         self.path = path
         self.per_user = per_user
         self.schema = schema
+        # Imported here: the intervention service's settings read DEFAULT_PER_USER where only
+        # the standard library is installed (the chart's tests load them).
+        import duckdb
+        import pyarrow as pa
+
         self._db = duckdb.connect(str(path))
         self._run("SET TimeZone = 'UTC'")
         self._db.register("empty_history", pa.Table.from_batches([], schema=schema))
@@ -70,6 +76,8 @@ class UserHistory:
 
     def with_history(self, batch: pa.Table) -> pa.Table:
         """The batch's transactions together with their users' earlier ones."""
+        import pyarrow as pa
+
         return pa.concat_tables([self.earlier(batch), batch.select(self.schema.names)])
 
     def remember(self, batch: pa.Table) -> None:
