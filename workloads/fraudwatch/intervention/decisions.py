@@ -313,6 +313,10 @@ def mount_decisions(
     settings = ctx.settings.decisions
     engine = DecisionEngine(settings, ctx.registry)
     app.state.decisions = engine
+    try:  # load the promoted version now, so the first payment does not wait for it
+        engine.model.current()
+    except Exception:
+        log.exception("decisions: the promoted model cannot be loaded yet (retried per decision)")
 
     @app.post(
         "/v1/decisions",
