@@ -322,7 +322,7 @@ def test_the_decisions_role_is_refused_everywhere_else(
     checked = 0
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            if not operation.get("security") or path == "/v1/decisions":
+            if not operation.get("security") or (method, path) == ("post", "/v1/decisions"):
                 continue
             url = path
             for name in ("{user_id}", "{tx_id}", "{approval_id}", "{token_id}"):
@@ -487,3 +487,28 @@ def test_recording_a_decision_prunes_those_past_the_retention(
     assert store.get_decision("1") is None  # older than 7 days
     assert store.get_decision("2") is not None
     assert store.get_decision(str(real_model.decided[0]["tx_id"])) is not None
+
+
+# --- reading them --------------------------------------------------------------------------
+def test_readers_of_the_results_list_the_decisions_newest_first(
+    decider: Callable[..., TestClient], real_model: RealModel, token_for: Headers
+) -> None:
+    client = decider()
+    headers = token_for("decisions")
+    answers = [decide(client, headers, event).json() for event in real_model.decided[:3]]
+    listed = client.get("/v1/decisions", headers=token_for("analyst"))
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["total"] == 3
+    assert [item["tx_id"] for item in body["items"]] == [a["tx_id"] for a in reversed(answers)]
+    assert body["items"][0] == {**answers[-1], "actor": body["items"][0]["actor"]}
+    user = answers[0]["user_id"]
+    mine = client.get(f"/v1/decisions?user_id={user}", headers=token_for("viewer")).json()
+    assert mine["items"] and {item["user_id"] for item in mine["items"]} == {user}
+    later = client.get("/v1/decisions?since=2999-01-01T00:00:00", headers=token_for("admin"))
+    assert later.json()["total"] == 0
+    assert client.get("/v1/decisions", headers=headers).status_code == 403
+    viewer = token_for("viewer")
+    assert client.get("/v1/decisions?page_size=501", headers=viewer).status_code == 422
+    early = client.get("/v1/decisions?since=0001-01-01T00:00:00%2B01:00", headers=viewer)
+    assert early.status_code == 422 and "query.since" in early.json()["error"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, Field
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 #: The permission of `POST /v1/decisions` (auth.PERMISSIONS: the decisions role and admin).
 PERMISSION = "decisions:post"
+#: Who may list the recorded decisions (`GET /v1/decisions`): whoever reads the results.
+READ_PERMISSION = "results:read"
 #: The one map from the intervention policy's action for a score to the inline answer:
 #: lock_at and above blocks the transaction, step_up_at and above asks for step-up.
 DECISION_OF_ACTION: dict[str | None, str] = {"lock": "block", "step_up": "step_up", None: "allow"}
@@ -368,5 +370,32 @@ def mount_decisions(
             engine.counted(answer, verdict.cause)
             engine.prune(ctx.store)
         return JSONResponse(answer)
+
+    @app.get("/v1/decisions", tags=["decisions"], summary="Recorded inline decisions")
+    def list_decisions(
+        _: Annotated[Principal, Depends(require(READ_PERMISSION))],
+        user_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
+        since: Annotated[
+            datetime | None, Query(description="ISO 8601 time, inclusive; no zone means UTC")
+        ] = None,
+        page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> dict[str, Any]:
+        start = None
+        if since is not None:
+            try:
+                start = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+            except OverflowError:
+                raise ApiError(
+                    422, "invalid request: query.since: out of range once converted to UTC"
+                ) from None
+        records, total = ctx.store.decisions(
+            user_id=user_id,
+            since=start.isoformat() if start else None,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+        )
+        items = [{**record["answer"], "actor": record["actor"]} for record in records]
+        return {"page": page, "page_size": page_size, "total": total, "items": items}
 
     return engine
