@@ -275,10 +275,10 @@ class Search(pulumi.ComponentResource):
         )
         self.url = f"https://{service}.{ns}.svc:9200"
         self.definitions = load_definitions(definitions_dir)
-        self._bootstrap_job(ns)
+        self._bootstrap_job(ns, namespace.namespace)
         self.register_outputs({"url": self.url})
 
-    def _bootstrap_job(self, ns: str) -> None:
+    def _bootstrap_job(self, ns: str, namespace: pulumi.Resource) -> None:
         if not self.definitions:
             pulumi.log.warn("search: no index templates or ILM policies found; no bootstrap Job")
             return
@@ -290,7 +290,8 @@ class Search(pulumi.ComponentResource):
             "es-definitions",
             metadata={"name": f"es-definitions-{digest}", "namespace": ns},
             data={**data, "apply.sh": BOOTSTRAP_SCRIPT},
-            opts=pulumi.ResourceOptions(parent=self),
+            # Created in the namespace: only once it exists (found by test_k8s_pulumi).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         items = [{"key": key, "path": key} for key in sorted(data)]
         k8s.batch.v1.Job(

@@ -264,6 +264,16 @@ def etcd_binary() -> str:
     return found
 
 
+def local_env() -> dict[str, str]:
+    """The environment without proxy settings: everything here talks to 127.0.0.1 (and the
+    API server must never send a webhook or service call through a proxy)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -402,6 +412,7 @@ def _start_controllers(
                 *extra,
             ],
             log,
+            env=local_env(),
         )
         write_pid(state_dir, name, process.pid)
         wait_until(
@@ -427,6 +438,7 @@ def _start_controllers(
             "--node-lease-duration-seconds=40",
         ],
         kwok_log,
+        env=local_env(),
     )
     write_pid(state_dir, "kwok", kwok.pid)
     context = plane.ssl_context()
@@ -473,10 +485,20 @@ def _start_controllers(
     )
 
 
-def start(state_dir: Path, *, simulated_nodes: int = 0) -> ControlPlane:
+def start(
+    state_dir: Path, *, simulated_nodes: int = 0, admission_webhooks: bool = True
+) -> ControlPlane:
     """Start etcd and kube-apiserver; return when /readyz answers ok. With
     `simulated_nodes` > 0 also the controllers, the scheduler and kwok, returning when that
-    many simulated nodes are Ready."""
+    many simulated nodes are Ready. `admission_webhooks=False` turns the API server's
+    webhook admission plugins off: webhook configurations are stored but never called (for
+    operators whose webhook server never runs here; ValidatingAdmissionPolicies still apply)."""
+    disabled_plugins = [
+        # Without the controllers no ServiceAccount controller creates `default`: the plugin
+        # would refuse every pod. With them (simulated nodes) it runs as on a cluster.
+        *([] if simulated_nodes else ["ServiceAccount"]),
+        *([] if admission_webhooks else ["ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"]),
+    ]
     apiserver = binary("kube-apiserver")
     etcd = etcd_binary()
     home = state_dir / "kubernetes"
@@ -507,6 +529,7 @@ def start(state_dir: Path, *, simulated_nodes: int = 0) -> ControlPlane:
             "--unsafe-no-fsync",
         ],
         etcd_log,
+        env=local_env(),
     )
     write_pid(state_dir, "etcd", etcd_process.pid)
     wait_until(
@@ -538,11 +561,14 @@ def start(state_dir: Path, *, simulated_nodes: int = 0) -> ControlPlane:
             "--profiling=false",
             # As on a real cluster (Ceph's OSDs need it): the policies, not this flag, decide.
             "--allow-privileged=true",
-            # Without the controllers no ServiceAccount controller creates `default`: the
-            # plugin would refuse every pod. With them (simulated nodes) it runs as on a cluster.
-            *([] if simulated_nodes else ["--disable-admission-plugins=ServiceAccount"]),
+            *(
+                [f"--disable-admission-plugins={','.join(disabled_plugins)}"]
+                if disabled_plugins
+                else []
+            ),
         ],
         api_log,
+        env=local_env(),
     )
     write_pid(state_dir, "kube-apiserver", api_process.pid)
     context = ssl.create_default_context(cafile=str(cert))
