@@ -376,6 +376,7 @@ def test_no_promoted_model_answers_the_configured_fallback(
     answer = response.json()
     assert answer["decision"] == fallback and answer["fallback"] is True
     assert "no model version is promoted" in answer["fallback_reason"]
+    assert str(tmp_path) not in answer["fallback_reason"]  # no server paths in answers
     assert answer["score"] is None and answer["model_version"] is None
     assert metric(client, "fraudwatch_decision_fallbacks_total", cause="no_model") == 1.0
     assert metric(client, "fraudwatch_decisions_total", decision=fallback, fallback="true") == 1.0

@@ -56,6 +56,8 @@ DECISION_OF_ACTION: dict[str | None, str] = {"lock": "block", "step_up": "step_u
 RETRY_AFTER_SECONDS = 1
 #: How often (seconds) recording a decision also prunes those past decisions.retention_days.
 PRUNE_EVERY_SECONDS = 3600
+#: A fallback's reason names what failed; the details (paths, errors) go to the service log.
+SEE_LOG = ": see the service log"
 
 
 class DecisionAnswer(BaseModel):
@@ -113,6 +115,7 @@ class PromotedModel:
         from fraudwatch.models.registry import ModelRegistry
 
         self.registry = ModelRegistry(settings.registry)
+        self.root = settings.registry
         self._version: Any = None
 
     def current(self) -> Any:
@@ -144,6 +147,7 @@ class DecisionEngine:
         self.scoring = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_in_flight)
         self._next_prune = 0.0
+        self._said_no_model = False
         self.decisions = Counter(
             "fraudwatch_decisions_total",
             "Inline decisions by answer and whether it was the fallback",
@@ -211,41 +215,44 @@ class DecisionEngine:
         try:
             try:
                 history = self.history()
-            except Exception as exc:
+            except Exception:
                 log.exception("decisions: the user history cannot be opened")
-                verdict.fall_back("state_error", f"the user history is unavailable ({exc})")
+                verdict.fall_back("state_error", f"the user history is unavailable{SEE_LOG}")
                 return verdict
             try:
                 version = self.model.current()
-            except Exception as exc:
+            except Exception:
                 log.exception("decisions: the promoted model version cannot be loaded")
                 version = None
-                verdict.fall_back("model_error", f"the promoted model cannot be loaded ({exc})")
+                verdict.fall_back("model_error", f"the promoted model cannot be loaded{SEE_LOG}")
             if version is None:
+                if not self._said_no_model:  # once, not per payment: the metric counts them
+                    log.warning("decisions: no model version is promoted in %s", self.model.root)
+                    self._said_no_model = True
                 verdict.fall_back(
-                    "no_model",
-                    f"no model version is promoted in the registry {self.settings.registry}",
+                    "no_model", "no model version is promoted in the registry (decisions.registry)"
                 )
             else:
+                self._said_no_model = False
                 verdict.model_version = version.version
                 try:
                     scored = score_transactions(version, table, history)
                     score = float(scored["ensemble_score"][0].as_py())
                     if not math.isfinite(score):
-                        raise ValueError(f"the ensemble score is {score}")
+                        raise ValueError(f"the ensemble score is {score}, not a number in [0, 1]")
                     verdict.score = score
                     text = scored["reasons"][0].as_py()
                     verdict.reasons = text.split("; ") if text else []
-                except Exception as exc:
+                except Exception:
                     log.exception("decisions: scoring failed")
-                    verdict.fall_back("scoring_error", f"scoring failed ({exc})")
+                    verdict.fall_back("scoring_error", f"scoring failed{SEE_LOG}")
             try:
                 # Last, as in the stream: a retry of this tx_id reads the same history (the
                 # history never gives a transaction back as its own past).
                 history.remember(table)
-            except Exception as exc:
+            except Exception:
                 log.exception("decisions: the user history cannot be updated")
-                verdict.fall_back("state_error", f"the user history cannot be updated ({exc})")
+                verdict.fall_back("state_error", f"the user history cannot be updated{SEE_LOG}")
         finally:
             self.scoring.release()
         if verdict.cause is None and time.monotonic() > deadline:
