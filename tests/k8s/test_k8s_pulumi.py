@@ -1,19 +1,20 @@
-"""`pulumi up` of the real program (infra/, dev stack config) against a real control plane.
+"""`pulumi up` of the real program (infra/, dev and prod stack configs) against a real control
+plane.
 
-Its own control plane (tests/servers/kubernetes.py with simulated nodes: controllers, scheduler
-and kwok), so every CRD comes from the operators' charts as in production, and Deployments,
-StatefulSets and Jobs really roll out (kwok marks their pods Ready, Job pods Succeeded). The
-Automation API runs an inline program that calls the program's own entry point
-(fraudwatch_infra.program.main) with the pulumi CLI and the pulumi-resource-kubernetes plugin of
-the shared Kubernetes kit (the plugin installed into a temporary PULUMI_HOME), a local file
-backend, secrets encrypted with a passphrase made up here, and the charts from a local chart
-directory (fraudwatch:charts.directory, the air-gapped mode) with test values that leave the
-operators' admission webhooks out where a chart allows it (ECK, Spark); cert-manager's cannot be
-left out, so this control plane does not call admission webhooks at all: no operator process
-runs to answer them.
+For each stack its own control plane (tests/servers/kubernetes.py with simulated nodes:
+controllers, scheduler and kwok), so every CRD comes from the operators' charts as in
+production, and Deployments, StatefulSets and Jobs really roll out (kwok marks their pods Ready,
+Job pods Succeeded). The Automation API runs an inline program that calls the program's own
+entry point (fraudwatch_infra.program.main) with the pulumi CLI and the
+pulumi-resource-kubernetes plugin of the shared Kubernetes kit (the plugin installed into a
+temporary PULUMI_HOME), a local file backend, secrets encrypted with a passphrase made up here,
+and the charts from a local chart directory (fraudwatch:charts.directory, the air-gapped mode)
+with test values that leave the operators' admission webhooks out where a chart allows it (ECK,
+Spark); cert-manager's cannot be left out, so this control plane does not call admission
+webhooks at all: no operator process runs to answer them.
 
-The Apache Airflow chart is not in the kit: its release is installed from a stand-in chart of the
-same name and version made here (one ConfigMap), so the Airflow chart's own objects are not
+The Apache Airflow chart is not in the kit: its release is installed from a stand-in chart of
+the same name and version made here (one ConfigMap), so the Airflow chart's own objects are not
 covered. The Elasticsearch bootstrap Job and every pod "run" only as kwok simulates them.
 """
 
@@ -49,7 +50,7 @@ from fraudwatch_infra.program import main as program_main  # noqa: E402
 from fraudwatch_infra.storage import BLOCK_STORAGE_CLASS  # noqa: E402
 
 PROVIDER_VERSION = "4.25.0"
-SIMULATED_NODES = 2
+SIMULATED_NODES = 3
 # No operator process runs, so nothing would answer their admission webhooks: the charts that
 # can leave them out do (values below); cert-manager's chart always installs its webhook, so
 # the test control plane runs without the webhook admission plugins (configurations stored,
@@ -158,40 +159,46 @@ def urn_name(urn: str) -> str:
 
 @dataclass
 class Deployment:
+    stack_name: str
     stack: auto.Stack
     api: KubeApi
     first_up: auto.UpResult
     first_events: EventLog
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[kubernetes.ControlPlane]:
-    state_dir = tmp_path_factory.mktemp("k8s-pulumi-control-plane")
-    plane = kubernetes.start(state_dir, simulated_nodes=SIMULATED_NODES, admission_webhooks=False)
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """The stack's first `up` on a fresh control plane; destroyed and stopped afterwards."""
+    stack_name = request.param
+    state_dir = tmp_path_factory.mktemp(f"k8s-pulumi-{stack_name}")
+    cluster = kubernetes.start(state_dir, simulated_nodes=SIMULATED_NODES, admission_webhooks=False)
     try:
-        yield plane
+        yield from _deployment(stack_name, cluster, tmp_path_factory)
     finally:
         kubernetes.stop(state_dir)
 
 
-@pytest.fixture(scope="module")
-def deployment(
-    cluster: kubernetes.ControlPlane, tmp_path_factory: pytest.TempPathFactory
+def _deployment(
+    stack_name: str,
+    cluster: kubernetes.ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("pulumi")
-    # infra/'s Pulumi.yaml and dev stack file in a scratch copy (the workspace writes the
+    root = tmp_path_factory.mktemp(f"pulumi-{stack_name}")
+    # infra/'s Pulumi.yaml and the stack file in a scratch copy (the workspace writes the
     # stack's encryption salt into it), beside a link to charts/: the program's own chart is
     # at ../charts/fraudwatch, relative to where `pulumi up` runs.
     work = root / "infra"
     work.mkdir()
     (root / "charts").symlink_to(REPO_ROOT / "charts")
     (work / "Pulumi.yaml").write_text((INFRA / "Pulumi.yaml").read_text())
-    stack_file = yaml.safe_load((INFRA / "Pulumi.dev.yaml").read_text())
+    stack_file = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())
     stack_file["config"]["fraudwatch:charts"] = {
         "directory": str(_chart_directory(root / "helm-charts")),
         "values": TEST_CHART_VALUES,
     }
-    (work / "Pulumi.dev.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
+    (work / f"Pulumi.{stack_name}.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
 
     cli_root = root / "pulumi-cli"
     (cli_root / "bin").mkdir(parents=True)
@@ -224,7 +231,7 @@ def deployment(
         timeout=120,
     )
     stack = auto.create_stack(
-        "dev",
+        stack_name,
         project_name="fraudwatch",
         program=program_main,
         opts=auto.LocalWorkspaceOptions(
@@ -238,6 +245,10 @@ def deployment(
     stack.set_config(
         "fraudwatch:credentialsSeed", auto.ConfigValue(secrets.token_urlsafe(48), secret=True)
     )
+    if stack_file["config"]["fraudwatch:bi"]["enabled"]:
+        stack.set_config(
+            "fraudwatch:tableauPatSecret", auto.ConfigValue(secrets.token_urlsafe(32), secret=True)
+        )
     api = KubeApi(cluster.url, cluster.token, cluster.ssl_context())
     for namespace, claim, size in STAND_IN_VOLUMES:
         api.apply(
@@ -258,11 +269,18 @@ def deployment(
     events = EventLog()
     try:
         result = stack.up(on_event=events, color="never", on_output=print)
-        yield Deployment(stack, api, result, events)
+        yield Deployment(stack_name, stack, api, result, events)
     finally:
         # Whatever a test left behind: the control plane goes away with its fixture anyway.
         with contextlib.suppress(auto.CommandError):
             stack.destroy(color="never", on_output=print)
+
+
+def expected_namespaces(stack_name: str) -> set[str]:
+    """Every concern's namespace; bi only where the stack enables it (prod, not dev)."""
+    config = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())["config"]
+    bi = config["fraudwatch:bi"]["enabled"]
+    return {c.namespace for name, c in CONCERNS.items() if name != "bi" or bi}
 
 
 def _changes(summary: dict[str, int] | None) -> dict[str, int]:
@@ -280,9 +298,7 @@ def test_first_up_creates_the_platform_in_dependency_order(deployment: Deploymen
         for urn in created
         if urn_type(urn) == "kubernetes:core/v1:Namespace"
     }
-    assert set(namespace_done) == {c.namespace for name, c in CONCERNS.items() if name != "bi"}, (
-        "bi is disabled in dev"
-    )
+    assert set(namespace_done) == expected_namespaces(deployment.stack_name)
     in_namespace = []
     for urn in created:
         inputs = events.inputs[urn]
@@ -320,8 +336,9 @@ def test_first_up_creates_the_platform_in_dependency_order(deployment: Deploymen
 
 def test_first_up_leaves_the_objects_and_rolled_out_workloads(deployment: Deployment) -> None:
     api = deployment.api
-    for concern, spec in CONCERNS.items():
-        if concern == "bi":
+    for spec in CONCERNS.values():
+        if spec.namespace not in expected_namespaces(deployment.stack_name):
+            assert not api.exists("v1", "Namespace", spec.namespace)
             continue
         ns = api.get("v1", "Namespace", spec.namespace)
         assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (spec.pod_security)
@@ -345,9 +362,17 @@ def test_first_up_leaves_the_objects_and_rolled_out_workloads(deployment: Deploy
     names = {d["metadata"]["name"] for d in deployments}
     assert {"cert-manager", "strimzi-cluster-operator"} <= names, names
     assert any(n.startswith("fraudwatch") for n in names), names
+    # Helm waited for each; a HorizontalPodAutoscaler (prod) may scale one up afterwards to its
+    # minimum, whose new pods the simulated nodes then make Ready too.
     for d in deployments:
-        wanted = d["spec"].get("replicas", 1)
-        assert d.get("status", {}).get("availableReplicas", 0) == wanted, d["metadata"]["name"]
+        name, namespace = d["metadata"]["name"], d["metadata"]["namespace"]
+
+        def available(name: str = name, namespace: str = namespace) -> bool:
+            current = api.get("apps/v1", "Deployment", name, namespace)
+            wanted = current["spec"].get("replicas", 1)
+            return current.get("status", {}).get("availableReplicas", 0) == wanted
+
+        api.wait_for(available, what=f"Deployment {namespace}/{name} Available", timeout=180)
     # Generated credentials reach their Secrets (base64 in the API), never the stack file.
     secret = api.get("v1", "Secret", "fraudwatch-mongo-system-users", "fraudwatch-documents")
     assert secret["data"]

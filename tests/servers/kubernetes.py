@@ -61,7 +61,9 @@ SIMULATED_NODE_PREFIX = "fraudwatch-sim"
 
 # kwok's behaviour, written for this project (kwok.x-k8s.io/v1alpha1 Stage documents): a node
 # turns Ready and keeps heartbeating; a scheduled pod gets an IP and turns Running and Ready; a
-# pod owned by a Job then completes; a pod being deleted loses its finalizers and is removed.
+# pod owned by a Job completes at once (in one step: a second status change of the same pod
+# can wait for a resync, as etcd 3.4 gives kwok no watch progress notifications); a pod being
+# deleted loses its finalizers and is removed.
 _CONDITIONS = """
       conditions:
       - {type: Ready, status: "True", reason: KubeletReady, message: simulated by kwok,
@@ -129,6 +131,7 @@ spec:
     matchExpressions:
     - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
     - {key: .status.podIP, operator: DoesNotExist}
+    - {key: ".metadata.ownerReferences.[].kind", operator: NotIn, values: [Job]}
   next:
     statusTemplate: |
       phase: Running
@@ -166,11 +169,14 @@ spec:
   selector:
     matchExpressions:
     - {key: .metadata.deletionTimestamp, operator: DoesNotExist}
-    - {key: .status.phase, operator: In, values: [Running]}
+    - {key: .status.podIP, operator: DoesNotExist}
     - {key: ".metadata.ownerReferences.[].kind", operator: In, values: [Job]}
   next:
     statusTemplate: |
       phase: Succeeded
+      startTime: "{{ Now }}"
+      hostIP: "{{ NodeIPWith .spec.nodeName }}"
+      podIP: "{{ PodIPWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}"
       conditions:
       - {type: Initialized, status: "True", lastTransitionTime: "{{ Now }}"}
       - {type: ContainersReady, status: "False", reason: PodCompleted, lastTransitionTime: "{{ Now }}"}
