@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 from fastapi.testclient import TestClient
+from fraudwatch.contract.events import MAX_ID
 from fraudwatch.intervention.auth import PERMISSIONS, ROLES
-from fraudwatch.intervention.context import MAX_ID
 from fraudwatch.intervention.decisions import DECISION_OF_ACTION, PERMISSION
 from fraudwatch.models.bundle import ModelVersion
 from fraudwatch.models.registry import ModelRegistry

@@ -245,6 +245,7 @@ def test_dispositions_filter_by_user_label_and_time_and_page(
         {"label": "maybe"},
         {"since": "yesterday"},
         {"until": "2026-13-01T00:00:00"},
+        {"since": "0001-01-01T00:00:00+01:00"},  # before the first instant UTC can hold
         {"user_id": -1},
         {"page": 0},
         {"page_size": 501},

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: The largest id of a user, transaction or event: every id is an int64 in the raw schemas.
+MAX_ID = 2**63 - 1
 TX_TYPES = ("payment", "purchase", "transfer", "withdrawal", "deposit", "bill")
 CHANNELS = ("web", "mobile", "api", "atm", "branch")
 STATUSES = ("completed", "declined", "pending")

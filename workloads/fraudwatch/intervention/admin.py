@@ -25,9 +25,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
+from fraudwatch.contract.events import MAX_ID
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
-from fraudwatch.intervention.context import MAX_ID
 from fraudwatch.intervention.dispositions import (
     LABEL_NAMES,
     LABELS,

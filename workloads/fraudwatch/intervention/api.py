@@ -18,11 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 
+from fraudwatch.contract.events import MAX_ID
 from fraudwatch.intervention.alert_hooks import mount_hooks
 from fraudwatch.intervention.audit import new_entry, verify_store
 from fraudwatch.intervention.auth import ROLES, OidcVerifier, Principal, create_token
 from fraudwatch.intervention.config import Settings
-from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext, error_body
+from fraudwatch.intervention.context import ApiError, ServiceContext, error_body
 from fraudwatch.intervention.guard import RequestGuard
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
 from fraudwatch.intervention.masking import MaskedRoute, Masker, record_view

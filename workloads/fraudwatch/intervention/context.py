@@ -16,8 +16,6 @@ from fraudwatch.intervention.interventions import AutomatedResponder
 from fraudwatch.intervention.results import ResultsReader
 from fraudwatch.intervention.stores import StateStore
 
-MAX_ID = 2**63 - 1
-
 
 class ApiError(HTTPException):
     """An HTTP error whose detail is the one-line message the client sees; `extra` fields

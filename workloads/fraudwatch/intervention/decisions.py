@@ -35,10 +35,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, Field
 
+from fraudwatch.contract.events import MAX_ID
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.config import DecisionSettings, PolicySettings
-from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext
+from fraudwatch.intervention.context import ApiError, ServiceContext
 from fraudwatch.intervention.policy import decide, effective_policy
 from fraudwatch.intervention.stores import StateStore
 from fraudwatch.streaming.schemas import TransactionV1

@@ -16,10 +16,11 @@ from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fraudwatch.contract.events import MAX_ID
 from fraudwatch.errors import UserError
 from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.auth import Principal
-from fraudwatch.intervention.context import MAX_ID, ApiError, ServiceContext
+from fraudwatch.intervention.context import ApiError, ServiceContext
 from fraudwatch.intervention.interventions import record_refusal
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader
 
@@ -156,7 +157,12 @@ def _utc(value: datetime | None) -> datetime | None:
     """A query's time in UTC (a time without a zone is taken as UTC)."""
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422, f"invalid request: time {value.isoformat()} is out of range in UTC"
+        ) from None
 
 
 def mount_dispositions(

@@ -11,14 +11,21 @@ readable until their producers are gone.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fraudwatch.contract.events import API_ENDPOINTS, CHANNELS, LOGIN_METHODS, STATUSES, TX_TYPES
+from fraudwatch.contract.events import (
+    API_ENDPOINTS,
+    CHANNELS,
+    LOGIN_METHODS,
+    MAX_ID,
+    STATUSES,
+    TX_TYPES,
+)
 
 #: Topic names without the prefix; the generator's table of each.
 TOPICS = {"transactions": "transactions", "logins": "logins", "api-calls": "api_calls"}
@@ -36,7 +43,9 @@ Endpoint = Literal[API_ENDPOINTS]  # type: ignore[valid-type]
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    user_id: int = Field(ge=0, description="The account the event belongs to (the record key)")
+    user_id: int = Field(
+        ge=0, le=MAX_ID, description="The account the event belongs to (the record key)"
+    )
     ts: datetime = Field(description="When it happened, ISO 8601 with a UTC offset")
     label: Literal[0, 1] | None = Field(
         None, description="Ground truth; only generated data carries it"
@@ -48,6 +57,10 @@ class _Event(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("timestamp needs a UTC offset, e.g. 2026-01-01T12:00:00Z")
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("timestamp is out of range once converted to UTC") from None
         return value
 
 
@@ -57,7 +70,7 @@ def _ip(value: str) -> str:
 
 
 class TransactionV1(_Event):
-    tx_id: int = Field(ge=0)
+    tx_id: int = Field(ge=0, le=MAX_ID)
     amount: float = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
     tx_type: TxType
@@ -72,7 +85,7 @@ class TransactionV1(_Event):
 
 
 class LoginV1(_Event):
-    event_id: int = Field(ge=0)
+    event_id: int = Field(ge=0, le=MAX_ID)
     ip: str
     device_id: str = Field(min_length=1)
     country: str = Field(min_length=2, max_length=2)
@@ -83,7 +96,7 @@ class LoginV1(_Event):
 
 
 class ApiCallV1(_Event):
-    event_id: int = Field(ge=0)
+    event_id: int = Field(ge=0, le=MAX_ID)
     ip: str
     endpoint: Endpoint
     status_code: int = Field(ge=100, le=599)
