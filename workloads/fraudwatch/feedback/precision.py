@@ -55,11 +55,17 @@ def alert_precision(dispositions: Iterable[Disposition]) -> list[PrecisionRow]:
     return _rows(_latest(dispositions, by_day=True))
 
 
+def precision_of(dispositions: Iterable[Disposition], version: str | None) -> PrecisionRow:
+    """The measured precision of one model version over all its verdicts (None: verdicts
+    recorded without a version, named "unknown"). Callers may narrow `dispositions` first,
+    e.g. to the users one alert rule acted on (intervention/precision_metrics.py)."""
+    rows = _rows(_latest((d for d in dispositions if d.model_version == version), by_day=False))
+    return rows[0] if rows else PrecisionRow(version or "unknown", "all", 0, 0, 0)
+
+
 def version_precision(dispositions: Iterable[Disposition], version: str) -> dict:
     """The measured precision of one model version over all its verdicts (for the registry)."""
-    rows = _rows(_latest((d for d in dispositions if d.model_version == version), by_day=False))
-    row = rows[0] if rows else PrecisionRow(version, "all", 0, 0, 0)
-    return row.as_json()
+    return precision_of(dispositions, version).as_json()
 
 
 def budget_metrics(user_ids, flagged, labels: dict[int, int]) -> dict:

@@ -29,6 +29,7 @@ from fraudwatch.intervention.interventions import AutomatedResponder, intervene,
 from fraudwatch.intervention.masking import MaskedRoute, Masker, record_view
 from fraudwatch.intervention.openapi_contract import document_contract
 from fraudwatch.intervention.policy import effective_policy
+from fraudwatch.intervention.precision_metrics import PrecisionCollector
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader, ResultsUnavailable
 from fraudwatch.intervention.stores import StateStore
@@ -114,6 +115,9 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
         redoc_url="/redoc" if settings.api_docs else None,
     )
     app.state.ctx = ctx
+    # Measured alert precision, read from the store when /metrics is scraped (cached).
+    app.state.precision_metrics = PrecisionCollector(store, results)
+    ctx.registry.register(app.state.precision_metrics)
     # Personal data in every response is masked for its caller in one place (masking.py).
     app.state.masker = Masker.from_settings(settings)
     app.router.route_class = MaskedRoute
