@@ -1,7 +1,9 @@
-"""Interventions: what automation and analysts did, the circuit breaker, the latest audit entries."""
+"""Interventions: what automation and analysts did, the circuit breaker, measured alert
+precision, the latest audit entries."""
 
 from __future__ import annotations
 
+from fraudwatch.intervention.precision_metrics import ALERT_PRECISION, RULE_PRECISION
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.builders import dashboard, stat, table, timeseries
 from grafana_foundation_sdk.builders import elasticsearch as es
@@ -14,6 +16,10 @@ UID = "fraudwatch-interventions"
 SOURCES = {"automated": 'via=~"hook:.*"', "manual": 'via!~"hook:.*"'}
 #: 1 while any replica reports the breaker open (the gauge is read from the shared store).
 BREAKER_OPEN = "max(fraudwatch_circuit_breaker_open) or vector(0)"
+#: Measured precision as the service exports it (fraudwatch.intervention.precision_metrics);
+#: every replica reads the same store, so `max` merges them.
+PRECISION_BY_VERSION = f"max by (model_version) ({ALERT_PRECISION})"
+PRECISION_BY_RULE = f"max by (model_version, via) ({RULE_PRECISION})"
 BREAKER_QUEUED = (
     'sum(increase(fraudwatch_interventions_total{result="queued", via=~"hook:.*"}[15m]))'
     " or vector(0)"
@@ -66,6 +72,28 @@ def _breaker() -> stat.Panel:
     )
 
 
+def _precision() -> timeseries.Panel:
+    return (
+        timeseries.Panel()
+        .title("Alert precision (confirmed fraud share)")
+        .description(
+            "Of the flagged users analysts judged fraud or legitimate, the share judged fraud "
+            f"(each user's latest verdict): per served model version ({ALERT_PRECISION}) and "
+            f"per alert hook, over the accounts it acted on ({RULE_PRECISION}). Read from the "
+            "service's state store at scrape time; few verdicts make a noisy ratio — the "
+            "*_judged_users metrics give the count. docs/feedback.md."
+        )
+        .datasource(PROMETHEUS)
+        .with_target(promql("A", PRECISION_BY_VERSION, "{{model_version}}"))
+        .with_target(promql("B", PRECISION_BY_RULE, "{{via}} ({{model_version}})"))
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .span(24)
+        .height(8)
+    )
+
+
 def _audit() -> table.Panel:
     raw = es.RawData().id("1").settings(es.ElasticsearchRawDataSettings().size("50"))
     return (
@@ -87,7 +115,10 @@ def build() -> dashboard.Dashboard:
         dashboard.Dashboard("fraudwatch: interventions")
         .uid(UID)
         .tags(["fraudwatch", "interventions"])
-        .description("Locks, step-ups and blocks by source, the automation circuit breaker, audit.")
+        .description(
+            "Locks, step-ups and blocks by source, the automation circuit breaker, measured "
+            "alert precision, audit."
+        )
         .time("now-24h", "now")
         .refresh("1m")
         .timezone("utc")
@@ -95,4 +126,4 @@ def build() -> dashboard.Dashboard:
     )
     for source, selector in SOURCES.items():
         board = board.with_panel(_actions(source, selector))
-    return board.with_panel(_breaker()).with_panel(_audit())
+    return board.with_panel(_breaker()).with_panel(_precision()).with_panel(_audit())
