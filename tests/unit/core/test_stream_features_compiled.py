@@ -1,0 +1,111 @@
+"""The stream's features come from the batch job's Ibis expression compiled once to SQL
+(`streaming.job.feature_query`, issue 19): they must be exactly what building and running the
+expression afresh on every call gives (`batch_features_uncompiled`), with and without the
+users' history, for every row or only the batch's, on any thread, and under other reporting
+thresholds than those of the first compilation."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
+from fraudwatch.generator.population import GeneratorConfig
+from fraudwatch.generator.writer import generate
+from fraudwatch.streaming.job import (
+    RAW_TRANSACTION_SCHEMA,
+    batch_features,
+    batch_features_uncompiled,
+    feature_query,
+)
+from fraudwatch.streaming.user_history import UserHistory
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    out = tmp_path_factory.mktemp("compiled-features") / "raw"
+    generate(GeneratorConfig(users=40, transactions=1_200, seed=5, days=10), out)
+    table = pq.read_table(out / "transactions").select(RAW_TRANSACTION_SCHEMA.names)
+    return table.cast(RAW_TRANSACTION_SCHEMA).sort_by([("ts", "ascending"), ("tx_id", "ascending")])
+
+
+@pytest.fixture
+def history(tmp_path: Path, transactions: pa.Table) -> UserHistory:
+    """The first 900 transactions kept; the rest arrive later."""
+    kept = UserHistory(tmp_path / "history.duckdb", RAW_TRANSACTION_SCHEMA)
+    kept.remember(transactions.slice(0, 900))
+    yield kept
+    kept.close()
+
+
+def assert_same(compiled: pa.Table, fresh: pa.Table) -> None:
+    assert compiled.schema == fresh.schema
+    assert compiled.num_rows == fresh.num_rows > 0
+    for name in fresh.column_names:  # column by column: a failure names the feature
+        assert compiled[name].equals(fresh[name]), name
+
+
+@pytest.mark.parametrize("context", [False, True])
+def test_compiled_features_equal_a_fresh_build_with_history(
+    transactions: pa.Table, history: UserHistory, context: bool
+) -> None:
+    batch = transactions.slice(900, 150)
+    assert_same(
+        batch_features(batch, history, context=context),
+        batch_features_uncompiled(batch, history, context=context),
+    )
+    if context:  # the history's rows come too, told apart from the batch's
+        flags = batch_features(batch, history, context=True)["in_batch"]
+        assert pc.sum(flags).as_py() == batch.num_rows < len(flags)
+
+
+def test_one_transaction_at_a_time_as_the_decisions_score(
+    transactions: pa.Table, history: UserHistory
+) -> None:
+    for row in range(900, 910):
+        one = transactions.slice(row, 1)
+        assert_same(
+            batch_features(one, history, context=True),
+            batch_features_uncompiled(one, history, context=True),
+        )
+        history.remember(one)
+
+
+def test_compiled_features_equal_a_fresh_build_without_history(transactions: pa.Table) -> None:
+    assert_same(batch_features(transactions), batch_features_uncompiled(transactions))
+    # Another input schema (no ground truth columns) compiles its own query.
+    raw = transactions.drop_columns(["label", "scenario"])
+    assert_same(batch_features(raw), batch_features_uncompiled(raw))
+    assert "label" not in batch_features(raw).column_names
+
+
+def test_threads_get_the_same_features(transactions: pa.Table) -> None:
+    batches = [transactions.slice(start, 200) for start in range(0, 1_200, 200)]
+    expected = [batch_features_uncompiled(b) for b in batches]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(2):
+            for got, want in zip(pool.map(batch_features, batches), expected, strict=True):
+                assert_same(got, want)
+
+
+def test_other_reporting_thresholds_compile_another_query(
+    transactions: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = feature_query(RAW_TRANSACTION_SCHEMA, pa.int64(), False)
+    near_before = pc.sum(batch_features(transactions)["near_reporting_threshold"]).as_py()
+    # A threshold just above the median amount in every currency: many transactions come
+    # near it, and near_reporting_threshold changes.
+    threshold = round(pc.approximate_median(transactions["amount"]).as_py() * 1.05, 2)
+    currencies = pc.unique(transactions["currency"]).to_pylist()
+    monkeypatch.setenv(
+        ENV_REPORTING_THRESHOLDS, ",".join(f"{c}={threshold}" for c in [*currencies, "*"])
+    )
+    after = feature_query(RAW_TRANSACTION_SCHEMA, pa.int64(), False)
+    assert after is not before and after.sql != before.sql
+    compiled = batch_features(transactions)
+    assert pc.sum(compiled["near_reporting_threshold"]).as_py() != near_before
+    assert_same(compiled, batch_features_uncompiled(transactions))
