@@ -20,6 +20,7 @@ covered. The Elasticsearch bootstrap Job and every pod "run" only as kwok simula
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -34,7 +35,7 @@ from typing import Any
 
 import pytest
 import yaml
-from kube_api import ApiError, KubeApi
+from kube_api import KubeApi
 from pulumi import automation as auto
 
 from tests.servers import kubernetes
@@ -88,6 +89,17 @@ BUILT_IN_GROUPS = {
 # and its chart ask), as an administrator would for static provisioning. Retain: destroy must
 # leave it (data volumes outlive the stack).
 STAND_IN_VOLUMES = (("fraudwatch-workloads", "fraudwatch-streaming", "10Gi"),)
+# API groups (suffixes) of the operators whose CRDs a destroy leaves in place.
+OPERATOR_GROUPS = (
+    "cert-manager.io",
+    "rook.io",
+    "objectbucket.io",
+    "strimzi.io",
+    "k8s.elastic.co",
+    "percona.com",
+    "sparkoperator.k8s.io",
+    "integreatly.org",
+)
 BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 CHANGE_OPS = ("create", "update", "delete", "replace", "create-replacement", "delete-replaced")
 
@@ -164,6 +176,9 @@ class Deployment:
     api: KubeApi
     first_up: auto.UpResult
     first_events: EventLog
+    # Where the state and the stack file live, and the secrets the test gave the stack.
+    state_files: list[Path]
+    config_secrets: list[str]
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -242,13 +257,11 @@ def _deployment(
             pulumi_command=auto.PulumiCommand(root=str(cli_root), skip_version_check=True),
         ),
     )
-    stack.set_config(
-        "fraudwatch:credentialsSeed", auto.ConfigValue(secrets.token_urlsafe(48), secret=True)
-    )
+    config_secrets = {"fraudwatch:credentialsSeed": secrets.token_urlsafe(48)}
     if stack_file["config"]["fraudwatch:bi"]["enabled"]:
-        stack.set_config(
-            "fraudwatch:tableauPatSecret", auto.ConfigValue(secrets.token_urlsafe(32), secret=True)
-        )
+        config_secrets["fraudwatch:tableauPatSecret"] = secrets.token_urlsafe(32)
+    for key, value in config_secrets.items():
+        stack.set_config(key, auto.ConfigValue(value, secret=True))
     api = KubeApi(cluster.url, cluster.token, cluster.ssl_context())
     for namespace, claim, size in STAND_IN_VOLUMES:
         api.apply(
@@ -269,7 +282,18 @@ def _deployment(
     events = EventLog()
     try:
         result = stack.up(on_event=events, color="never", on_output=print)
-        yield Deployment(stack_name, stack, api, result, events)
+        yield Deployment(
+            stack_name,
+            stack,
+            api,
+            result,
+            events,
+            state_files=[
+                *(p for p in backend.rglob("*") if p.is_file()),
+                work / f"Pulumi.{stack_name}.yaml",
+            ],
+            config_secrets=list(config_secrets.values()),
+        )
     finally:
         # Whatever a test left behind: the control plane goes away with its fixture anyway.
         with contextlib.suppress(auto.CommandError):
@@ -378,6 +402,29 @@ def test_first_up_leaves_the_objects_and_rolled_out_workloads(deployment: Deploy
     assert secret["data"]
 
 
+def test_state_and_stack_file_hold_secrets_only_encrypted(deployment: Deployment) -> None:
+    """The file backend's state and the stack file: the secrets given as config and the
+    credentials derived from the seed appear only as ciphertext."""
+    api = deployment.api
+    derived = [
+        base64.b64decode(value).decode()
+        for name, namespace in (
+            ("fraudwatch-mongo-system-users", "fraudwatch-documents"),
+            ("fraudwatch-s3", "fraudwatch-workloads"),
+        )
+        for key, value in api.get("v1", "Secret", name, namespace)["data"].items()
+        if "PASSWORD" in key.upper() or "SECRET" in key.upper()
+    ]
+    assert len(derived) >= 3
+    texts = [p.read_text(errors="replace") for p in deployment.state_files]
+    assert any('"ciphertext"' in t for t in texts), "no encrypted secret in the state"
+    assert any("secure:" in t for t in texts), "the stack file holds the config secrets"
+    leaked = [
+        v[:4] + "…" for v in [*deployment.config_secrets, *derived] if any(v in t for t in texts)
+    ]
+    assert leaked == []
+
+
 def test_second_up_changes_nothing(deployment: Deployment) -> None:
     preview = deployment.stack.preview(color="never")
     assert _changes(preview.change_summary) == {}, preview.change_summary
@@ -401,21 +448,23 @@ def test_destroy_leaves_only_the_retained_crds(deployment: Deployment) -> None:
     volumes = {v["metadata"]["name"]: v for v in api.list("v1", "PersistentVolume")}
     assert set(volumes) == {f"stand-in-{ns}-{claim}" for ns, claim, _ in STAND_IN_VOLUMES}
     assert {v["status"]["phase"] for v in volumes.values()} == {"Released"}
-    # Helm never deletes the CRDs of a chart's crds/ folder, and cert-manager's are kept
-    # (helm.sh/resource-policy: keep): docs/operations/kubernetes.md says so.
-    groups = {
-        c["spec"]["group"] for c in api.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-    }
-    assert groups <= set(CRD_RELEASE) | {"acme.cert-manager.io", "cert-manager.io"} | {
-        g for g in groups if g.endswith((".rook.io", ".strimzi.io", ".k8s.elastic.co"))
-    } | {g for g in groups if g.endswith(("percona.com", "integreatly.org", "objectbucket.io"))}
-    # Nothing of the platform outlives its namespace or the stack.
-    try:
-        leftovers = api.list("rbac.authorization.k8s.io/v1", "ClusterRole")
-    except ApiError:
-        leftovers = []
-    assert not [
-        r["metadata"]["name"]
-        for r in leftovers
-        if (r["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of") == "fraudwatch"
-    ]
+    # Helm never deletes the CRDs of a chart's crds/ folder, and cert-manager's, ECK's and Rook's
+    # are marked keep (helm.sh/resource-policy): docs/operations/kubernetes.md says so. Only the
+    # definitions stay: the custom resources went with their namespaces, the cluster-wide
+    # ones with the stack.
+    crds = api.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    assert crds
+    assert [
+        c["metadata"]["name"] for c in crds if not c["spec"]["group"].endswith(OPERATOR_GROUPS)
+    ] == []
+    api.forget_discovery()
+    assert api.list("cert-manager.io/v1", "ClusterIssuer") == []
+    # Nothing cluster-wide of the releases or of the program outlives the stack.
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        leftovers = [
+            r["metadata"]["name"]
+            for r in api.list("rbac.authorization.k8s.io/v1", kind)
+            if "meta.helm.sh/release-name" in (r["metadata"].get("annotations") or {})
+            or (r["metadata"].get("labels") or {}).get("app.kubernetes.io/part-of") == "fraudwatch"
+        ]
+        assert leftovers == [], kind
