@@ -7,6 +7,7 @@ thresholds than those of the first compilation."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -75,8 +76,35 @@ def test_one_transaction_at_a_time_as_the_decisions_score(
         history.remember(one)
 
 
+def travelled(transactions: pa.Table) -> pa.Table:
+    """The transactions and, for one user, two more ten minutes apart after the last: one
+    in a far country, then one in a country the location table does not know."""
+    last = transactions.filter(pc.equal(transactions["user_id"], transactions["user_id"][0]))
+    last = last.slice(last.num_rows - 1).to_pylist()[0]
+    top = pc.max(transactions["tx_id"]).as_py()
+    far = "AU" if last["country"] != "AU" else "US"
+    extra = [
+        {
+            **last,
+            "tx_id": top + 1 + i,
+            "ts": last["ts"] + timedelta(minutes=10 * (i + 1)),
+            "country": country,
+        }
+        for i, country in enumerate([far, "XX"])
+    ]
+    rows = pa.Table.from_pylist(extra, schema=transactions.schema)
+    return pa.concat_tables([transactions, rows])
+
+
 def test_compiled_features_equal_a_fresh_build_without_history(transactions: pa.Table) -> None:
-    assert_same(batch_features(transactions), batch_features_uncompiled(transactions))
+    table = travelled(transactions)
+    fresh = batch_features_uncompiled(table)
+    assert_same(batch_features(table), fresh)
+    # The country coordinates are read from lookup tables in the compiled SQL: travel,
+    # impossible travel and an unknown country (null distance) all come out the same.
+    assert pc.max(fresh["travel_km"]).as_py() > 0
+    assert pc.sum(fresh["impossible_travel"]).as_py() > 0
+    assert fresh["travel_km"].null_count > 0
     # Another input schema (no ground truth columns) compiles its own query.
     raw = transactions.drop_columns(["label", "scenario"])
     assert_same(batch_features(raw), batch_features_uncompiled(raw))
