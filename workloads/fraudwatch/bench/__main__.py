@@ -200,10 +200,15 @@ def main(argv: list[str] | None = None) -> None:
     from fraudwatch.bench.service import bench_service
 
     figures["intervention_service"] = bench_service(scored)
+    from fraudwatch.bench.decisions import DecisionBenchConfig, bench_decisions
+
+    (models_dir,) = (scored / "models").iterdir()
+    figures["decisions"] = bench_decisions(
+        DecisionBenchConfig(raw, models_dir, repeats=args.repeats)
+    )
     if args.stream:
         from fraudwatch.bench.stream import StreamBenchConfig, bench_stream
 
-        (models_dir,) = (scored / "models").iterdir()
         figures["streaming"] = bench_stream(
             StreamBenchConfig(args.bootstrap, args.es_url, raw, models_dir, repeats=args.repeats)
         )
