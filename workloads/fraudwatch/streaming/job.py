@@ -268,8 +268,6 @@ def _compiled_sql(features: Any) -> tuple[str, dict[str, tuple[tuple[str, str], 
     time it runs. A scalar subquery on a table of the same (key, value) pairs gives the same
     value (NULL for a key not listed) and binds in a fraction of that time. Returns the SQL
     and the lookup tables it reads: name -> rows of (key, value as SQL)."""
-    import hashlib as _hashlib
-
     import sqlglot
     import sqlglot.expressions as sge
     from ibis.backends.sql.compilers.duckdb import compiler
@@ -305,12 +303,12 @@ def _compiled_sql(features: Any) -> tuple[str, dict[str, tuple[tuple[str, str], 
         pairs = pairs_of(node)
         if pairs is None:
             return node
-        digest = _hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(repr(pairs).encode()).hexdigest()[:16]
         name = f"fraudwatch_lookup_{digest}"
         lookups[name] = pairs
         operand = node.this.sql(dialect="duckdb")
         return sqlglot.parse_one(
-            f'(SELECT "value" FROM {name} WHERE "key" = {operand})', read="duckdb"
+            f"(SELECT lookup_value FROM {name} WHERE lookup_key = {operand})", read="duckdb"
         )
 
     tree = compiler.to_sqlglot(features.unbind())
@@ -417,7 +415,7 @@ class _FeatureConnection:
                         "('{}', {})".format(key.replace("'", "''"), value) for key, value in rows
                     )
                     self.db.execute(
-                        f'CREATE TEMP TABLE IF NOT EXISTS {name} ("key" VARCHAR, "value" DOUBLE)'
+                        f"CREATE TEMP TABLE IF NOT EXISTS {name} (lookup_key VARCHAR, lookup_value DOUBLE)"
                     )
                     self.db.execute(f"DELETE FROM {name}")
                     self.db.execute(f"INSERT INTO {name} VALUES {values}")
