@@ -415,7 +415,8 @@ class _FeatureConnection:
                         "('{}', {})".format(key.replace("'", "''"), value) for key, value in rows
                     )
                     self.db.execute(
-                        f"CREATE TEMP TABLE IF NOT EXISTS {name} (lookup_key VARCHAR, lookup_value DOUBLE)"
+                        f"CREATE TEMP TABLE IF NOT EXISTS {name} "
+                        "(lookup_key VARCHAR, lookup_value DOUBLE)"
                     )
                     self.db.execute(f"DELETE FROM {name}")
                     self.db.execute(f"INSERT INTO {name} VALUES {values}")
