@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
-from fraudwatch.intervention.api import request_fingerprint
 from fraudwatch.intervention.auth import create_token
+from fraudwatch.intervention.idempotency import request_fingerprint
 from fraudwatch.intervention.stores.repository import IDEMPOTENCY_LEASE_SECONDS
 
 BODY = {"reason": "retry after a crash", "alert_id": None}

@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from fraudwatch.contract.events import MAX_ID
+from fraudwatch.intervention.anomaly_list import list_anomalies
 from fraudwatch.intervention.audit import now_iso
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.dispositions import (
@@ -206,8 +207,6 @@ def mount_admin(
 
     @app.get("/admin", include_in_schema=False, response_class=HTMLResponse)
     def anomalies_page(request: Request) -> Response:
-        from fraudwatch.intervention.api import list_anomalies
-
         session = signed_in(request)
         if isinstance(session, RedirectResponse):
             return session

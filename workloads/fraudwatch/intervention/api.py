@@ -3,9 +3,7 @@
 Build it with :func:`create_app`; `fraudwatch serve` runs it under uvicorn.
 """
 
-import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -20,11 +18,13 @@ from starlette.routing import Match, Route
 
 from fraudwatch.contract.events import MAX_ID
 from fraudwatch.intervention.alert_hooks import mount_hooks
+from fraudwatch.intervention.anomaly_list import list_anomalies
 from fraudwatch.intervention.audit import new_entry, verify_store
 from fraudwatch.intervention.auth import ROLES, OidcVerifier, Principal, create_token
 from fraudwatch.intervention.config import Settings
 from fraudwatch.intervention.context import ApiError, ServiceContext, error_body
 from fraudwatch.intervention.guard import RequestGuard
+from fraudwatch.intervention.idempotency import idempotent
 from fraudwatch.intervention.interventions import AutomatedResponder, intervene, record_refusal
 from fraudwatch.intervention.masking import MaskedRoute, Masker, record_view
 from fraudwatch.intervention.openapi_contract import document_contract
@@ -532,95 +532,3 @@ def policy_view(ctx: ServiceContext) -> dict[str, Any]:
     view["allow_list"] = sorted(policy.allow_list)
     view["circuit_breaker"] = {"open": is_open, "automated_locks_in_window": count}
     return view
-
-
-def list_anomalies(
-    ctx: ServiceContext,
-    flt: AnomalyFilter,
-    level: str,
-    status: str | None,
-    page: int,
-    page_size: int,
-) -> dict[str, Any]:
-    store = ctx.store
-    include: list[str] | None = None
-    exclude: list[str] | None = None
-    if level == "users":
-        locked = set(store.subjects_with("account", "locked"))
-        step_up = set(store.subjects_with("account", "step_up"))
-        if status == "locked":
-            include = sorted(locked)
-        elif status == "step_up":
-            include = sorted(step_up)
-        elif status == "open":
-            exclude = sorted(locked | step_up)
-        elif status == "blocked":
-            include = []
-    else:
-        blocked = set(store.subjects_with("transaction", "blocked"))
-        if status == "blocked":
-            include = sorted(blocked)
-        elif status == "open":
-            exclude = sorted(blocked)
-        elif status in ("locked", "step_up"):
-            include = []
-    items, total = ctx.results.anomalies(
-        flt,
-        level=level,
-        offset=(page - 1) * page_size,
-        limit=page_size,
-        include_ids=include,
-        exclude_ids=exclude,
-    )
-    for item in items:
-        if level == "users":
-            item["state"] = account_state(store, str(item["user_id"]))
-        else:
-            item["blocked"] = store.get_state("transaction", str(item["tx_id"])).get(
-                "blocked", False
-            )
-    return {"level": level, "page": page, "page_size": page_size, "total": total, "items": items}
-
-
-def request_fingerprint(method: str, path: str, body: dict[str, Any]) -> str:
-    """What an Idempotency-Key is bound to: the method, path and body of the request."""
-    return hashlib.sha256(json.dumps([method, path, body], sort_keys=True).encode()).hexdigest()
-
-
-def idempotent(
-    store: StateStore,
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    body: dict[str, Any],
-    run: Callable[[], tuple[int, dict[str, Any]]],
-) -> JSONResponse:
-    """Run once per (caller, Idempotency-Key); a retry gets the first response back."""
-    if not key:
-        status, payload = run()
-        return JSONResponse(payload, status_code=status)
-    fingerprint = request_fingerprint(request.method, request.url.path, body)
-    record = store.claim_idempotency(principal.actor, key, fingerprint)
-    if record is not None:
-        if record["fingerprint"] != fingerprint:
-            raise ApiError(
-                422,
-                "Idempotency-Key was already used for a different request: "
-                "use a new key for a new request",
-            )
-        if record["status"] != "done":
-            raise ApiError(
-                409, "a request with this Idempotency-Key is still running: retry shortly"
-            )
-        return JSONResponse(
-            record["response"],
-            status_code=record["status_code"],
-            headers={"Idempotent-Replayed": "true"},
-        )
-    try:
-        status, payload = run()
-    except BaseException:
-        store.release_idempotency(principal.actor, key)
-        raise
-    store.complete_idempotency(principal.actor, key, status, payload)
-    return JSONResponse(payload, status_code=status)

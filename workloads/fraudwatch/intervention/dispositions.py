@@ -21,6 +21,7 @@ from fraudwatch.errors import UserError
 from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.context import ApiError, ServiceContext
+from fraudwatch.intervention.idempotency import idempotent
 from fraudwatch.intervention.interventions import record_refusal
 from fraudwatch.intervention.results import AnomalyFilter, ResultsReader
 
@@ -185,8 +186,6 @@ def mount_dispositions(
             ),
         ] = None,
     ) -> JSONResponse:
-        from fraudwatch.intervention.api import idempotent
-
         def run() -> tuple[int, dict[str, Any]]:
             stored = record_disposition(
                 ctx, principal, body.user_id, body.label, body.reason, body.tx_id
