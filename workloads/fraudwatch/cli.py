@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from datetime import date
@@ -12,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fraudwatch.errors import UserError
+from fraudwatch.errors import UserError, user_errors
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.progress import console, progress_bar
 from fraudwatch.storage import is_s3
@@ -22,20 +21,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-
-def user_errors(command):
-    """Print a UserError as one line and exit with status 2 (no traceback)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except UserError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 def _models(value: str) -> list[str]:

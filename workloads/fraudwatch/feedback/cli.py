@@ -3,13 +3,12 @@ generated data, written as a dispositions file (docs/feedback.md)."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fraudwatch.errors import UserError
+from fraudwatch.errors import UserError, user_errors
 from fraudwatch.progress import console, progress_bar
 
 feedback_app = typer.Typer(
@@ -18,20 +17,8 @@ feedback_app = typer.Typer(
 )
 
 
-def _one_line_errors(command):
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except UserError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
-
-
 @feedback_app.command("simulate")
-@_one_line_errors
+@user_errors
 def simulate(
     scored: Annotated[
         list[Path], typer.Option(help="Directory written by `fraudwatch score` (repeatable)")
