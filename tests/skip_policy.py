@@ -20,23 +20,21 @@ ALLOWED = {
 _skipped: list[tuple[str, str]] = []
 
 
-def _allowed(reason: str) -> bool:
-    return any(allowed in reason for allowed in ALLOWED)
+def _note_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+    if not any(allowed in reason for allowed in ALLOWED):
+        _skipped.append((report.nodeid, reason))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped and not hasattr(report, "wasxfail"):
-        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-        if not _allowed(reason):
-            _skipped.append((report.nodeid, reason))
+        _note_skip(report)
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     # A module-level importorskip skips the whole module at collection.
     if report.skipped:
-        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
-        if not _allowed(reason):
-            _skipped.append((report.nodeid, reason))
+        _note_skip(report)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

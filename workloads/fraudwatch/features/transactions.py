@@ -137,12 +137,11 @@ def transaction_features(
 
     `reporting_thresholds_by_currency` defaults to the configured ones
     (`fraudwatch.contract.regulatory.reporting_thresholds`)."""
-    thresholds = dict(
-        reporting_thresholds()
-        if reporting_thresholds_by_currency is None
-        else reporting_thresholds_by_currency
+    configured = reporting_thresholds()  # the environment is read once
+    given = (
+        configured if reporting_thresholds_by_currency is None else reporting_thresholds_by_currency
     )
-    thresholds.setdefault(ANY_CURRENCY, reporting_thresholds()[ANY_CURRENCY])
+    thresholds = {ANY_CURRENCY: configured[ANY_CURRENCY], **given}
     t = tx.mutate(
         # Whole seconds, truncated the same way on both engines (DuckDB's epoch is fractional).
         ts_s=tx.ts.epoch_seconds().floor().cast("int64"),
