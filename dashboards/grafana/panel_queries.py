@@ -9,6 +9,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.builders import timeseries
 from grafana_foundation_sdk.models import dashboard as model
 from grafana_foundation_sdk.models import elasticsearch as es_model
 
@@ -88,6 +89,23 @@ def promql(ref_id: str, expr: str, legend: str) -> prom.Dataquery:
         .expr(expr)
         .legend_format(legend)
         .range()
+    )
+
+
+def prom_timeseries(
+    title: str, description: str, expr: str, *, legend: str, unit: str
+) -> timeseries.Panel:
+    """A half-width time series of one PromQL expression (the pipeline-health and platform
+    dashboards' panels)."""
+    return (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(PROMETHEUS)
+        .with_target(promql("A", expr, legend))
+        .unit(unit)
+        .span(12)
+        .height(8)
     )
 
 

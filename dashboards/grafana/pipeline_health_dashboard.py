@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, table, timeseries
-from panel_queries import ELASTICSEARCH, PROMETHEUS, TRANSACTIONS, count, es_query, promql, terms
+from grafana_foundation_sdk.builders import dashboard, table
+from panel_queries import ELASTICSEARCH, TRANSACTIONS, count, es_query, prom_timeseries, terms
 
 UID = "fraudwatch-pipeline-health"
 #: The streaming scorer's consumer group (kafka-exporter metrics, as Strimzi deploys it).
 CONSUMER_GROUP = "fraudwatch-streaming-scorer"
-
-
-def _prom_panel(
-    title: str, description: str, expr: str, legend: str, unit: str
-) -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(PROMETHEUS)
-        .with_target(promql("A", expr, legend))
-        .unit(unit)
-        .span(12)
-        .height(8)
-    )
 
 
 def _model_versions() -> table.Panel:
@@ -47,48 +32,48 @@ def build() -> dashboard.Dashboard:
         .refresh("1m")
         .timezone("utc")
         .with_panel(
-            _prom_panel(
+            prom_timeseries(
                 "Kafka consumer lag",
                 "Messages the streaming scorer has not consumed yet, per topic.",
                 f'sum by (topic) (kafka_consumergroup_lag{{consumergroup="{CONSUMER_GROUP}"}})',
-                "{{topic}}",
-                "short",
+                legend="{{topic}}",
+                unit="short",
             )
         )
         .with_panel(
-            _prom_panel(
+            prom_timeseries(
                 "Streaming throughput",
                 "Messages per second consumed by the streaming scorer, per topic.",
                 f'sum by (topic) (rate(kafka_consumergroup_current_offset{{consumergroup="{CONSUMER_GROUP}"}}[5m]))',
-                "{{topic}}",
-                "ops",
+                legend="{{topic}}",
+                unit="ops",
             )
         )
         .with_panel(
-            _prom_panel(
+            prom_timeseries(
                 "Batch job durations",
                 "Wall time of the scheduled batch scoring runs (Spark Operator applications).",
                 'max by (app_name) (spark_application_duration_seconds{namespace=~"fraudwatch.*"})',
-                "{{app_name}}",
-                "s",
+                legend="{{app_name}}",
+                unit="s",
             )
         )
         .with_panel(
-            _prom_panel(
+            prom_timeseries(
                 "Elasticsearch indexing rate",
                 "Documents indexed per second into fraudwatch indices (elasticsearch-exporter).",
                 'sum(rate(elasticsearch_indices_indexing_index_total{index=~"fraudwatch-.*"}[5m]))',
-                "indexed/s",
-                "ops",
+                legend="indexed/s",
+                unit="ops",
             )
         )
         .with_panel(
-            _prom_panel(
+            prom_timeseries(
                 "Elasticsearch indexing errors",
                 "Failed index operations per second (elasticsearch-exporter).",
                 'sum(rate(elasticsearch_indices_indexing_index_failed_total{index=~"fraudwatch-.*"}[5m]))',
-                "failed/s",
-                "ops",
+                legend="failed/s",
+                unit="ops",
             )
         )
         .with_panel(_model_versions())

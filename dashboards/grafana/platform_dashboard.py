@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import dashboard, timeseries
-from panel_queries import PROMETHEUS, promql
+from grafana_foundation_sdk.builders import dashboard
+from panel_queries import prom_timeseries
 
 UID = "fraudwatch-platform"
 #: Containers of the fraudwatch namespaces, grouped by the service (pod's container) name.
 SELECTOR = 'namespace=~"fraudwatch.*", container!="", container!="POD"'
-
-
-def _panel(
-    title: str, description: str, expr: str, unit: str, legend: str = "{{container}}"
-) -> timeseries.Panel:
-    return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(PROMETHEUS)
-        .with_target(promql("A", expr, legend))
-        .unit(unit)
-        .span(12)
-        .height(8)
-    )
+PER_CONTAINER = "{{container}}"
+PER_NODE = "{{instance}}"
 
 
 def build() -> dashboard.Dashboard:
@@ -35,54 +22,57 @@ def build() -> dashboard.Dashboard:
         .refresh("1m")
         .timezone("utc")
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "CPU per service",
                 "CPU cores used, per container.",
                 f"sum by (container) (rate(container_cpu_usage_seconds_total{{{SELECTOR}}}[5m]))",
-                "short",
+                legend=PER_CONTAINER,
+                unit="short",
             )
         )
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "Memory per service",
                 "Working-set memory, per container.",
                 f"sum by (container) (container_memory_working_set_bytes{{{SELECTOR}}})",
-                "bytes",
+                legend=PER_CONTAINER,
+                unit="bytes",
             )
         )
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "Disk I/O per service",
                 "Bytes read and written per second, per container.",
                 f"sum by (container) (rate(container_fs_reads_bytes_total{{{SELECTOR}}}[5m]) + rate(container_fs_writes_bytes_total{{{SELECTOR}}}[5m]))",
-                "Bps",
+                legend=PER_CONTAINER,
+                unit="Bps",
             )
         )
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "Node CPU",
                 "Busy share of each node's CPUs (node-exporter).",
                 '1 - avg by (instance) (rate(node_cpu_seconds_total{mode="idle"}[5m]))',
-                "percentunit",
-                "{{instance}}",
+                legend=PER_NODE,
+                unit="percentunit",
             )
         )
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "Node memory",
                 "Memory in use per node (node-exporter).",
                 "node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes",
-                "bytes",
-                "{{instance}}",
+                legend=PER_NODE,
+                unit="bytes",
             )
         )
         .with_panel(
-            _panel(
+            prom_timeseries(
                 "Node disk I/O",
                 "Bytes read and written per second per node (node-exporter).",
                 "sum by (instance) (rate(node_disk_read_bytes_total[5m]) + rate(node_disk_written_bytes_total[5m]))",
-                "Bps",
-                "{{instance}}",
+                legend=PER_NODE,
+                unit="Bps",
             )
         )
     )
