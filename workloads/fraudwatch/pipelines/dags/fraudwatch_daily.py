@@ -6,25 +6,18 @@ leaves one copy of that day. Configuration: $FRAUDWATCH_PIPELINE_CONFIG (docs/ai
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from airflow.sdk import DAG, Param
-from fraudwatch.pipelines.airflow_tasks import default_args, step_task
+from airflow.sdk import DAG
+from fraudwatch.pipelines.airflow_tasks import step_task
 from fraudwatch.pipelines.config import load_config
+from fraudwatch.pipelines.dags.dag_settings import dag_settings
 
 DAG_ID = "fraudwatch_daily"
 config = load_config()
 
 with DAG(
-    dag_id=DAG_ID,
+    **dag_settings(config, DAG_ID),
     description="Score each day's transactions with the promoted models and publish them",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(config),
-    params={"fraudwatch_config": Param(config.as_json(), type="string")},
-    tags=["fraudwatch"],
     doc_md=__doc__,
 ) as dag:
     land = step_task(config, DAG_ID, "land")

@@ -5,25 +5,18 @@ if the model gate lets it through. The replaced version stays as `previous` for 
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from airflow.sdk import DAG, Param
-from fraudwatch.pipelines.airflow_tasks import default_args, step_task
+from airflow.sdk import DAG
+from fraudwatch.pipelines.airflow_tasks import step_task
 from fraudwatch.pipelines.config import load_config
+from fraudwatch.pipelines.dags.dag_settings import dag_settings
 
 DAG_ID = "fraudwatch_retrain"
 config = load_config()
 
 with DAG(
-    dag_id=DAG_ID,
+    **dag_settings(config, DAG_ID),
     description="Retrain the anomaly models weekly and promote them through a model gate",
     schedule="@weekly",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(config),
-    params={"fraudwatch_config": Param(config.as_json(), type="string")},
-    tags=["fraudwatch"],
     doc_md=__doc__,
 ) as dag:
     (
