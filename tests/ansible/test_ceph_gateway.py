@@ -59,6 +59,7 @@ def test_01_deploy_converges(first_deploy: Any) -> None:
 
 
 def test_02_second_deploy_changes_nothing(second_deploy: Any) -> None:
+    assert second_deploy.returncode == 0, second_deploy.explain()
     assert second_deploy.changed() == {HOST: 0}, second_deploy.explain()
 
 
