@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -248,10 +249,20 @@ def checkov_executable() -> str:
     return found
 
 
+@dataclass(frozen=True)
+class CheckovScan:
+    """What one checkov run reported: the failed checks, and how many checks passed on how
+    many resources (both 0 when checkov found nothing to scan)."""
+
+    failed: list[dict[str, Any]]
+    passed: int
+    resources: int
+
+
 def run_checkov(
     target: Path, framework: str, skip_checks: dict[str, str] | None = None
-) -> list[dict[str, Any]]:
-    """Run checkov offline on `target` (a directory or file); return the failed checks.
+) -> CheckovScan:
+    """Run checkov offline on `target` (a directory or file).
 
     `skip_checks` maps a check id to the reason it does not apply; the reason is required so
     every skip is justified where it is declared.
@@ -277,6 +288,11 @@ def run_checkov(
     report = json.loads(completed.stdout)
     reports = report if isinstance(report, list) else [report]
     failed: list[dict[str, Any]] = []
+    passed = resources = 0
     for entry in reports:
         failed.extend(entry.get("results", {}).get("failed_checks", []))
-    return failed
+        # A run that found nothing to scan prints the bare summary, without "results".
+        summary = entry.get("summary", entry)
+        passed += summary.get("passed", 0)
+        resources += summary.get("resource_count", 0)
+    return CheckovScan(failed, passed, resources)

@@ -32,8 +32,10 @@ SKIPS_WITHOUT_DIGEST = {
 )
 def test_checkov_passes_on_rendered_manifests(rendered, tmp_path: Path, values_set, skips):
     write_manifests(rendered[values_set], tmp_path, values_set)
-    failed = run_checkov(tmp_path, "kubernetes", skips)
-    assert not failed, [(f["check_id"], f["check_name"], f["resource"]) for f in failed]
+    scan = run_checkov(tmp_path, "kubernetes", skips)
+    # A scan that found no manifest would pass with nothing failed: something must be checked.
+    assert scan.resources > 0 and scan.passed > 0, scan
+    assert not scan.failed, [(f["check_id"], f["check_name"], f["resource"]) for f in scan.failed]
 
 
 def test_checkov_flags_an_insecure_manifest(rendered, tmp_path: Path) -> None:
@@ -43,10 +45,11 @@ def test_checkov_flags_an_insecure_manifest(rendered, tmp_path: Path) -> None:
         "allowPrivilegeEscalation"
     ] = True
     write_manifests(objects, tmp_path, "insecure")
-    failed = {f["check_id"] for f in run_checkov(tmp_path, "kubernetes")}
+    failed = {f["check_id"] for f in run_checkov(tmp_path, "kubernetes").failed}
     assert "CKV_K8S_20" in failed
 
 
 def test_checkov_passes_on_the_workloads_dockerfile() -> None:
-    failed = run_checkov(REPO_ROOT / "workloads" / "Dockerfile", "dockerfile")
-    assert not failed, [(f["check_id"], f["check_name"]) for f in failed]
+    scan = run_checkov(REPO_ROOT / "workloads" / "Dockerfile", "dockerfile")
+    assert scan.resources > 0 and scan.passed > 0, scan
+    assert not scan.failed, [(f["check_id"], f["check_name"]) for f in scan.failed]
