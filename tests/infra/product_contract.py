@@ -1,8 +1,9 @@
 """What the product (workloads/fraudwatch) reads, taken from its source text: the infra tier
 never imports the product (it runs in its own virtualenv without it).
 
-- `product_env_names()`: every FRAUDWATCH_* name written anywhere in the product's Python
-  source. A variable the chart sets that is not in it is read by nothing.
+- `product_env_names()`: every FRAUDWATCH_* name in a string literal of the product's Python
+  code (comments, docstrings and identifiers do not count: they read no variable). A variable
+  the chart sets that is not in it is read by nothing.
 - `product_topics()`: DEFAULT_TOPIC_PREFIX, TOPICS and DEAD_LETTER of
   workloads/fraudwatch/streaming/schemas.py, parsed with `ast` (literals only).
 """
@@ -23,12 +24,38 @@ SCHEMAS = PRODUCT_DIR / "streaming" / "schemas.py"
 ENV_NAME = re.compile(r"FRAUDWATCH_[A-Z0-9_]+")
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring nodes of a module and of its classes and functions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def env_names_in_code(source: str, filename: str = "<source>") -> set[str]:
+    """FRAUDWATCH_* names in the string literals (f-string parts included) of `source`; a name
+    only in a comment or a docstring is not read by the code."""
+    tree = ast.parse(source, filename=filename)
+    docstrings = _docstrings(tree)
+    return {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        for name in ENV_NAME.findall(node.value)
+    }
+
+
 @cache
 def product_env_names() -> frozenset[str]:
-    """Every FRAUDWATCH_* name in workloads/fraudwatch/**/*.py."""
+    """Every FRAUDWATCH_* name in a string literal of workloads/fraudwatch/**/*.py."""
     names: set[str] = set()
     for path in sorted(PRODUCT_DIR.rglob("*.py")):
-        names.update(ENV_NAME.findall(path.read_text(encoding="utf-8")))
+        names.update(env_names_in_code(path.read_text(encoding="utf-8"), str(path)))
     return frozenset(names)
 
 
