@@ -10,7 +10,7 @@ from . import versions
 from .config import PlatformConfig
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import NON_ROOT_UID, chart_container_context, resources
 from .storage import BUCKET, Storage
 
 SPARK_SERVICE_ACCOUNT = "fraudwatch-spark"
@@ -48,20 +48,12 @@ class Compute(pulumi.ComponentResource):
                 },
                 "controller": {
                     "resources": resources("100m", "256Mi", "1"),
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": chart_container_context(),
                 },
                 "webhook": {
                     "enable": True,
                     "resources": resources("50m", "128Mi", "500m"),
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "securityContext": chart_container_context(),
                 },
             },
             parent=self,
@@ -107,13 +99,7 @@ class Compute(pulumi.ComponentResource):
             opts=child,
         )
         s3_secret = storage.grant_s3(namespace)
-        security = {
-            "runAsNonRoot": True,
-            "runAsUser": 10001,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        }
+        security = chart_container_context(NON_ROOT_UID, seccomp=True)
         env_from = [{"secretRef": {"name": s3_secret}}]
         template = {
             "type": "Python",

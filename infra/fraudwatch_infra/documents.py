@@ -16,7 +16,7 @@ from .config import PlatformConfig
 from .credentials import generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import chart_container_context, resources, security_context
 from .storage import BUCKET, Storage
 from .tls import CA_ISSUER, Tls
 
@@ -24,6 +24,8 @@ CLUSTER = "fraudwatch-mongo"
 REPLSET = "rs0"
 DATABASE = "fraudwatch"
 APP_USER = "fraudwatch"
+# The UID of Percona's mongod image.
+MONGOD_UID = 1001
 SYSTEM_USERS = ("BACKUP", "DATABASE_ADMIN", "CLUSTER_ADMIN", "CLUSTER_MONITOR", "USER_ADMIN")
 
 
@@ -48,11 +50,7 @@ class Documents(pulumi.ComponentResource):
             {
                 "resources": resources("100m", "256Mi", "500m"),
                 "watchNamespace": ns,
-                "containerSecurityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                "containerSecurityContext": chart_container_context(),
             },
             parent=self,
             source=config.charts,
@@ -87,13 +85,8 @@ class Documents(pulumi.ComponentResource):
                     "resources": {"requests": {"storage": dc.storage}},
                 }
             },
-            "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 1001, "fsGroup": 1001},
-            "containerSecurityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 1001,
-                "allowPrivilegeEscalation": False,
-                "capabilities": {"drop": ["ALL"]},
-            },
+            "podSecurityContext": security_context(MONGOD_UID, fs_group=MONGOD_UID),
+            "containerSecurityContext": chart_container_context(MONGOD_UID),
         }
         if ha:
             replset["podDisruptionBudget"] = {"maxUnavailable": 1}

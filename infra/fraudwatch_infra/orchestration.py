@@ -17,7 +17,7 @@ from .config import PlatformConfig
 from .credentials import generated_fernet_key, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import chart_container_context, resources, security_context
 from .storage import Storage
 
 AIRFLOW_UID = 50000
@@ -117,12 +117,8 @@ class Orchestration(pulumi.ComponentResource):
                     },
                 },
                 "securityContexts": {
-                    "pod": {"runAsNonRoot": True, "runAsUser": AIRFLOW_UID, "fsGroup": 0},
-                    "containers": {
-                        "runAsNonRoot": True,
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
+                    "pod": security_context(AIRFLOW_UID, fs_group=0),
+                    "containers": chart_container_context(),
                 },
                 "scheduler": {"replicas": oc.scheduler_replicas, "resources": component},
                 "apiServer": {"resources": component},

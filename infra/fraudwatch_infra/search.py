@@ -22,13 +22,21 @@ from .config import PlatformConfig, Size
 from .credentials import generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import container_security_context, pod_security_context, resources
+from .pod_security import (
+    chart_container_context,
+    container_security_context,
+    pod_security_context,
+    resources,
+    security_context,
+)
 from .tls import Tls, certificate
 
 CLUSTER = "fraudwatch"
 HTTP_TLS_SECRET = "fraudwatch-es-http-tls"
 WRITER = "fraudwatch-writer"
 READER = "grafana-reader"
+# The UID of the Elasticsearch image.
+ELASTICSEARCH_UID = 1000
 
 ROLES = {
     "fraudwatch_writer": {
@@ -129,16 +137,15 @@ def _node_set(name: str, count: int, roles: list[str], size: Size, disk: str, st
         "config": {"node.roles": roles, "node.store.allow_mmap": False},
         "podTemplate": {
             "spec": {
-                "securityContext": pod_security_context(1000),
+                "securityContext": pod_security_context(ELASTICSEARCH_UID),
                 "containers": [
                     {
                         "name": "elasticsearch",
                         "resources": size.resources(),
-                        "securityContext": {
-                            **container_security_context(1000),
-                            # Elasticsearch writes its keystore and tmp under the root fs.
-                            "readOnlyRootFilesystem": False,
-                        },
+                        # Elasticsearch writes its keystore and tmp under the root fs.
+                        "securityContext": container_security_context(
+                            ELASTICSEARCH_UID, read_only_root=False
+                        ),
                     }
                 ],
             }
@@ -178,13 +185,8 @@ class Search(pulumi.ComponentResource):
             {
                 "resources": resources("100m", "256Mi", "1"),
                 "managedNamespaces": [ns],
-                "podSecurityContext": {"runAsNonRoot": True},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "readOnlyRootFilesystem": True,
-                },
+                "podSecurityContext": security_context(),
+                "securityContext": chart_container_context(read_only_root=True),
             },
             parent=self,
             source=config.charts,

@@ -16,7 +16,7 @@ from .config import PlatformConfig
 from .credentials import generated_key_id, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import resources, security_context
 from .tls import Tls, certificate
 
 OBJECT_STORE = "fraudwatch"
@@ -24,6 +24,8 @@ S3_USER = "fraudwatch"
 BUCKET = "fraudwatch"
 BLOCK_STORAGE_CLASS = "fraudwatch-ceph-block"
 S3_SECRET = "fraudwatch-s3"
+# The UID and GID of Rook's operator image.
+ROOK_UID = 2016
 
 
 class Storage(pulumi.ComponentResource):
@@ -45,12 +47,8 @@ class Storage(pulumi.ComponentResource):
             namespace,
             {
                 "resources": resources("100m", "256Mi", "500m"),
-                "containerSecurityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 2016,
-                    "runAsGroup": 2016,
-                    "capabilities": {"drop": ["ALL"]},
-                },
+                # allowPrivilegeEscalation is not set: the chart's own default applies, as before.
+                "containerSecurityContext": security_context(ROOK_UID, gid=ROOK_UID, drop_all=True),
                 "enableDiscoveryDaemon": False,
                 "csi": {"enableRbdDriver": True, "enableCephfsDriver": False},
                 "monitoring": {"enabled": False},

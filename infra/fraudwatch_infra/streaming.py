@@ -20,7 +20,7 @@ from .config import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX, PlatformConfig, Siz
 from .credentials import generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import chart_container_context, resources, security_context
 from .tls import Tls, certificate
 
 CLUSTER = "fraudwatch"
@@ -120,32 +120,16 @@ class Streaming(pulumi.ComponentResource):
             {
                 "resources": resources("200m", "512Mi", "1"),
                 "watchAnyNamespace": False,
-                "podSecurityContext": {"runAsNonRoot": True},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "readOnlyRootFilesystem": True,
-                },
+                "podSecurityContext": security_context(),
+                "securityContext": chart_container_context(read_only_root=True),
             },
             parent=self,
             source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         pod_template = {
-            "pod": {
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                }
-            },
-            "kafkaContainer": {
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                }
-            },
+            "pod": {"securityContext": security_context(seccomp=True)},
+            "kafkaContainer": {"securityContext": chart_container_context()},
         }
         self.node_pools = {}
         for pool, role, replicas, size, disk in (

@@ -15,7 +15,7 @@ from . import versions
 from .config import ChartSource
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import resources
+from .pod_security import resources, security_context
 
 CA_ISSUER = "fraudwatch-ca"
 
@@ -44,10 +44,7 @@ class Tls(pulumi.ComponentResource):
                 "webhook": {"resources": small},
                 "cainjector": {"resources": small},
                 "startupapicheck": {"resources": small},
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
+                "securityContext": security_context(seccomp=True),
             },
             parent=self,
             source=charts,

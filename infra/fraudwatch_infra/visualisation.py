@@ -22,13 +22,20 @@ from .config import PlatformConfig
 from .credentials import kubernetes_secret
 from .namespaces import ConcernNamespace
 from .operator_release import operator_release
-from .pod_security import container_security_context, pod_security_context, resources
+from .pod_security import (
+    chart_container_context,
+    container_security_context,
+    pod_security_context,
+    resources,
+)
 
 INSTANCE = "fraudwatch"
 SELECTOR = {"matchLabels": {"fraudwatch.io/grafana": INSTANCE}}
 FOLDER = "fraudwatch"
 ELASTICSEARCH_UID = "elasticsearch"
 PROMETHEUS_UID = "prometheus"
+# The UID of the Grafana image.
+GRAFANA_UID = 472
 INTERVENTION_URL_PLACEHOLDERS = ("${FRAUDWATCH_INTERVENTION_URL}", "$FRAUDWATCH_INTERVENTION_URL")
 _RULE_KEYS = (
     "uid",
@@ -113,12 +120,7 @@ class Visualisation(pulumi.ComponentResource):
             {
                 "watchNamespaces": ns,
                 "resources": resources("100m", "256Mi", "500m"),
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "readOnlyRootFilesystem": True,
-                },
+                "securityContext": chart_container_context(read_only_root=True),
             },
             parent=self,
             source=config.charts,
@@ -144,13 +146,13 @@ class Visualisation(pulumi.ComponentResource):
                         "replicas": 1,
                         "template": {
                             "spec": {
-                                "securityContext": pod_security_context(472),
+                                "securityContext": pod_security_context(GRAFANA_UID),
                                 "containers": [
                                     {
                                         "name": "grafana",
                                         "image": versions.GRAFANA_IMAGE,
                                         "resources": resources("200m", "512Mi", "1"),
-                                        "securityContext": container_security_context(472),
+                                        "securityContext": container_security_context(GRAFANA_UID),
                                     }
                                 ],
                             }
