@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import typer
 from fastapi.testclient import TestClient
-from fraudwatch.errors import UserError
-from fraudwatch.intervention.cli import audit_app, serve, tokens_app
-from typer.testing import CliRunner
 
-
-def wired_cli() -> typer.Typer:
-    """The same wiring the lead's fraudwatch/cli.py uses."""
-    app = typer.Typer()
-    app.command("serve")(serve)
-    app.add_typer(tokens_app, name="tokens")
-    app.add_typer(audit_app, name="audit")
-    return app
+#: The installed `fraudwatch` command: the project's console script (fraudwatch.cli:main).
+FRAUDWATCH = Path(sys.executable).with_name("fraudwatch")
 
 
 def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(wired_cli(), list(args))
-    if isinstance(result.exception, UserError):
-        return 2, str(result.exception)
-    return result.exit_code, result.output
+    """`fraudwatch ARGS` as an operator runs it, in a subprocess with this test's environment:
+    the real CLI's exit code, and its stderr then its stdout (a token is stdout's last line)."""
+    done = subprocess.run(
+        [str(FRAUDWATCH), *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    return done.returncode, done.stderr + done.stdout
 
 
 @pytest.fixture
