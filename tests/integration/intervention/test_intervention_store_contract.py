@@ -47,6 +47,20 @@ def test_intervention_sets_state_and_records_applied_or_no_change(store: StateSt
     assert store.get_state("account", "nobody") == {}
 
 
+def test_the_states_of_a_page_are_read_at_once(store: StateStore) -> None:
+    store.apply_intervention(entry("lock"), "7")
+    store.apply_intervention(entry("step_up"), "8")
+    store.apply_intervention(entry("unlock"), "7")
+    store.apply_intervention(entry("block"), "7")  # a transaction with the same id
+    states = store.states_of("account", ["7", "8", "9"])
+    assert states == {"7": {"locked": False}, "8": {"step_up": True}, "9": {}}
+    assert store.states_of("transaction", ["7", "8"]) == {"7": {"blocked": True}, "8": {}}
+    assert store.states_of("account", []) == {}
+    many = [str(i) for i in range(1200)]  # more ids than one SQL statement may bind
+    assert store.states_of("account", many)["8"] == {"step_up": True}
+    assert len(store.states_of("account", many)) == 1200
+
+
 def test_count_audit_counts_automated_locks_in_a_window(store: StateStore) -> None:
     store.apply_intervention(entry("lock", via="hook:grafana"), "1")
     store.apply_intervention(entry("lock", via="hook:watcher"), "2")

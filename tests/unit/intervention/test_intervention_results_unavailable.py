@@ -14,7 +14,8 @@ from fraudwatch.intervention.api import create_app
 from fraudwatch.intervention.auth import create_token
 from fraudwatch.intervention.config import load_settings
 from fraudwatch.intervention.elasticsearch_results import ElasticsearchResults
-from fraudwatch.intervention.results import ScoredResults, open_results
+from fraudwatch.intervention.results import ScoredResults
+from fraudwatch.intervention.results_source import open_results
 from fraudwatch.intervention.stores.sqlite import SqliteStore
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from fraudwatch.intervention.context import ServiceContext
-from fraudwatch.intervention.profiles import account_state
 from fraudwatch.intervention.results import AnomalyFilter
+from fraudwatch.intervention.stores.repository import ACCOUNT_FLAGS
 
 
 def list_anomalies(
@@ -22,22 +22,18 @@ def list_anomalies(
     include: list[str] | None = None
     exclude: list[str] | None = None
     if level == "users":
-        locked = set(store.subjects_with("account", "locked"))
-        step_up = set(store.subjects_with("account", "step_up"))
-        if status == "locked":
-            include = sorted(locked)
-        elif status == "step_up":
-            include = sorted(step_up)
+        if status in ("locked", "step_up"):
+            include = sorted(store.subjects_with("account", status))
         elif status == "open":
-            exclude = sorted(locked | step_up)
+            locked = set(store.subjects_with("account", "locked"))
+            exclude = sorted(locked | set(store.subjects_with("account", "step_up")))
         elif status == "blocked":
             include = []
     else:
-        blocked = set(store.subjects_with("transaction", "blocked"))
         if status == "blocked":
-            include = sorted(blocked)
+            include = sorted(store.subjects_with("transaction", "blocked"))
         elif status == "open":
-            exclude = sorted(blocked)
+            exclude = sorted(store.subjects_with("transaction", "blocked"))
         elif status in ("locked", "step_up"):
             include = []
     items, total = ctx.results.anomalies(
@@ -48,11 +44,14 @@ def list_anomalies(
         include_ids=include,
         exclude_ids=exclude,
     )
-    for item in items:
-        if level == "users":
-            item["state"] = account_state(store, str(item["user_id"]))
-        else:
-            item["blocked"] = store.get_state("transaction", str(item["tx_id"])).get(
-                "blocked", False
-            )
+    # The page's intervention state in one read of the store, not one per item.
+    if level == "users":
+        states = store.states_of("account", [str(item["user_id"]) for item in items])
+        for item in items:
+            state = states[str(item["user_id"])]
+            item["state"] = {flag: state.get(flag, False) for flag in ACCOUNT_FLAGS}
+    else:
+        states = store.states_of("transaction", [str(item["tx_id"]) for item in items])
+        for item in items:
+            item["blocked"] = states[str(item["tx_id"])].get("blocked", False)
     return {"level": level, "page": page, "page_size": page_size, "total": total, "items": items}

@@ -34,7 +34,7 @@ def serve(
     import uvicorn
 
     from fraudwatch.intervention.api import create_app
-    from fraudwatch.intervention.results import open_results
+    from fraudwatch.intervention.results_source import open_results
 
     settings = load_settings().with_scored(scored)
     if settings.elasticsearch.url and scored is not None:

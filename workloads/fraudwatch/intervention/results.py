@@ -1,5 +1,6 @@
 """Read ranked anomalies: the interface every results reader implements, and the embedded
-reader over the scored Parquet (docs/data-contract.md) through DuckDB.
+reader over the scored Parquet (docs/data-contract.md), served from the index built when the
+scored version is loaded (results_index.py). `results_source.open_results` picks the reader.
 
 The Elasticsearch reader (`elasticsearch_results.py`) answers the same questions from what
 `fraudwatch publish --to elasticsearch` indexed; one contract test suite runs on both.
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from fraudwatch.errors import UserError
+from fraudwatch.intervention.results_index import FACETS, ensure_index
 
 USER_SUMMARY = (
     "rank",
@@ -68,6 +69,10 @@ USER_TX_COLUMNS = (
     "flagged",
     "reasons",
 )
+
+
+#: How many filters' match counts the Parquet reader keeps.
+MAX_CACHED_COUNTS = 4096
 
 
 class ResultsUnavailable(Exception):
@@ -148,40 +153,48 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 
 class ScoredResults:
-    """Queries over SCORED/users.parquet and SCORED/transactions/part-*.parquet."""
+    """The scored Parquet (SCORED/users.parquet, SCORED/transactions/part-*.parquet) served
+    from its index (results_index.py): built when the service loads the scored version, then
+    every request reads tables laid out for it, through one read-only DuckDB connection with
+    a cursor per thread."""
 
-    def __init__(self, scored_dir: Path) -> None:
+    def __init__(self, scored_dir: Path, home: Path | None = None) -> None:
+        from fraudwatch.intervention.config import fraudwatch_home
+
         self.dir = Path(scored_dir)
-        users = self.dir / "users.parquet"
-        tx_dir = self.dir / "transactions"
-        if not users.is_file() or not any(tx_dir.glob("part-*.parquet")):
-            raise UserError(
-                f"no scored results in {self.dir} (need users.parquet and "
-                "transactions/part-*.parquet): run `fraudwatch demo` or pass --scored DIR"
-            )
-        self._con = duckdb.connect()
+        self.index_path = ensure_index(self.dir, home or fraudwatch_home())
+        self._con = duckdb.connect(str(self.index_path), read_only=True)
         # Timestamps come back in UTC whatever the host's zone (the same text as Elasticsearch).
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
-        users_sql = str(users).replace("'", "''")
-        tx_sql = str(tx_dir / "part-*.parquet").replace("'", "''")
-        self._con.execute(f"CREATE VIEW users AS SELECT * FROM read_parquet('{users_sql}')")
-        self._con.execute(f"CREATE VIEW tx AS SELECT * FROM read_parquet('{tx_sql}')")
-        self.user_columns = [r[0] for r in self._con.execute("DESCRIBE users").fetchall()]
+        self._local = threading.local()
+        self.user_columns = [
+            r[0] for r in self._con.execute("DESCRIBE users").fetchall() if r[0] != "pos"
+        ]
+        self._tx_columns = [r[0] for r in self._con.execute("DESCRIBE tx").fetchall()]
+        self._tx_columns = [c for c in self._tx_columns if c not in ("pos", "label")]
+        # The scored version does not change under a running service: how many rows match a
+        # filter is counted once (ids of accounts in a given state are counted per request).
+        self._counts: dict[tuple[str, AnomalyFilter], int] = {}
         self._facets: dict[str, list[Any]] | None = None
 
-    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        # A cursor per query: DuckDB connections are not shared across threads.
-        with self._lock:
-            cur = self._con.cursor()
-        try:
-            return _rows(cur.execute(sql, list(args)))
-        finally:
-            cur.close()
+    def close(self) -> None:
+        self._con.close()
 
-    def _where(
-        self, flt: AnomalyFilter, level: str, include: list[str] | None, exclude: list[str] | None
-    ) -> tuple[str, list[Any]]:
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        # DuckDB connections are not shared across threads: one cursor per thread, reused.
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._lock:
+                cur = self._con.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+        return cur
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return _rows(self._cursor().execute(sql, list(args)))
+
+    def _where(self, flt: AnomalyFilter, level: str) -> tuple[str, list[Any]]:
         where: list[str] = ["TRUE"]
         args: list[Any] = []
         if flt.score_min is not None:
@@ -200,34 +213,42 @@ class ScoredResults:
             args.append(flt.flagged)
         tx_conditions: list[str] = []
         tx_args: list[Any] = []
-        if flt.hour is not None:
-            tx_conditions.append("hour = ?")
-            tx_args.append(flt.hour)
-        if flt.tx_type is not None:
-            tx_conditions.append("tx_type = ?")
-            tx_args.append(flt.tx_type)
-        if flt.country is not None:
-            tx_conditions.append("country = ?")
-            tx_args.append(flt.country)
+        for column, value in (
+            ("hour", flt.hour),
+            ("tx_type", flt.tx_type),
+            ("country", flt.country),
+        ):
+            if value is not None:
+                tx_conditions.append(f"{column} = ?")
+                tx_args.append(value)
         if tx_conditions and level == "transactions":
             where.extend(tx_conditions)
             args.extend(tx_args)
         elif tx_conditions:
             # A user matches when one of their flagged transactions does.
             where.append(
-                "user_id IN (SELECT user_id FROM tx WHERE flagged AND "
+                "user_id IN (SELECT user_id FROM flagged_tx WHERE "
                 + " AND ".join(tx_conditions)
                 + ")"
             )
             args.extend(tx_args)
-        id_column = "tx_id" if level == "transactions" else "user_id"
-        if include is not None:
-            where.append(f"{id_column} IN (SELECT UNNEST(?::BIGINT[]))")
-            args.append([int(i) for i in include])
-        if exclude:
-            where.append(f"{id_column} NOT IN (SELECT UNNEST(?::BIGINT[]))")
-            args.append([int(i) for i in exclude])
         return " AND ".join(where), args
+
+    @staticmethod
+    def _ids(ids: list[str]) -> list[int]:
+        # Ids that cannot be a BIGINT cannot be in the results either.
+        return [i for i in (int(x) for x in ids) if -(2**63) <= i < 2**63]
+
+    def _count(
+        self, table: str, level: str, flt: AnomalyFilter, where: str, args: list[Any]
+    ) -> int:
+        key = (level, flt)
+        if key not in self._counts:
+            if len(self._counts) >= MAX_CACHED_COUNTS:  # filters are free text: stay bounded
+                self._counts.clear()
+            sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
+            self._counts[key] = int(self._query(sql, args)[0]["n"])
+        return self._counts[key]
 
     def anomalies(
         self,
@@ -242,85 +263,80 @@ class ScoredResults:
         """One page of anomalies ranked by ensemble score (ties: rank), and the total that
         match. `include_ids`/`exclude_ids` restrict to / leave out user or transaction ids."""
         table, columns = ("tx", TX_SUMMARY) if level == "transactions" else ("users", USER_SUMMARY)
-        where, args = self._where(flt, level, include_ids, exclude_ids)
-        total = self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", args)[0]["n"]
-        rows = self._query(
-            f"SELECT {', '.join(columns)} FROM {table} WHERE {where} "
-            "ORDER BY ensemble_score DESC, rank LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        )
-        return rows, int(total)
+        id_column = "tx_id" if level == "transactions" else "user_id"
+        where, args = self._where(flt, level)
+        if include_ids is not None:
+            where += f" AND {id_column} IN (SELECT UNNEST(?::BIGINT[]))"
+            args = [*args, self._ids(include_ids)]
+            total = int(
+                self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", args)[0]["n"]
+            )
+        else:
+            total = self._count(table, level, flt, where, args)
+            if exclude_ids:
+                left_out = [*args, self._ids(exclude_ids)]
+                where_out = f"{where} AND {id_column} IN (SELECT UNNEST(?::BIGINT[]))"
+                total -= int(
+                    self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where_out}", left_out)[
+                        0
+                    ]["n"]
+                )
+                where += f" AND {id_column} NOT IN (SELECT UNNEST(?::BIGINT[]))"
+                args = left_out
+        if where == "TRUE":
+            # The whole ranking: the page is a range of places.
+            rows = self._query(
+                f"SELECT {', '.join(columns)} FROM {table} WHERE pos > ? AND pos <= ? ORDER BY pos",
+                [offset, offset + limit],
+            )
+        else:
+            rows = self._query(
+                f"SELECT {', '.join(columns)} FROM {table} WHERE {where} "
+                "ORDER BY pos LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            )
+        return rows, total
 
     def user(self, user_id: int) -> dict[str, Any] | None:
-        rows = self._query("SELECT * FROM users WHERE user_id = ?", [user_id])
+        if not -(2**63) <= user_id < 2**63:
+            return None
+        rows = self._query(
+            f"SELECT {', '.join(self.user_columns)} FROM users WHERE user_id = ?", [user_id]
+        )
         if not rows:
             return None
         row = rows[0]
         return user_view(row, {k: v for k, v in row.items() if k not in USER_NON_FEATURES})
 
     def user_exists(self, user_id: int) -> bool:
+        if not -(2**63) <= user_id < 2**63:
+            return False
         return bool(self._query("SELECT 1 AS x FROM users WHERE user_id = ? LIMIT 1", [user_id]))
 
     def transactions_of(self, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
+        if not -(2**63) <= user_id < 2**63:
+            return []
         # tx_id breaks ties in ts, so every reader returns the same order.
         return self._query(
-            f"SELECT {', '.join(USER_TX_COLUMNS)} FROM tx WHERE user_id = ? "
+            f"SELECT {', '.join(USER_TX_COLUMNS)} FROM history WHERE user_id = ? "
             "ORDER BY ts DESC, tx_id DESC LIMIT ?",
             [user_id, limit],
         )
 
     def transaction(self, tx_id: int) -> dict[str, Any] | None:
-        rows = self._query("SELECT * FROM tx WHERE tx_id = ?", [tx_id])
-        if not rows:
+        if not -(2**63) <= tx_id < 2**63:
             return None
-        row = rows[0]
-        row.pop("label", None)
-        return row
+        rows = self._query(f"SELECT {', '.join(self._tx_columns)} FROM tx WHERE tx_id = ?", [tx_id])
+        return rows[0] if rows else None
 
     def describe(self) -> str:
-        return f"results {self.dir}"
+        return f"results {self.dir} (serving index {self.index_path.name})"
 
     def facets(self) -> dict[str, list[Any]]:
-        """Values the admin page offers in its filter drop-downs (computed once: the scored
-        files do not change under a running service)."""
+        """Values the admin page offers in its filter drop-downs (stored in the index)."""
         if self._facets is None:
-            self._facets = self._compute_facets()
+            found: dict[str, list[Any]] = {name: [] for name, _ in FACETS}
+            for row in self._query("SELECT name, value FROM facets ORDER BY name, value"):
+                found[row["name"]].append(row["value"])
+            self._facets = found
         return self._facets
-
-    def _compute_facets(self) -> dict[str, list[Any]]:
-        return {
-            "persona": [
-                r["v"]
-                for r in self._query(
-                    "SELECT DISTINCT persona AS v FROM users WHERE persona IS NOT NULL ORDER BY 1"
-                )
-            ],
-            "scenario": [
-                r["v"]
-                for r in self._query(
-                    "SELECT DISTINCT scenario AS v FROM users WHERE scenario IS NOT NULL ORDER BY 1"
-                )
-            ],
-            "tx_type": [
-                r["v"]
-                for r in self._query(
-                    "SELECT DISTINCT tx_type AS v FROM tx WHERE tx_type IS NOT NULL ORDER BY 1"
-                )
-            ],
-            "country": [
-                r["v"]
-                for r in self._query(
-                    "SELECT DISTINCT country AS v FROM tx WHERE country IS NOT NULL ORDER BY 1"
-                )
-            ],
-        }
-
-
-def open_results(settings: Any) -> ResultsReader:
-    """The reader the settings select: Elasticsearch when `results.elasticsearch_url` is set,
-    else the scored Parquet in `results.scored`."""
-    if settings.elasticsearch.url:
-        from fraudwatch.intervention.elasticsearch_results import ElasticsearchResults
-
-        return ElasticsearchResults.from_settings(settings.elasticsearch)
-    return ScoredResults(settings.scored_dir)

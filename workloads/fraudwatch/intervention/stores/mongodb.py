@@ -49,6 +49,9 @@ class MongoStore(StateStore):
         self.db.tokens.create_index("token_hash", unique=True)
         self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
         self.db.sessions.create_index("actor")
+        # get_state, states_of (a page of the anomaly list) and subjects_with read by these.
+        self.db.state.create_index([("kind", ASCENDING), ("subject_id", ASCENDING)])
+        self.db.state.create_index([("kind", ASCENDING), ("field", ASCENDING)])
         self.db.seen.create_index("expires_at")
         self.db.dispositions.create_index("user_id")
         self.db.dispositions.create_index([("ts", DESCENDING), ("audit_seq", DESCENDING)])
@@ -163,6 +166,14 @@ class MongoStore(StateStore):
     def get_state(self, kind: str, subject_id: str) -> dict[str, bool]:
         docs = self.db.state.find({"kind": kind, "subject_id": str(subject_id)})
         return {doc["field"]: bool(doc["value"]) for doc in docs}
+
+    def states_of(self, kind: str, subject_ids: list[str]) -> dict[str, dict[str, bool]]:
+        found: dict[str, dict[str, bool]] = {str(i): {} for i in subject_ids}
+        if found:
+            docs = self.db.state.find({"kind": kind, "subject_id": {"$in": list(found)}})
+            for doc in docs:
+                found[doc["subject_id"]][doc["field"]] = bool(doc["value"])
+        return found
 
     def state_rows(self) -> list[dict[str, Any]]:
         return [

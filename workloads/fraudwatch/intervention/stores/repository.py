@@ -120,6 +120,11 @@ class StateStore(ABC):
         """Current flags of one account or transaction (missing flags are False)."""
 
     @abstractmethod
+    def states_of(self, kind: str, subject_ids: list[str]) -> dict[str, dict[str, bool]]:
+        """`get_state` of many subjects in one read (a page of the anomaly list): every id
+        asked for is a key, with {} when nothing is set."""
+
+    @abstractmethod
     def state_rows(self) -> list[dict[str, Any]]:
         """Every stored flag: `kind`, `subject_id`, `field`, `value` (bool) and `seq`, the
         audit entry that last set it (what `audit verify` replays the log against)."""

@@ -207,6 +207,21 @@ class SqliteStore(StateStore):
             ).fetchall()
         return {row["field"]: bool(row["value"]) for row in rows}
 
+    def states_of(self, kind: str, subject_ids: list[str]) -> dict[str, dict[str, bool]]:
+        found: dict[str, dict[str, bool]] = {str(i): {} for i in subject_ids}
+        ids = list(found)
+        with self._read() as con:
+            for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
+                chunk = ids[start : start + 500]
+                rows = con.execute(
+                    "SELECT subject_id, field, value FROM state WHERE kind = ? AND subject_id "
+                    f"IN ({', '.join('?' for _ in chunk)})",
+                    (kind, *chunk),
+                ).fetchall()
+                for row in rows:
+                    found[row["subject_id"]][row["field"]] = bool(row["value"])
+        return found
+
     def state_rows(self) -> list[dict[str, Any]]:
         with self._read() as con:
             rows = con.execute("SELECT kind, subject_id, field, value, seq FROM state").fetchall()

@@ -1,0 +1,185 @@
+"""The serving index of a scored version: a DuckDB database file built once from the scored
+Parquet when the service loads it, so requests read tables laid out for them instead of
+scanning Parquet (docs/intervention.md, "Serving path").
+
+What it holds:
+
+- `users` and `tx`: every scored column plus `pos`, the place in the ranking (ensemble score
+  descending, ties by rank), stored in `pos` order, so a page of the anomaly list is read
+  from the front of the table; unique indexes on `user_id` and `tx_id` for the detail views.
+- `history`: each user's transactions (the columns of the user view), stored by user id and
+  newest first, so one user's history sits in one block.
+- `flagged_tx`: the flagged transactions' user, hour, type and country (the user-level
+  filters "a flagged transaction at 02:00" read it, not the whole of `tx`).
+- `facets`: the values of the admin page's drop-downs; `meta`: the fingerprint of the scored
+  files it was built from.
+
+The file lives beside the results (`SCORED/.serving-index/`) or, when that directory cannot
+be written, under `$FRAUDWATCH_HOME/serving-index/`. It is named after the fingerprint of
+the scored files (names, sizes, modification times) and the index format, so a re-scored
+directory gets a new index and an unchanged one is opened again without a rebuild. It is
+built in a temporary file under an exclusive file lock and moved into place whole: two
+service processes starting together build it once, and a killed build leaves no index.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from fraudwatch.errors import UserError
+
+#: Bumped whenever the tables or their layout change: older index files are then rebuilt.
+INDEX_FORMAT = 1
+INDEX_DIR = ".serving-index"
+#: The columns of a user's transaction history, newest first (results.USER_TX_COLUMNS).
+HISTORY_COLUMNS = (
+    "tx_id",
+    "ts",
+    "amount",
+    "currency",
+    "tx_type",
+    "channel",
+    "country",
+    "ip",
+    "device_id",
+    "status",
+    "hour",
+    "ensemble_score",
+    "flagged",
+    "reasons",
+)
+FACETS = (("persona", "users"), ("scenario", "users"), ("tx_type", "tx"), ("country", "tx"))
+
+
+def scored_files(scored_dir: Path) -> tuple[Path, list[Path]]:
+    users = scored_dir / "users.parquet"
+    parts = sorted((scored_dir / "transactions").glob("part-*.parquet"))
+    if not users.is_file() or not parts:
+        raise UserError(
+            f"no scored results in {scored_dir} (need users.parquet and "
+            "transactions/part-*.parquet): run `fraudwatch demo` or pass --scored DIR"
+        )
+    return users, parts
+
+
+def fingerprint(scored_dir: Path) -> str:
+    """What identifies one scored version: the index format and each scored file's name,
+    size and modification time."""
+    users, parts = scored_files(scored_dir)
+    digest = hashlib.sha256(f"format {INDEX_FORMAT}".encode())
+    for path in (users, *parts):
+        stat = path.stat()
+        digest.update(
+            f"\n{path.relative_to(scored_dir)} {stat.st_size} {stat.st_mtime_ns}".encode()
+        )
+    return digest.hexdigest()
+
+
+def _writable_dir(path: Path) -> bool:
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def index_dir(scored_dir: Path, home: Path) -> Path:
+    """Beside the results when that can be written, else under the service's home."""
+    beside = scored_dir / INDEX_DIR
+    if _writable_dir(beside):
+        return beside
+    where = hashlib.sha256(str(scored_dir.resolve()).encode()).hexdigest()[:16]
+    cache = home / "serving-index" / where
+    cache.mkdir(parents=True, mode=0o700, exist_ok=True)
+    return cache
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_index(scored_dir: Path, home: Path) -> Path:
+    """The index file of the scored version in `scored_dir`, built unless it exists."""
+    scored_dir = Path(scored_dir)
+    stamp = fingerprint(scored_dir)
+    folder = index_dir(scored_dir, home)
+    target = folder / f"results-{stamp[:24]}.duckdb"
+    if target.is_file():
+        return target
+    with _exclusive(folder / "build.lock"):
+        if target.is_file():  # another process built it while this one waited
+            return target
+        handle, tmp = tempfile.mkstemp(prefix=".building-", suffix=".duckdb", dir=folder)
+        os.close(handle)
+        os.unlink(tmp)  # DuckDB creates the file itself
+        try:
+            build_index(scored_dir, Path(tmp), stamp)
+            os.replace(tmp, target)
+        finally:
+            for leftover in (Path(tmp), Path(tmp + ".wal")):
+                leftover.unlink(missing_ok=True)
+        for old in folder.glob("results-*.duckdb"):
+            if old != target:
+                old.unlink(missing_ok=True)
+    return target
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def build_index(scored_dir: Path, target: Path, stamp: str) -> None:
+    """Write the tables of the module docstring into a new DuckDB file."""
+    users, parts = scored_files(scored_dir)
+    users_sql = f"read_parquet('{_sql_path(users)}')"
+    tx_sql = "read_parquet([" + ", ".join(f"'{_sql_path(p)}'" for p in parts) + "])"
+    con = duckdb.connect(str(target))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET preserve_insertion_order = true")
+        order = "ORDER BY ensemble_score DESC, rank"
+        for table, source in (("users", users_sql), ("tx", tx_sql)):
+            con.execute(
+                f"CREATE TABLE {table} AS SELECT row_number() OVER ({order}) AS pos, * "
+                f"FROM {source} ORDER BY pos"
+            )
+        con.execute("CREATE UNIQUE INDEX users_user_id ON users (user_id)")
+        con.execute("CREATE UNIQUE INDEX tx_tx_id ON tx (tx_id)")
+        con.execute(
+            f"CREATE TABLE history AS SELECT user_id, {', '.join(HISTORY_COLUMNS)} FROM tx "
+            "ORDER BY user_id, ts DESC, tx_id DESC"
+        )
+        con.execute(
+            "CREATE TABLE flagged_tx AS SELECT DISTINCT user_id, hour, tx_type, country "
+            "FROM tx WHERE flagged ORDER BY user_id"
+        )
+        con.execute("CREATE TABLE facets (name VARCHAR, value VARCHAR)")
+        for name, table in FACETS:
+            con.execute(
+                f"INSERT INTO facets SELECT DISTINCT '{name}', {name} FROM {table} "
+                f"WHERE {name} IS NOT NULL ORDER BY 2"
+            )
+        con.execute("CREATE TABLE meta (name VARCHAR PRIMARY KEY, value VARCHAR)")
+        sources = {"users": str(users), "transactions": [str(p) for p in parts]}
+        con.execute(
+            "INSERT INTO meta VALUES ('fingerprint', ?), ('format', ?), ('sources', ?)",
+            [stamp, str(INDEX_FORMAT), json.dumps(sources)],
+        )
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
