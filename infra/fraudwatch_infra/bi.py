@@ -7,40 +7,36 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import PlatformConfig
+from .component import Component, Options, Placement
 from .credentials import kubernetes_secret
-from .namespaces import ConcernNamespace
 from .pod_security import container_security_context, pod_security_context, resources
 from .storage import BUCKET, Storage
 
 PAT_SECRET = "tableau-pat"
 
 
-class Bi(pulumi.ComponentResource):
+class Bi(Component):
     def __init__(
         self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
+        at: Placement,
         storage: Storage,
         pat_secret: pulumi.Output[str],
         trust_secret: str,
-        opts: pulumi.ResourceOptions | None = None,
+        opts: Options = None,
     ) -> None:
-        super().__init__("fraudwatch:platform:Bi", name, None, opts)
-        ns = namespace.name
-        bc = config.bi
+        super().__init__("Bi", at, opts)
+        bc = at.config.bi
         pat = kubernetes_secret(
             PAT_SECRET,
-            ns,
+            at.ns,
             {"name": bc.tableau_pat_name, "secret": pat_secret},
             self,
-            depends_on=[namespace.namespace],
+            depends_on=[at.namespace.namespace],
         )
-        s3_secret = storage.grant_s3(namespace)
+        s3_secret = storage.grant_s3(at.namespace)
         container = {
             "name": "publish",
-            "image": config.workloads_image.reference,
+            "image": at.config.workloads_image.reference,
             "imagePullPolicy": "IfNotPresent",
             "args": ["publish", "--to", "tableau", "--input", f"s3://{BUCKET}/scored"],
             # Credentials are files (the chart's convention, FRAUDWATCH_SECRETS_DIR), not
@@ -64,7 +60,7 @@ class Bi(pulumi.ComponentResource):
         }
         self.cron_job = k8s.batch.v1.CronJob(
             "tableau-publish",
-            metadata={"name": "tableau-publish", "namespace": ns},
+            metadata={"name": "tableau-publish", "namespace": at.ns},
             spec={
                 "schedule": bc.schedule,
                 "timeZone": "Etc/UTC",

@@ -7,9 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import PlatformConfig
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
+from .component import Component, Options, Placement
 from .pod_security import NON_ROOT_UID, chart_container_context, resources
 from .storage import BUCKET, Storage
 
@@ -23,26 +21,18 @@ def _spark_memory_with_overhead(memory: str) -> str:
     return f"{int(mebibytes + max(384, mebibytes * 0.1))}Mi"
 
 
-class Compute(pulumi.ComponentResource):
+class Compute(Component):
     def __init__(
-        self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
-        storage: Storage,
-        search_url: str,
-        opts: pulumi.ResourceOptions | None = None,
+        self, at: Placement, storage: Storage, search_url: str, opts: Options = None
     ) -> None:
-        super().__init__("fraudwatch:platform:Compute", name, None, opts)
-        ns = namespace.name
-        cc = config.compute
-        self.release = operator_release(
+        super().__init__("Compute", at, opts)
+        cc = at.config.compute
+        self.release = self.install(
             "spark-operator",
             versions.SPARK_OPERATOR,
-            namespace,
             {
                 "spark": {
-                    "jobNamespaces": [ns],
+                    "jobNamespaces": [at.ns],
                     "serviceAccount": {"create": False},
                     "rbac": {"create": False},
                 },
@@ -56,20 +46,18 @@ class Compute(pulumi.ComponentResource):
                     "securityContext": chart_container_context(),
                 },
             },
-            parent=self,
-            source=config.charts,
         )
-        child = pulumi.ResourceOptions(parent=self, depends_on=[namespace.namespace])
+        child = pulumi.ResourceOptions(parent=self, depends_on=[at.namespace.namespace])
         # The driver creates its executors, their services and config maps: nothing else.
         k8s.core.v1.ServiceAccount(
             "spark-service-account",
-            metadata={"name": SPARK_SERVICE_ACCOUNT, "namespace": ns},
+            metadata={"name": SPARK_SERVICE_ACCOUNT, "namespace": at.ns},
             automount_service_account_token=True,
             opts=child,
         )
         k8s.rbac.v1.Role(
             "spark-driver-role",
-            metadata={"name": "fraudwatch-spark-driver", "namespace": ns},
+            metadata={"name": "fraudwatch-spark-driver", "namespace": at.ns},
             rules=[
                 {
                     "apiGroups": [""],
@@ -89,23 +77,25 @@ class Compute(pulumi.ComponentResource):
         )
         k8s.rbac.v1.RoleBinding(
             "spark-driver-binding",
-            metadata={"name": "fraudwatch-spark-driver", "namespace": ns},
+            metadata={"name": "fraudwatch-spark-driver", "namespace": at.ns},
             role_ref={
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "Role",
                 "name": "fraudwatch-spark-driver",
             },
-            subjects=[{"kind": "ServiceAccount", "name": SPARK_SERVICE_ACCOUNT, "namespace": ns}],
+            subjects=[
+                {"kind": "ServiceAccount", "name": SPARK_SERVICE_ACCOUNT, "namespace": at.ns}
+            ],
             opts=child,
         )
-        s3_secret = storage.grant_s3(namespace)
+        s3_secret = storage.grant_s3(at.namespace)
         security = chart_container_context(NON_ROOT_UID, seccomp=True)
         env_from = [{"secretRef": {"name": s3_secret}}]
         template = {
             "type": "Python",
             "pythonVersion": "3",
             "mode": "cluster",
-            "image": config.workloads_image.reference,
+            "image": at.config.workloads_image.reference,
             "imagePullPolicy": "IfNotPresent",
             "mainApplicationFile": cc.main_application_file,
             "arguments": [
@@ -155,7 +145,7 @@ class Compute(pulumi.ComponentResource):
             "batch-score",
             api_version="sparkoperator.k8s.io/v1beta2",
             kind="ScheduledSparkApplication",
-            metadata={"name": "fraudwatch-batch-score", "namespace": ns},
+            metadata={"name": "fraudwatch-batch-score", "namespace": at.ns},
             spec={
                 "schedule": cc.schedule,
                 "concurrencyPolicy": "Forbid",

@@ -12,10 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import PlatformConfig
+from .component import Component, Options, Placement
 from .credentials import generated_password, kubernetes_secret
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import chart_container_context, resources, security_context
 from .storage import BUCKET, Storage
 from .tls import CA_ISSUER, Tls
@@ -29,31 +27,19 @@ MONGOD_UID = 1001
 SYSTEM_USERS = ("BACKUP", "DATABASE_ADMIN", "CLUSTER_ADMIN", "CLUSTER_MONITOR", "USER_ADMIN")
 
 
-class Documents(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
-        tls: Tls,
-        storage: Storage,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("fraudwatch:platform:Documents", name, None, opts)
-        ns = namespace.name
-        dc = config.documents
-        ha = config.high_availability
-        self.release = operator_release(
+class Documents(Component):
+    def __init__(self, at: Placement, tls: Tls, storage: Storage, opts: Options = None) -> None:
+        super().__init__("Documents", at, opts)
+        dc = at.config.documents
+        ha = at.config.high_availability
+        self.release = self.install(
             "psmdb-operator",
             versions.PERCONA_MONGODB_OPERATOR,
-            namespace,
             {
                 "resources": resources("100m", "256Mi", "500m"),
-                "watchNamespace": ns,
+                "watchNamespace": at.ns,
                 "containerSecurityContext": chart_container_context(),
             },
-            parent=self,
-            source=config.charts,
         )
         system_values: dict[str, pulumi.Input[str]] = {}
         for role in SYSTEM_USERS:
@@ -61,20 +47,20 @@ class Documents(pulumi.ComponentResource):
             system_values[f"MONGODB_{role}_PASSWORD"] = generated_password(f"mongo-{role.lower()}")
         system_secret = kubernetes_secret(
             f"{CLUSTER}-system-users",
-            ns,
+            at.ns,
             system_values,
             parent=self,
-            depends_on=[namespace.namespace],
+            depends_on=[at.namespace.namespace],
         )
         self.app_password = generated_password("mongo-app")
         app_secret = kubernetes_secret(
             f"{CLUSTER}-app-user",
-            ns,
+            at.ns,
             {"password": self.app_password},
             parent=self,
-            depends_on=[namespace.namespace],
+            depends_on=[at.namespace.namespace],
         )
-        s3_secret = storage.grant_s3(namespace)
+        s3_secret = storage.grant_s3(at.namespace)
         replset: dict[str, object] = {
             "name": REPLSET,
             "size": dc.replicas,
@@ -97,7 +83,7 @@ class Documents(pulumi.ComponentResource):
             "mongodb",
             api_version="psmdb.percona.com/v1",
             kind="PerconaServerMongoDB",
-            metadata={"name": CLUSTER, "namespace": ns},
+            metadata={"name": CLUSTER, "namespace": at.ns},
             spec={
                 "crVersion": versions.PERCONA_MONGODB_CR_VERSION,
                 "image": versions.MONGODB_IMAGE,
@@ -155,7 +141,7 @@ class Documents(pulumi.ComponentResource):
                 parent=self, depends_on=[self.release, system_secret, app_secret, tls.issuer]
             ),
         )
-        host = f"{CLUSTER}-{REPLSET}.{ns}.svc"
+        host = f"{CLUSTER}-{REPLSET}.{at.ns}.svc"
         self.uri = pulumi.Output.secret(
             pulumi.Output.concat(
                 f"mongodb://{APP_USER}:",

@@ -48,6 +48,7 @@ class ConcernNamespace(pulumi.ComponentResource):
     def __init__(self, concern: Concern, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fraudwatch:platform:ConcernNamespace", concern.name, None, opts)
         ns = concern.namespace
+        self.concern = concern.name
         self.name = ns
         self.namespace = k8s.core.v1.Namespace(
             ns,

@@ -13,65 +13,55 @@ from typing import Any
 import pulumi
 
 from . import versions
-from .config import PlatformConfig
+from .component import Component, Options, Placement
 from .credentials import generated_fernet_key, generated_password, kubernetes_secret
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import chart_container_context, resources, security_context
 from .storage import Storage
 
 AIRFLOW_UID = 50000
 
 
-class Orchestration(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
-        storage: Storage,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("fraudwatch:platform:Orchestration", name, None, opts)
-        ns = namespace.name
-        oc = config.orchestration
+class Orchestration(Component):
+    def __init__(self, at: Placement, storage: Storage, opts: Options = None) -> None:
+        super().__init__("Orchestration", at, opts)
+        oc = at.config.orchestration
         db_password = generated_password("airflow-db")
         fernet_key = generated_fernet_key("airflow-fernet-key")
         api_key = generated_password("airflow-api-secret-key", length=48)
-        deps = [namespace.namespace]
+        deps = [at.namespace.namespace]
         secrets = [
             kubernetes_secret(
-                "airflow-fernet-key", ns, {"fernet-key": fernet_key}, self, depends_on=deps
+                "airflow-fernet-key", at.ns, {"fernet-key": fernet_key}, self, depends_on=deps
             ),
             kubernetes_secret(
                 "airflow-api-secret-key",
-                ns,
+                at.ns,
                 {"api-secret-key": api_key, "webserver-secret-key": api_key},
                 self,
                 depends_on=deps,
             ),
             kubernetes_secret(
                 "airflow-postgresql",
-                ns,
+                at.ns,
                 {"password": db_password, "postgres-password": db_password},
                 self,
                 depends_on=deps,
             ),
             kubernetes_secret(
                 "airflow-metadata",
-                ns,
+                at.ns,
                 {
                     "connection": pulumi.Output.concat(
                         "postgresql://airflow:",
                         db_password,
-                        f"@airflow-postgresql.{ns}:5432/airflow?sslmode=disable",
+                        f"@airflow-postgresql.{at.ns}:5432/airflow?sslmode=disable",
                     )
                 },
                 self,
                 depends_on=deps,
             ),
         ]
-        s3_secret = storage.grant_s3(namespace)
+        s3_secret = storage.grant_s3(at.namespace)
         if oc.dags_git_repo:
             repository, tag = versions.AIRFLOW_IMAGE
             dags: dict[str, Any] = {
@@ -84,13 +74,12 @@ class Orchestration(pulumi.ComponentResource):
                 }
             }
         else:
-            repository, tag = config.workloads_image.repository, config.workloads_image.tag
+            repository, tag = at.config.workloads_image.repository, at.config.workloads_image.tag
             dags = {"gitSync": {"enabled": False}}
         component = resources("250m", "1Gi", "1")
-        self.release = operator_release(
+        self.release = self.install(
             "airflow",
             versions.AIRFLOW,
-            namespace,
             {
                 "executor": "KubernetesExecutor",
                 "uid": AIRFLOW_UID,
@@ -134,8 +123,6 @@ class Orchestration(pulumi.ComponentResource):
                 "extraEnvFrom": f"- secretRef:\n    name: {s3_secret}\n",
                 "dags": dags,
             },
-            parent=self,
-            source=config.charts,
             depends_on=secrets,
         )
         self.register_outputs({})

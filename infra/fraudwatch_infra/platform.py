@@ -9,6 +9,7 @@ import pulumi
 
 from . import credentials
 from .bi import Bi
+from .component import Placement
 from .compute import Compute
 from .config import PlatformConfig
 from .documents import Documents
@@ -52,6 +53,10 @@ def build_platform(
         for concern, spec in CONCERNS.items()
         if concern != "bi" or config.bi.enabled
     }
+
+    def at(concern: str) -> Placement:
+        return Placement(config, namespaces[concern])
+
     NetworkFlows("flows", namespaces, config.network)
     # The server refuses what breaks the project's policies where only fraudwatch's pods run.
     admission = AdmissionPolicies(
@@ -59,30 +64,24 @@ def build_platform(
         [ns.name for c, ns in namespaces.items() if c in OWN_PODS_ONLY],
         opts=pulumi.ResourceOptions(depends_on=[ns.namespace for ns in namespaces.values()]),
     )
-    tls = Tls("tls", namespaces["tls"], config.charts)
-    storage = Storage("storage", config, namespaces["storage"], tls)
-    streaming = Streaming(
-        "streaming", config, namespaces["streaming"], tls, storage.block_storage_class
-    )
-    documents = Documents("documents", config, namespaces["documents"], tls, storage)
+    tls = Tls(at("tls"))
+    storage = Storage(at("storage"), tls)
+    streaming = Streaming(at("streaming"), tls, storage.block_storage_class)
+    documents = Documents(at("documents"), tls, storage)
     search = Search(
-        "search",
-        config,
-        namespaces["search"],
+        at("search"),
         tls,
         storage.block_storage_class,
         dashboards / "elasticsearch",
     )
-    Compute("compute", config, namespaces["compute"], storage, search.url)
-    Orchestration("orchestration", config, namespaces["orchestration"], storage)
+    Compute(at("compute"), storage, search.url)
+    Orchestration(at("orchestration"), storage)
 
     workloads_ns = namespaces["workloads"]
     workloads_trust = trust_bundle(workloads_ns.name, workloads_ns, tls)
     s3_secret = storage.grant_s3(workloads_ns)
     workloads = Workloads(
-        "workloads",
-        config,
-        workloads_ns,
+        at("workloads"),
         storage,
         chart_values(
             config,
@@ -102,9 +101,7 @@ def build_platform(
     )
     vis_ns = namespaces["visualisation"]
     Visualisation(
-        "visualisation",
-        config,
-        vis_ns,
+        at("visualisation"),
         search.url,
         search.passwords["grafana-reader"],
         trust_bundle(vis_ns.name, vis_ns, tls),
@@ -116,9 +113,7 @@ def build_platform(
             raise ValueError("bi is enabled but no Tableau PAT secret was given")
         bi_ns = namespaces["bi"]
         Bi(
-            "bi",
-            config,
-            bi_ns,
+            at("bi"),
             storage,
             secrets.tableau_pat_secret,
             trust_bundle(bi_ns.name, bi_ns, tls),

@@ -18,10 +18,9 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from . import versions
-from .config import PlatformConfig, Size
+from .component import Component, Options, Placement
+from .config import Size
 from .credentials import generated_password, kubernetes_secret
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import (
     chart_container_context,
     container_security_context,
@@ -163,37 +162,35 @@ def _node_set(name: str, count: int, roles: list[str], size: Size, disk: str, st
     }
 
 
-class Search(pulumi.ComponentResource):
+class Search(Component):
     def __init__(
         self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
+        at: Placement,
         tls: Tls,
         storage_class: str,
         definitions_dir: Path,
-        opts: pulumi.ResourceOptions | None = None,
+        opts: Options = None,
     ) -> None:
-        super().__init__("fraudwatch:platform:Search", name, None, opts)
-        ns = namespace.name
-        sc = config.search
-        ha = config.high_availability
-        self.release = operator_release(
+        super().__init__("Search", at, opts)
+        sc = at.config.search
+        ha = at.config.high_availability
+        self.release = self.install(
             "eck-operator",
             versions.ECK_OPERATOR,
-            namespace,
             {
                 "resources": resources("100m", "256Mi", "1"),
-                "managedNamespaces": [ns],
+                "managedNamespaces": [at.ns],
                 "podSecurityContext": security_context(),
                 "securityContext": chart_container_context(read_only_root=True),
             },
-            parent=self,
-            source=config.charts,
         )
         service = f"{CLUSTER}-es-http"
         http_tls = certificate(
-            HTTP_TLS_SECRET, ns, [f"{service}.{ns}.svc", service, f"{service}.{ns}"], self, tls
+            HTTP_TLS_SECRET,
+            at.ns,
+            [f"{service}.{at.ns}.svc", service, f"{service}.{at.ns}"],
+            self,
+            tls,
         )
         self.passwords = {
             WRITER: generated_password("es-writer"),
@@ -202,19 +199,19 @@ class Search(pulumi.ComponentResource):
         users = [
             kubernetes_secret(
                 f"es-user-{user}",
-                ns,
+                at.ns,
                 {"username": user, "password": self.passwords[user], "roles": role},
                 parent=self,
                 secret_type="kubernetes.io/basic-auth",
-                depends_on=[namespace.namespace],
+                depends_on=[at.namespace.namespace],
             )
             for user, role in ((WRITER, "fraudwatch_writer"), (READER, "fraudwatch_reader"))
         ]
         roles = k8s.core.v1.Secret(
-            f"{ns}-es-roles",
-            metadata={"name": "es-roles", "namespace": ns},
+            f"{at.ns}-es-roles",
+            metadata={"name": "es-roles", "namespace": at.ns},
             string_data={"roles.yml": yaml.safe_dump(ROLES, sort_keys=True)},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace.namespace]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[at.namespace.namespace]),
         )
         if sc.data_nodes > 0:
             node_sets = [
@@ -257,7 +254,7 @@ class Search(pulumi.ComponentResource):
             "elasticsearch",
             api_version="elasticsearch.k8s.elastic.co/v1",
             kind="Elasticsearch",
-            metadata={"name": CLUSTER, "namespace": ns},
+            metadata={"name": CLUSTER, "namespace": at.ns},
             spec={
                 "version": versions.ELASTICSEARCH_VERSION,
                 "http": {"tls": {"certificate": {"secretName": HTTP_TLS_SECRET}}},
@@ -275,9 +272,9 @@ class Search(pulumi.ComponentResource):
                 parent=self, depends_on=[self.release, http_tls, roles, *users]
             ),
         )
-        self.url = f"https://{service}.{ns}.svc:9200"
+        self.url = f"https://{service}.{at.ns}.svc:9200"
         self.definitions = load_definitions(definitions_dir)
-        self._bootstrap_job(ns, namespace.namespace)
+        self._bootstrap_job(at.ns, at.namespace.namespace)
         self.register_outputs({"url": self.url})
 
     def _bootstrap_job(self, ns: str, namespace: pulumi.Resource) -> None:

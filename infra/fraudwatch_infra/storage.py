@@ -12,10 +12,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import PlatformConfig
+from .component import Component, Options, Placement
 from .credentials import generated_key_id, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import resources, security_context
 from .tls import Tls, certificate
 
@@ -28,23 +27,14 @@ S3_SECRET = "fraudwatch-s3"
 ROOK_UID = 2016
 
 
-class Storage(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
-        tls: Tls,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("fraudwatch:platform:Storage", name, None, opts)
-        ns = namespace.name
-        sc = config.storage
-        ha = config.high_availability
-        self.release = operator_release(
+class Storage(Component):
+    def __init__(self, at: Placement, tls: Tls, opts: Options = None) -> None:
+        super().__init__("Storage", at, opts)
+        sc = at.config.storage
+        ha = at.config.high_availability
+        self.release = self.install(
             "rook-ceph",
             versions.ROOK_CEPH,
-            namespace,
             {
                 "resources": resources("100m", "256Mi", "500m"),
                 # allowPrivilegeEscalation is not set: the chart's own default applies, as before.
@@ -53,8 +43,6 @@ class Storage(pulumi.ComponentResource):
                 "csi": {"enableRbdDriver": True, "enableCephfsDriver": False},
                 "monitoring": {"enabled": False},
             },
-            parent=self,
-            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         osd = sc.size.resources()
@@ -62,7 +50,7 @@ class Storage(pulumi.ComponentResource):
             "ceph-cluster",
             api_version="ceph.rook.io/v1",
             kind="CephCluster",
-            metadata={"name": "fraudwatch", "namespace": ns},
+            metadata={"name": "fraudwatch", "namespace": at.ns},
             spec={
                 "cephVersion": {"image": versions.CEPH_IMAGE},
                 # Rook keeps mon stores on the node: the operator, not this program, mounts it.
@@ -91,25 +79,25 @@ class Storage(pulumi.ComponentResource):
             "ceph-block-pool",
             api_version="ceph.rook.io/v1",
             kind="CephBlockPool",
-            metadata={"name": "fraudwatch-block", "namespace": ns},
+            metadata={"name": "fraudwatch-block", "namespace": at.ns},
             spec={"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}},
             opts=after_cluster,
         )
         k8s.storage.v1.StorageClass(
             BLOCK_STORAGE_CLASS,
             metadata={"name": BLOCK_STORAGE_CLASS},
-            provisioner=f"{ns}.rbd.csi.ceph.com",
+            provisioner=f"{at.ns}.rbd.csi.ceph.com",
             parameters={
-                "clusterID": ns,
+                "clusterID": at.ns,
                 "pool": "fraudwatch-block",
                 "imageFormat": "2",
                 "imageFeatures": "layering",
                 "csi.storage.k8s.io/provisioner-secret-name": "rook-csi-rbd-provisioner",
-                "csi.storage.k8s.io/provisioner-secret-namespace": ns,
+                "csi.storage.k8s.io/provisioner-secret-namespace": at.ns,
                 "csi.storage.k8s.io/controller-expand-secret-name": "rook-csi-rbd-provisioner",
-                "csi.storage.k8s.io/controller-expand-secret-namespace": ns,
+                "csi.storage.k8s.io/controller-expand-secret-namespace": at.ns,
                 "csi.storage.k8s.io/node-stage-secret-name": "rook-csi-rbd-node",
-                "csi.storage.k8s.io/node-stage-secret-namespace": ns,
+                "csi.storage.k8s.io/node-stage-secret-namespace": at.ns,
                 "csi.storage.k8s.io/fstype": "ext4",
             },
             reclaim_policy="Retain" if ha else "Delete",
@@ -122,8 +110,8 @@ class Storage(pulumi.ComponentResource):
         gateway_service = f"rook-ceph-rgw-{OBJECT_STORE}"
         rgw_tls = certificate(
             "fraudwatch-rgw-tls",
-            ns,
-            [f"{gateway_service}.{ns}.svc", f"{gateway_service}.{ns}.svc.cluster.local"],
+            at.ns,
+            [f"{gateway_service}.{at.ns}.svc", f"{gateway_service}.{at.ns}.svc.cluster.local"],
             self,
             tls,
         )
@@ -132,7 +120,7 @@ class Storage(pulumi.ComponentResource):
             "ceph-object-store",
             api_version="ceph.rook.io/v1",
             kind="CephObjectStore",
-            metadata={"name": OBJECT_STORE, "namespace": ns},
+            metadata={"name": OBJECT_STORE, "namespace": at.ns},
             spec={
                 "metadataPool": replicated,
                 "dataPool": replicated,
@@ -146,14 +134,14 @@ class Storage(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, rgw_tls]),
         )
-        self.s3_endpoint = f"https://{gateway_service}.{ns}.svc:443"
+        self.s3_endpoint = f"https://{gateway_service}.{at.ns}.svc:443"
 
         # Both halves are secrets: an access key is half a credential.
         self._access_key = generated_key_id("s3-access-key", length=20)
         self._secret_key = generated_password("s3-secret-key", length=40)
         reference = kubernetes_secret(
             f"rook-ceph-object-user-{OBJECT_STORE}-{S3_USER}",
-            ns,
+            at.ns,
             {
                 "AccessKey": self._access_key,
                 "SecretKey": self._secret_key,
@@ -162,21 +150,21 @@ class Storage(pulumi.ComponentResource):
             parent=self,
             secret_type="kubernetes.io/rook",
             annotations={"administration.rook.io/source-of-truth": "secret"},
-            depends_on=[namespace.namespace],
+            depends_on=[at.namespace.namespace],
         )
         user = k8s.apiextensions.CustomResource(
             "ceph-object-user",
             api_version="ceph.rook.io/v1",
             kind="CephObjectStoreUser",
-            metadata={"name": S3_USER, "namespace": ns},
+            metadata={"name": S3_USER, "namespace": at.ns},
             spec={"store": OBJECT_STORE, "displayName": "fraudwatch workloads"},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[store, reference]),
         )
         bucket_class = k8s.storage.v1.StorageClass(
             "fraudwatch-ceph-bucket",
             metadata={"name": "fraudwatch-ceph-bucket"},
-            provisioner=f"{ns}.ceph.rook.io/bucket",
-            parameters={"objectStoreName": OBJECT_STORE, "objectStoreNamespace": ns},
+            provisioner=f"{at.ns}.ceph.rook.io/bucket",
+            parameters={"objectStoreName": OBJECT_STORE, "objectStoreNamespace": at.ns},
             reclaim_policy="Retain",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[store]),
         )
@@ -184,7 +172,7 @@ class Storage(pulumi.ComponentResource):
             "bucket-fraudwatch",
             api_version="objectbucket.io/v1alpha1",
             kind="ObjectBucketClaim",
-            metadata={"name": BUCKET, "namespace": ns},
+            metadata={"name": BUCKET, "namespace": at.ns},
             spec={
                 "bucketName": BUCKET,
                 "storageClassName": "fraudwatch-ceph-bucket",

@@ -16,10 +16,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX, PlatformConfig, Size
+from .component import Component, Options, Placement
+from .config import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX, Size
 from .credentials import generated_password, kubernetes_secret
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import chart_container_context, resources, security_context
 from .tls import Tls, certificate
 
@@ -99,32 +98,20 @@ def _acls(access: KafkaAccess) -> list[dict[str, object]]:
     return acls
 
 
-class Streaming(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
-        tls: Tls,
-        storage_class: str,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("fraudwatch:platform:Streaming", name, None, opts)
-        ns = namespace.name
-        sc = config.streaming
-        ha = config.high_availability
-        self.release = operator_release(
+class Streaming(Component):
+    def __init__(self, at: Placement, tls: Tls, storage_class: str, opts: Options = None) -> None:
+        super().__init__("Streaming", at, opts)
+        sc = at.config.streaming
+        ha = at.config.high_availability
+        self.release = self.install(
             "strimzi",
             versions.STRIMZI,
-            namespace,
             {
                 "resources": resources("200m", "512Mi", "1"),
                 "watchAnyNamespace": False,
                 "podSecurityContext": security_context(),
                 "securityContext": chart_container_context(read_only_root=True),
             },
-            parent=self,
-            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         pod_template = {
@@ -143,7 +130,7 @@ class Streaming(pulumi.ComponentResource):
                 kind="KafkaNodePool",
                 metadata={
                     "name": pool,
-                    "namespace": ns,
+                    "namespace": at.ns,
                     "labels": {"strimzi.io/cluster": CLUSTER},
                 },
                 spec={
@@ -168,11 +155,11 @@ class Streaming(pulumi.ComponentResource):
                 },
                 opts=after,
             )
-        bootstrap = f"{CLUSTER}-kafka-bootstrap.{ns}.svc"
+        bootstrap = f"{CLUSTER}-kafka-bootstrap.{at.ns}.svc"
         listener_tls = certificate(
             "fraudwatch-kafka-tls",
-            ns,
-            [bootstrap, f"*.{CLUSTER}-kafka-brokers.{ns}.svc", f"{CLUSTER}-kafka-bootstrap"],
+            at.ns,
+            [bootstrap, f"*.{CLUSTER}-kafka-brokers.{at.ns}.svc", f"{CLUSTER}-kafka-bootstrap"],
             self,
             tls,
         )
@@ -182,7 +169,7 @@ class Streaming(pulumi.ComponentResource):
             kind="Kafka",
             metadata={
                 "name": CLUSTER,
-                "namespace": ns,
+                "namespace": at.ns,
                 "annotations": {
                     "strimzi.io/kraft": "enabled",
                     "strimzi.io/node-pools": "enabled",
@@ -243,7 +230,7 @@ class Streaming(pulumi.ComponentResource):
                 kind="KafkaTopic",
                 metadata={
                     "name": topic,
-                    "namespace": ns,
+                    "namespace": at.ns,
                     "labels": {"strimzi.io/cluster": CLUSTER},
                 },
                 spec={
@@ -264,16 +251,20 @@ class Streaming(pulumi.ComponentResource):
             self.passwords[user] = password
             secret = kubernetes_secret(
                 f"{user}-password",
-                ns,
+                at.ns,
                 {"password": password},
                 parent=self,
-                depends_on=[namespace.namespace],
+                depends_on=[at.namespace.namespace],
             )
             k8s.apiextensions.CustomResource(
                 f"kafka-user-{user}",
                 api_version="kafka.strimzi.io/v1beta2",
                 kind="KafkaUser",
-                metadata={"name": user, "namespace": ns, "labels": {"strimzi.io/cluster": CLUSTER}},
+                metadata={
+                    "name": user,
+                    "namespace": at.ns,
+                    "labels": {"strimzi.io/cluster": CLUSTER},
+                },
                 spec={
                     "authentication": {
                         "type": "scram-sha-512",

@@ -12,42 +12,30 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .config import ChartSource
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
+from .component import Component, Options, Placement
 from .pod_security import resources, security_context
 
 CA_ISSUER = "fraudwatch-ca"
 
 
-class Tls(pulumi.ComponentResource):
+class Tls(Component):
     """cert-manager and the platform CA issuer."""
 
-    def __init__(
-        self,
-        name: str,
-        namespace: ConcernNamespace,
-        charts: ChartSource | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        super().__init__("fraudwatch:platform:Tls", name, None, opts)
-        ns = namespace.name
+    def __init__(self, at: Placement, opts: Options = None) -> None:
+        super().__init__("Tls", at, opts)
         small = resources("50m", "128Mi", "200m")
-        self.release = operator_release(
+        self.release = self.install(
             "cert-manager",
             versions.CERT_MANAGER,
-            namespace,
             {
                 "crds": {"enabled": True},
-                "global": {"leaderElection": {"namespace": ns}},
+                "global": {"leaderElection": {"namespace": at.ns}},
                 "resources": small,
                 "webhook": {"resources": small},
                 "cainjector": {"resources": small},
                 "startupapicheck": {"resources": small},
                 "securityContext": security_context(seccomp=True),
             },
-            parent=self,
-            source=charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         selfsigned = k8s.apiextensions.CustomResource(
@@ -62,7 +50,7 @@ class Tls(pulumi.ComponentResource):
             "fraudwatch-root-ca",
             api_version="cert-manager.io/v1",
             kind="Certificate",
-            metadata={"name": "fraudwatch-root-ca", "namespace": ns},
+            metadata={"name": "fraudwatch-root-ca", "namespace": at.ns},
             spec={
                 "isCA": True,
                 "commonName": "fraudwatch platform CA",

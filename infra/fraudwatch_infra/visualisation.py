@@ -18,10 +18,8 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from . import versions
-from .config import PlatformConfig
+from .component import Component, Options, Placement
 from .credentials import kubernetes_secret
-from .namespaces import ConcernNamespace
-from .operator_release import operator_release
 from .pod_security import (
     chart_container_context,
     container_security_context,
@@ -98,32 +96,26 @@ def _substitute(value: Any, url: str) -> Any:
     return value
 
 
-class Visualisation(pulumi.ComponentResource):
+class Visualisation(Component):
     def __init__(
         self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
+        at: Placement,
         search_url: str,
         reader_password: pulumi.Output[str],
         trust_secret: str,
         intervention_url: str,
         grafana_dir: Path,
-        opts: pulumi.ResourceOptions | None = None,
+        opts: Options = None,
     ) -> None:
-        super().__init__("fraudwatch:platform:Visualisation", name, None, opts)
-        ns = namespace.name
-        self.release = operator_release(
+        super().__init__("Visualisation", at, opts)
+        self.release = self.install(
             "grafana-operator",
             versions.GRAFANA_OPERATOR,
-            namespace,
             {
-                "watchNamespaces": ns,
+                "watchNamespaces": at.ns,
                 "resources": resources("100m", "256Mi", "500m"),
                 "securityContext": chart_container_context(read_only_root=True),
             },
-            parent=self,
-            source=config.charts,
         )
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         self.grafana = k8s.apiextensions.CustomResource(
@@ -132,7 +124,7 @@ class Visualisation(pulumi.ComponentResource):
             kind="Grafana",
             metadata={
                 "name": INSTANCE,
-                "namespace": ns,
+                "namespace": at.ns,
                 "labels": SELECTOR["matchLabels"],
             },
             spec={
@@ -165,16 +157,16 @@ class Visualisation(pulumi.ComponentResource):
         after_grafana = pulumi.ResourceOptions(parent=self, depends_on=[self.grafana])
         reader = kubernetes_secret(
             "grafana-es-reader",
-            ns,
+            at.ns,
             {"password": reader_password},
             self,
-            depends_on=[namespace.namespace],
+            depends_on=[at.namespace.namespace],
         )
         k8s.apiextensions.CustomResource(
             "datasource-elasticsearch",
             api_version="grafana.integreatly.org/v1beta1",
             kind="GrafanaDatasource",
-            metadata={"name": "elasticsearch", "namespace": ns},
+            metadata={"name": "elasticsearch", "namespace": at.ns},
             spec={
                 "instanceSelector": SELECTOR,
                 "valuesFrom": [
@@ -214,7 +206,7 @@ class Visualisation(pulumi.ComponentResource):
             "datasource-prometheus",
             api_version="grafana.integreatly.org/v1beta1",
             kind="GrafanaDatasource",
-            metadata={"name": "prometheus", "namespace": ns},
+            metadata={"name": "prometheus", "namespace": at.ns},
             spec={
                 "instanceSelector": SELECTOR,
                 "datasource": {
@@ -222,7 +214,7 @@ class Visualisation(pulumi.ComponentResource):
                     "uid": PROMETHEUS_UID,
                     "type": "prometheus",
                     "access": "proxy",
-                    "url": config.visualisation.prometheus_url,
+                    "url": at.config.visualisation.prometheus_url,
                 },
             },
             opts=after_grafana,
@@ -231,7 +223,7 @@ class Visualisation(pulumi.ComponentResource):
             "folder",
             api_version="grafana.integreatly.org/v1beta1",
             kind="GrafanaFolder",
-            metadata={"name": FOLDER, "namespace": ns},
+            metadata={"name": FOLDER, "namespace": at.ns},
             spec={"instanceSelector": SELECTOR, "title": "fraudwatch"},
             opts=after_grafana,
         )
@@ -243,7 +235,7 @@ class Visualisation(pulumi.ComponentResource):
                 f"dashboard-{dashboard_name}",
                 api_version="grafana.integreatly.org/v1beta1",
                 kind="GrafanaDashboard",
-                metadata={"name": dashboard_name, "namespace": ns},
+                metadata={"name": dashboard_name, "namespace": at.ns},
                 spec={
                     "instanceSelector": SELECTOR,
                     "folderRef": FOLDER,
@@ -263,7 +255,7 @@ class Visualisation(pulumi.ComponentResource):
                     f"alert-rule-group-{group_name}",
                     api_version="grafana.integreatly.org/v1beta1",
                     kind="GrafanaAlertRuleGroup",
-                    metadata={"name": group_name, "namespace": ns},
+                    metadata={"name": group_name, "namespace": at.ns},
                     spec={
                         "instanceSelector": SELECTOR,
                         "name": group["name"],
@@ -292,7 +284,7 @@ class Visualisation(pulumi.ComponentResource):
                         f"contact-point-{cp_name}",
                         api_version="grafana.integreatly.org/v1beta1",
                         kind="GrafanaContactPoint",
-                        metadata={"name": cp_name, "namespace": ns},
+                        metadata={"name": cp_name, "namespace": at.ns},
                         spec=spec,
                         opts=after_grafana,
                     )
@@ -303,7 +295,7 @@ class Visualisation(pulumi.ComponentResource):
                     f"notification-policy-{policy_name}",
                     api_version="grafana.integreatly.org/v1beta1",
                     kind="GrafanaNotificationPolicy",
-                    metadata={"name": policy_name, "namespace": ns},
+                    metadata={"name": policy_name, "namespace": at.ns},
                     spec={
                         "instanceSelector": SELECTOR,
                         "route": {k: v for k, v in policy.items() if k != "orgId"},

@@ -14,9 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from .component import Component, Options, Placement
 from .config import PlatformConfig
 from .credentials import generated_password, kubernetes_secret
-from .namespaces import ConcernNamespace
 from .pod_security import container_security_context, pod_security_context, resources
 from .search import WRITER as ES_WRITER
 from .storage import BUCKET, Storage
@@ -134,12 +134,10 @@ def intervention_url(namespace: str) -> str:
     return f"http://{RELEASE}-intervention.{namespace}.svc:8000"
 
 
-class Workloads(pulumi.ComponentResource):
+class Workloads(Component):
     def __init__(
         self,
-        name: str,
-        config: PlatformConfig,
-        namespace: ConcernNamespace,
+        at: Placement,
         storage: Storage,
         values: dict[str, Any],
         mongo_uri: pulumi.Output[str],
@@ -147,10 +145,9 @@ class Workloads(pulumi.ComponentResource):
         kafka_scorer_password: pulumi.Output[str],
         api_token_hashes: pulumi.Output[str] | None,
         depends_on: list[pulumi.Resource],
-        opts: pulumi.ResourceOptions | None = None,
+        opts: Options = None,
     ) -> None:
-        super().__init__("fraudwatch:platform:Workloads", name, None, opts)
-        ns = namespace.name
+        super().__init__("Workloads", at, opts)
         self.hook_hmac_secret = generated_password("intervention-hook-hmac", length=48)
         intervention_values: dict[str, pulumi.Input[str]] = {
             "hook-hmac-secret": self.hook_hmac_secret,
@@ -160,32 +157,36 @@ class Workloads(pulumi.ComponentResource):
             intervention_values["api-token-hashes"] = api_token_hashes
         secrets = [
             kubernetes_secret(
-                INTERVENTION_SECRET, ns, intervention_values, self, depends_on=[namespace.namespace]
+                INTERVENTION_SECRET,
+                at.ns,
+                intervention_values,
+                self,
+                depends_on=[at.namespace.namespace],
             ),
             kubernetes_secret(
                 STREAMING_SECRET,
-                ns,
+                at.ns,
                 {
                     ES_PASSWORD_KEY: es_writer_password,
                     KAFKA_PASSWORD_KEY: kafka_scorer_password,
                 },
                 self,
-                depends_on=[namespace.namespace],
+                depends_on=[at.namespace.namespace],
             ),
         ]
         self.release = k8s.helm.v3.Release(
             RELEASE,
             name=RELEASE,
             chart=CHART_PATH,
-            namespace=ns,
+            namespace=at.ns,
             create_namespace=False,
             atomic=True,
             cleanup_on_fail=True,
             timeout=900,
             values=values,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[namespace.namespace, *secrets, *depends_on]
+                parent=self, depends_on=[at.namespace.namespace, *secrets, *depends_on]
             ),
         )
-        self.intervention_url = intervention_url(ns)
+        self.intervention_url = intervention_url(at.ns)
         self.register_outputs({})

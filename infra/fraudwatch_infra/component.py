@@ -1,0 +1,64 @@
+"""What every concern's component starts with: its place (the stack configuration and the
+concern's namespace), its Pulumi type `fraudwatch:platform:<kind>` named after the concern, and
+most often a third-party operator or chart installed by Helm (operator_release.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import PlatformConfig
+from .namespaces import ConcernNamespace
+from .operator_release import operator_release
+from .versions import HelmChart
+
+Options = pulumi.ResourceOptions | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a component is declared: with the stack's configuration, in its concern's
+    namespace."""
+
+    config: PlatformConfig
+    namespace: ConcernNamespace
+
+    @property
+    def name(self) -> str:
+        """The concern (storage, streaming, ...): the component's Pulumi name."""
+        return self.namespace.concern
+
+    @property
+    def ns(self) -> str:
+        """The Kubernetes namespace's name."""
+        return self.namespace.name
+
+
+class Component(pulumi.ComponentResource):
+    """One concern of the platform: a component resource whose children are its objects."""
+
+    def __init__(self, kind: str, at: Placement, opts: Options) -> None:
+        super().__init__(f"fraudwatch:platform:{kind}", at.name, None, opts)
+        self.at = at
+
+    def install(
+        self,
+        release: str,
+        chart: HelmChart,
+        values: dict[str, Any],
+        depends_on: list[pulumi.Resource] | None = None,
+    ) -> k8s.helm.v3.Release:
+        """The concern's operator or chart, pinned in versions.py, from the stack's chart
+        source, a child of this component in its namespace."""
+        return operator_release(
+            release,
+            chart,
+            self.at.namespace,
+            values,
+            parent=self,
+            depends_on=depends_on,
+            source=self.at.config.charts,
+        )
