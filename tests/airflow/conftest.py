@@ -15,7 +15,6 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = REPO / "workloads" / "fraudwatch" / "pipelines" / "dags"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # tests.servers: the real servers the integration tier uses
+
+# The real servers are started (or reused) as in the integration tier; the Elasticsearch
+# fixture is the one both tiers use (tests/servers/fixtures.py).
+from tests.servers.fixtures import RunningServer, running_server  # noqa: E402
+from tests.servers.fixtures import elasticsearch_server as elasticsearch_server  # noqa: E402
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fraudwatch-airflow-"))
 os.environ.update(
@@ -81,47 +85,10 @@ def load_dag(dag_file: str, config: dict, tmp_path: Path, monkeypatch):
     return module.dag
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    port: int
-
-    state_dir: Path | None = None  # where the server keeps its state (Ceph: the S3 keys)
-
-
-def _server(name: str, tmp_path_factory) -> Iterator[Server]:
-    """A real server from tests/servers, as tests/integration/conftest.py starts them: one
-    already started by `make services-up` (live PID in FRAUDWATCH_SERVICES_DIR) is reused and
-    left running; otherwise one is started on FRAUDWATCH_<NAME>_PORT (or the default port) in
-    a temporary state directory and exactly that one is stopped afterwards."""
-    from tests.servers import default_state_dir, port_from_env, server_module
-    from tests.servers.process_control import is_running, read_pid
-
-    module = server_module(name)
-    port = port_from_env(name, module.DEFAULT_PORT)
-    shared = default_state_dir().resolve()
-    pid = read_pid(shared, name)
-    if pid is not None and is_running(pid):
-        yield Server(module.url(port), port, shared)
-        return
-    state_dir = tmp_path_factory.mktemp(f"{name}-state")
-    module.start(state_dir, port)
-    try:
-        yield Server(module.url(port), port, state_dir)
-    finally:
-        module.stop(state_dir)
-
-
 @pytest.fixture(scope="session")
-def kafka_server(tmp_path_factory) -> Iterator[Server]:
+def kafka_server(tmp_path_factory) -> Iterator[RunningServer]:
     """A real Kafka broker (KRaft); `.url` is the bootstrap server."""
-    yield from _server("kafka", tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def elasticsearch_server(tmp_path_factory) -> Iterator[Server]:
-    """A real Elasticsearch node; `.url` is its HTTP address."""
-    yield from _server("elasticsearch", tmp_path_factory)
+    yield from running_server("kafka", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +99,7 @@ def ceph_s3(tmp_path_factory) -> Iterator[dict[str, str]]:
     (e.g. Spark sessions, which turn s3a on when they see an endpoint) run without them."""
     from tests.servers import ceph
 
-    for server in _server("ceph", tmp_path_factory):
+    for server in running_server("ceph", tmp_path_factory):
         yield ceph.s3_settings(server.state_dir)
 
 

@@ -3,7 +3,7 @@
 A server already started by `make services-up` (a live PID in FRAUDWATCH_SERVICES_DIR,
 default .cache/services/) is reused and left running; otherwise the fixture starts its own
 in a temporary state directory, on the port from FRAUDWATCH_<NAME>_PORT or the default,
-and stops exactly that PID at the end of the session.
+and stops exactly that PID at the end of the session (tests/servers/fixtures.py).
 """
 
 from __future__ import annotations
@@ -11,54 +11,20 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from tests.servers import ceph, default_state_dir, elasticsearch, kafka, port_from_env
-from tests.servers.process_control import is_running, read_pid
+from tests.servers import ceph
+from tests.servers.fixtures import RunningServer, running_server
 
-
-@dataclass(frozen=True)
-class RunningServer:
-    name: str
-    url: str
-    port: int
-    state_dir: Path
-    pid: int
-    #: True when this test session started the server (so a test may stop and restart it).
-    owned: bool
-
-
-def _server(
-    module: ModuleType, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    name = module.NAME
-    port = port_from_env(name, module.DEFAULT_PORT)
-    shared = default_state_dir().resolve()
-    pid = read_pid(shared, name)
-    if pid is not None and is_running(pid):
-        yield RunningServer(name, module.url(port), port, shared, pid, owned=False)
-        return
-    state_dir = tmp_path_factory.mktemp(f"{name}-state")
-    pid = module.start(state_dir, port)
-    try:
-        yield RunningServer(name, module.url(port), port, state_dir, pid, owned=True)
-    finally:
-        module.stop(state_dir)
+# The Elasticsearch fixture is shared with the Airflow tier (tests/servers/fixtures.py).
+from tests.servers.fixtures import elasticsearch_server as elasticsearch_server
 
 
 @pytest.fixture(scope="session")
 def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A real Kafka broker (KRaft); `.url` is the bootstrap server."""
-    yield from _server(kafka, tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def elasticsearch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A real Elasticsearch node; `.url` is its HTTP address."""
-    yield from _server(elasticsearch, tmp_path_factory)
+    yield from running_server("kafka", tmp_path_factory)
 
 
 @dataclass(frozen=True)
@@ -72,7 +38,7 @@ class S3Endpoint:
 @pytest.fixture(scope="session")
 def ceph_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     """Ceph radosgw with a fresh S3 user; its settings are exported to os.environ for clients."""
-    for server in _server(ceph, tmp_path_factory):
+    for server in running_server("ceph", tmp_path_factory):
         settings = ceph.s3_settings(server.state_dir)
         saved = {key: os.environ.get(key) for key in settings}
         os.environ.update(settings)

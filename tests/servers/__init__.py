@@ -3,8 +3,9 @@
 Each server module (kafka, elasticsearch, ceph, ferretdb) exposes
 `start(state_dir, port) -> pid`, `stop(state_dir)` and `url(port)`; `spark_connectors`
 fetches the Spark connector jars. `python -m tests.servers up|down|fetch [names...]` drives
-them (`make services-up` / `make services-down`), and tests/integration/servers/conftest.py
-starts only what a test needs through the same functions.
+them (`make services-up` / `make services-down`), and the pytest fixtures of fixtures.py
+(used by the integration and Airflow tiers) start only what a test needs through the same
+functions.
 """
 
 from __future__ import annotations
