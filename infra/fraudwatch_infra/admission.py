@@ -1,8 +1,9 @@
 """The project's policies enforced by the Kubernetes API server itself: ValidatingAdmissionPolicies
 (admissionregistration.k8s.io/v1, CEL; no webhook, nothing to run) and their bindings.
 
-policies.py checks what this repository declares before it is applied; these refuse, at the
-API server, whatever reaches the bound namespaces by any path (Pulumi, Argo CD, Flux, kubectl):
+The unit tests check what this repository declares before it is applied
+(tests/infra/pulumi/platform_policies.py); these refuse, at the API server, whatever reaches the
+bound namespaces by any path (Pulumi, Argo CD, Flux, kubectl):
 
 - fraudwatch-non-root: every container runs as non-root (runAsNonRoot on the container or the
   pod), never as UID 0, without privilege escalation and unprivileged;

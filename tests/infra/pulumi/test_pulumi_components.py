@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from fraudwatch_infra.namespaces import CONCERNS
 from fraudwatch_infra.network_policy import FLOWS
-from fraudwatch_infra.policies import pod_specs
+from platform_policies import pod_specs
 from platform_render import (
     API_TOKEN_HASHES,
     TABLEAU_PAT_SECRET,

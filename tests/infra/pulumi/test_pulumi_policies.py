@@ -1,4 +1,4 @@
-"""The platform policies (infra/fraudwatch_infra/policies.py) hold for every resource the
+"""The platform policies (platform_policies.py, beside these tests) hold for every resource the
 program declares, and each one catches the violation it exists for."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import platform_policies as policies
 import pytest
-from fraudwatch_infra import policies
 from platform_render import Rendering
 
 

@@ -3,6 +3,14 @@
 They run in the unit tests against the mocked program (CrossGuard's runner needs the Pulumi
 CLI); each takes a resource as a plain manifest (`kind`, `metadata`, ...) or, for a Helm
 release, its `values`, and returns the violations as sentences naming the resource.
+
+They live with the tests because only the tests run them: the program itself never did. What
+the API server must refuse at run time is enforced by infra/fraudwatch_infra/admission.py
+(ValidatingAdmissionPolicies: non-root, limits, no plaintext secret, default-deny) in the
+namespaces of fraudwatch's own pods. These checks look at what this repository declares before
+anything is applied, and at more than the server can see: every namespace, custom resources,
+Helm values and chart versions (pinned images and charts, no hostPath, no public LoadBalancer
+without its flag).
 """
 
 from __future__ import annotations
