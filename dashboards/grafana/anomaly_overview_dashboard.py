@@ -15,6 +15,7 @@ from panel_queries import (
     average,
     count,
     es_query,
+    fraudwatch_dashboard,
     maximum,
     over_time,
     terms,
@@ -113,13 +114,13 @@ def _geo() -> geomap.Panel:
 
 def build() -> dashboard.Dashboard:
     return (
-        dashboard.Dashboard("fraudwatch: anomaly overview")
-        .uid(UID)
-        .tags(["fraudwatch", "anomalies"])
-        .description("Scores over time, the most anomalous users and where anomalies concentrate.")
-        .time("now-24h", "now")
-        .refresh("1m")
-        .timezone("utc")
+        fraudwatch_dashboard(
+            "anomaly overview",
+            uid=UID,
+            tag="anomalies",
+            description="Scores over time, the most anomalous users and where anomalies concentrate.",
+            since="24h",
+        )
         .with_variable(admin_url_variable())
         .with_panel(_score_over_time())
         .with_panel(_top_users())

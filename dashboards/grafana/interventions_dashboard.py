@@ -9,7 +9,15 @@ from grafana_foundation_sdk.builders import dashboard, stat, table, timeseries
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
-from panel_queries import AUDIT, ELASTICSEARCH, PROMETHEUS, admin_url_variable, es_query, promql
+from panel_queries import (
+    AUDIT,
+    ELASTICSEARCH,
+    PROMETHEUS,
+    admin_url_variable,
+    es_query,
+    fraudwatch_dashboard,
+    promql,
+)
 
 UID = "fraudwatch-interventions"
 #: The intervention service counts actions by `via`: hook:* is automation, the rest are people.
@@ -111,19 +119,16 @@ def _audit() -> table.Panel:
 
 
 def build() -> dashboard.Dashboard:
-    board = (
-        dashboard.Dashboard("fraudwatch: interventions")
-        .uid(UID)
-        .tags(["fraudwatch", "interventions"])
-        .description(
+    board = fraudwatch_dashboard(
+        "interventions",
+        uid=UID,
+        tag="interventions",
+        description=(
             "Locks, step-ups and blocks by source, the automation circuit breaker, measured "
             "alert precision, audit."
-        )
-        .time("now-24h", "now")
-        .refresh("1m")
-        .timezone("utc")
-        .with_variable(admin_url_variable())
-    )
+        ),
+        since="24h",
+    ).with_variable(admin_url_variable())
     for source, selector in SOURCES.items():
         board = board.with_panel(_actions(source, selector))
     return board.with_panel(_breaker()).with_panel(_precision()).with_panel(_audit())

@@ -92,6 +92,22 @@ def promql(ref_id: str, expr: str, legend: str) -> prom.Dataquery:
     )
 
 
+def fraudwatch_dashboard(
+    title: str, *, uid: str, tag: str, description: str, since: str
+) -> dash.Dashboard:
+    """A dashboard titled `fraudwatch: <title>`, tagged fraudwatch and `tag`, showing the last
+    `since` (e.g. 6h) in UTC and refreshed every minute; its panels are added by the caller."""
+    return (
+        dash.Dashboard(f"fraudwatch: {title}")
+        .uid(uid)
+        .tags(["fraudwatch", tag])
+        .description(description)
+        .time(f"now-{since}", "now")
+        .refresh("1m")
+        .timezone("utc")
+    )
+
+
 def prom_timeseries(
     title: str, description: str, expr: str, *, legend: str, unit: str
 ) -> timeseries.Panel:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard, table
-from panel_queries import ELASTICSEARCH, TRANSACTIONS, count, es_query, prom_timeseries, terms
+from panel_queries import (
+    ELASTICSEARCH,
+    TRANSACTIONS,
+    count,
+    es_query,
+    fraudwatch_dashboard,
+    prom_timeseries,
+    terms,
+)
 
 UID = "fraudwatch-pipeline-health"
 #: The streaming scorer's consumer group (kafka-exporter metrics, as Strimzi deploys it).
@@ -24,13 +32,13 @@ def _model_versions() -> table.Panel:
 
 def build() -> dashboard.Dashboard:
     return (
-        dashboard.Dashboard("fraudwatch: pipeline health")
-        .uid(UID)
-        .tags(["fraudwatch", "pipeline"])
-        .description("Is data flowing: Kafka lag, throughput, batch runs, Elasticsearch indexing.")
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("utc")
+        fraudwatch_dashboard(
+            "pipeline health",
+            uid=UID,
+            tag="pipeline",
+            description="Is data flowing: Kafka lag, throughput, batch runs, Elasticsearch indexing.",
+            since="6h",
+        )
         .with_panel(
             prom_timeseries(
                 "Kafka consumer lag",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard
-from panel_queries import prom_timeseries
+from panel_queries import fraudwatch_dashboard, prom_timeseries
 
 UID = "fraudwatch-platform"
 #: Containers of the fraudwatch namespaces, grouped by the service (pod's container) name.
@@ -14,13 +14,13 @@ PER_NODE = "{{instance}}"
 
 def build() -> dashboard.Dashboard:
     return (
-        dashboard.Dashboard("fraudwatch: platform")
-        .uid(UID)
-        .tags(["fraudwatch", "platform"])
-        .description("Resource use per service and per node.")
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("utc")
+        fraudwatch_dashboard(
+            "platform",
+            uid=UID,
+            tag="platform",
+            description="Resource use per service and per node.",
+            since="6h",
+        )
         .with_panel(
             prom_timeseries(
                 "CPU per service",
