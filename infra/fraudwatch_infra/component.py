@@ -4,6 +4,7 @@ most often a third-party operator or chart installed by Helm (operator_release.p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ class Component(pulumi.ComponentResource):
         release: str,
         chart: HelmChart,
         values: dict[str, Any],
-        depends_on: list[pulumi.Resource] | None = None,
+        depends_on: Sequence[pulumi.Resource] | None = None,
     ) -> k8s.helm.v3.Release:
         """The concern's operator or chart, pinned in versions.py, from the stack's chart
         source, a child of this component in its namespace."""

@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -118,7 +118,7 @@ def kubernetes_secret(
     parent: pulumi.Resource,
     secret_type: str = "Opaque",
     annotations: Mapping[str, str] | None = None,
-    depends_on: list[pulumi.Resource] | None = None,
+    depends_on: Sequence[pulumi.Resource] | None = None,
 ) -> k8s.core.v1.Secret:
     """A Secret whose every value is marked secret, so Pulumi encrypts it in state and
     masks it in previews."""
@@ -134,5 +134,5 @@ def kubernetes_secret(
         metadata=metadata,
         type=secret_type,
         string_data={k: pulumi.Output.secret(v) for k, v in values.items()},
-        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on or [])),
     )

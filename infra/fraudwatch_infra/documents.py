@@ -142,7 +142,7 @@ class Documents(Component):
             ),
         )
         host = f"{CLUSTER}-{REPLSET}.{at.ns}.svc"
-        self.uri = pulumi.Output.secret(
+        self.uri: pulumi.Output[str] = pulumi.Output.secret(
             pulumi.Output.concat(
                 f"mongodb://{APP_USER}:",
                 self.app_password,

@@ -4,7 +4,7 @@ upstream repository or, in the air-gapped mode, from a local chart directory
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def operator_release(
     namespace: ConcernNamespace,
     values: dict[str, Any],
     parent: pulumi.Resource,
-    depends_on: list[pulumi.Resource] | None = None,
+    depends_on: Sequence[pulumi.Resource] | None = None,
     source: ChartSource | None = None,
 ) -> k8s.helm.v3.Release:
     """A Helm release that waits for its pods (atomic: a failed upgrade rolls back)."""
