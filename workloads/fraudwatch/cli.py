@@ -341,6 +341,7 @@ def _wire_subcommands() -> None:
     from fraudwatch.feedback.cli import feedback_app
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
     from fraudwatch.landing import land
+    from fraudwatch.privacy.cli import privacy_app
     from fraudwatch.publish.cli import dashboards_app, es_app, publish
     from fraudwatch.streaming.cli import produce, stream
 
@@ -354,6 +355,7 @@ def _wire_subcommands() -> None:
     app.command("produce")(user_errors(produce))
     app.command("land")(user_errors(land))
     app.add_typer(feedback_app, name="feedback")
+    app.add_typer(privacy_app, name="privacy")
 
 
 _wire_subcommands()

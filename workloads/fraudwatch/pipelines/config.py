@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudwatch.errors import UserError
+from fraudwatch.privacy.retention_policy import RetentionPolicy
 from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.settings import home
 
@@ -137,6 +138,14 @@ class KubernetesSettings:
 
 
 @dataclass
+class PrivacySettings:
+    """Personal data (docs/privacy.md): days each data class is kept, enforced in every store
+    by `fraudwatch privacy retain`."""
+
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+
+@dataclass
 class PipelineConfig:
     mode: str = "local"
     home: str = ""  # local root (models, notifications, retrain); empty = $FRAUDWATCH_HOME/pipeline
@@ -158,6 +167,7 @@ class PipelineConfig:
     publish: PublishTargets = field(default_factory=PublishTargets)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

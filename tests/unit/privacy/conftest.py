@@ -1,0 +1,8 @@
+"""The shared state-store records helper lives beside these tests (no package)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
