@@ -225,3 +225,18 @@ def test_the_defaults_are_the_documented_ones() -> None:
     text = " ".join((Path(__file__).parents[3] / "docs" / "privacy.md").read_text().split())
     for data_class in policy.data_classes():
         assert f"| `{data_class}` | {policy.days(data_class)} days |" in text
+
+
+def test_a_pipeline_step_runs_the_same_job_without_the_command_line(
+    tmp_path: Path, pipeline_data
+) -> None:
+    """What the daily DAG's retention step calls: the same policy and stores from the
+    pipeline configuration, the same changes, and a summary it can pass on as XCom."""
+    from fraudwatch.pipelines.config import load_config
+    from fraudwatch.privacy.retain import carry_out, from_config, plan
+
+    policy, stores = from_config(load_config(write_config(tmp_path, POLICY)), environ={})
+    done = carry_out(plan(policy, stores, today=TODAY))
+    assert done == {"local disk: remove partition": 105}
+    assert len(kept_days(tmp_path / "data" / "scored")) == POLICY["scored_results"] + 1
+    assert carry_out(plan(policy, stores, today=TODAY)) == {}

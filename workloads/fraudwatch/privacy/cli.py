@@ -77,8 +77,8 @@ def retain(
     kafka_bootstrap: Annotated[
         str | None,
         typer.Option(
-            envvar="FRAUDWATCH_KAFKA_BOOTSTRAP",
-            help="Kafka whose event topics' retention.ms to cap (default: kafka.bootstrap)",
+            help="Kafka whose event topics' retention.ms to cap (default: the config's "
+            "kafka.bootstrap, else $FRAUDWATCH_KAFKA_BOOTSTRAP)",
         ),
     ] = None,
     state_url: Annotated[
@@ -99,26 +99,22 @@ def retain(
     """Remove what is older than privacy.retention from every store: date partitions (local
     disk, Ceph S3), Elasticsearch indices, Kafka retention.ms, state-store records."""
     from fraudwatch.pipelines.config import load_config
-    from fraudwatch.privacy.retain import Stores, plan
-    from fraudwatch.privacy.retention_policy import check_against_retraining
+    from fraudwatch.privacy.retain import carry_out, from_config, plan
 
-    settings = load_config(config)
-    policy = settings.privacy.retention
-    check_against_retraining(policy, settings.retrain.window_days)
-    stores = Stores(
-        data_root=settings.data,
-        pipeline_home=settings.root,
+    policy, stores = from_config(
+        load_config(config),
         raw_dirs=list(raw or []),
-        elasticsearch_url=es_url or "",
-        kafka_bootstrap=kafka_bootstrap or settings.kafka.bootstrap,
-        topic_prefix=settings.kafka.topic_prefix,
-        state_url=state_url or "",
+        elasticsearch_url=es_url,
+        kafka_bootstrap=kafka_bootstrap,
+        state_url=state_url,
     )
     day = _today(today)
     console.print(
         "retention: "
         + ", ".join(f"{c} {policy.days(c)} days" for c in policy.data_classes())
-        + f"; counted back from {day}"
+        + f"; counted back from {day}",
+        soft_wrap=True,
+        highlight=False,
     )
     console.print("stores: " + "; ".join(stores.names()), soft_wrap=True, highlight=False)
     with console.status("looking for what is older than the policy"):
@@ -138,7 +134,5 @@ def retain(
     _show_deletions_log()
     with progress_bar() as bar:
         task = bar.add_task("enforcing retention", total=len(steps))
-        for s in steps:
-            s.run()
-            bar.advance(task)
+        carry_out(steps, on_step=lambda _: bar.advance(task))
     console.print(f"done: {len(steps)} change(s)")

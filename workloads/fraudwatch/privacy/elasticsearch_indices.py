@@ -166,19 +166,36 @@ def retention_policy_name(data_class: str) -> str:
     return f"fraudwatch-{data_class.replace('_', '-')}-retention"
 
 
+def _lifecycle_names(client: ElasticsearchHttp, names: list[str]) -> dict[str, str | None]:
+    answer = client.request("GET", f"/{','.join(names)}/_settings/index.lifecycle.name")
+    return {
+        index: body.get("settings", {}).get("index", {}).get("lifecycle", {}).get("name")
+        for index, body in answer.items()
+    }
+
+
+def ilm_in_place(client: ElasticsearchHttp, data_class: str, names: list[str], days: int) -> bool:
+    """True when the class's policy deletes after `days` and every index of it follows it
+    (a second run then has nothing to change)."""
+    name = retention_policy_name(data_class)
+    try:
+        body = client.request("GET", f"/_ilm/policy/{name}")
+    except ElasticsearchRefused as exc:
+        if exc.status == 404:
+            return False
+        raise
+    delete = body.get(name, {}).get("policy", {}).get("phases", {}).get("delete", {})
+    if delete.get("min_age") != f"{days}d":
+        return False
+    return all(v == name for v in _lifecycle_names(client, names).values())
+
+
 def set_ilm_delete_phase(
     client: ElasticsearchHttp, data_class: str, names: list[str], days: int
 ) -> str:
     """Write the class's ILM policy (the phases its indices have now, deleted after `days`)
     and point the indices at it; the policy's name."""
-    settings = client.request("GET", f"/{names[0]}/_settings/index.lifecycle.name")
-    current = (
-        settings.get(names[0], {})
-        .get("settings", {})
-        .get("index", {})
-        .get("lifecycle", {})
-        .get("name")
-    )
+    current = _lifecycle_names(client, names[:1]).get(names[0])
     phases: dict[str, Any] = {}
     if current:
         body = client.request("GET", f"/_ilm/policy/{current}")

@@ -1,25 +1,35 @@
 """The retention job: one policy, every store (`fraudwatch privacy retain`, docs/privacy.md).
 
 `plan` looks at every configured store and lists what the policy removes or changes, each as
-a `Step`; a dry run prints the list, a real run carries the steps out one by one (each logged
-by the module that does it). Nothing is removed before the whole plan is known, so a store
-that does not answer fails the run before anything was deleted anywhere.
+a `Step`; a dry run prints the list, `carry_out` does the steps one by one (each logged by the
+module that does it). Nothing is removed before the whole plan is known, so a store that does
+not answer fails the run before anything was deleted anywhere.
+
+A pipeline step (Airflow) runs the same job without the command line:
+
+    policy, stores = from_config(config)
+    carry_out(plan(policy, stores))
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fraudwatch.privacy import date_partitions, elasticsearch_indices, kafka_topics
-from fraudwatch.privacy.retention_policy import RetentionPolicy
+from fraudwatch.privacy.retention_policy import RetentionPolicy, check_against_retraining
 from fraudwatch.privacy.state_store_records import BY_POLICY, StateStoreRetention
 
 log = logging.getLogger("fraudwatch.privacy.retain")
+
+if TYPE_CHECKING:
+    from fraudwatch.pipelines.config import PipelineConfig
 
 Location = str | Path
 
@@ -116,6 +126,8 @@ def _elasticsearch_steps(
         for data_class in sorted({i.data_class for i in found}):
             names = [i.name for i in found if i.data_class == data_class]
             days = policy.days(data_class)
+            if elasticsearch_indices.ilm_in_place(client, data_class, names, days):
+                continue
             steps.append(
                 Step(
                     "Elasticsearch",
@@ -191,8 +203,8 @@ def _state_store_steps(policy: RetentionPolicy, url: str, today: date) -> list[S
                 Step(
                     "state store",
                     "alerts_and_interventions",
-                    f"remove {records.count} records",
-                    records.collection,
+                    "remove records",
+                    f"{records.count} {records.collection}",
                     why,
                     partial(store.remove, records.collection),
                 )
@@ -217,3 +229,44 @@ def plan(
     if stores.state_url:
         steps += _state_store_steps(policy, stores.state_url, today)
     return steps
+
+
+def from_config(
+    config: PipelineConfig,
+    *,
+    raw_dirs: list[Location] | None = None,
+    elasticsearch_url: str | None = None,
+    kafka_bootstrap: str | None = None,
+    state_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[RetentionPolicy, Stores]:
+    """The policy and the stores of a pipeline configuration. Elasticsearch and the state
+    store come from FRAUDWATCH_ELASTICSEARCH_URL and FRAUDWATCH_STATE_URL unless given, Kafka
+    from kafka.bootstrap or FRAUDWATCH_KAFKA_BOOTSTRAP."""
+    env = os.environ if environ is None else environ
+    policy = config.privacy.retention
+    check_against_retraining(policy, config.retrain.window_days)
+    stores = Stores(
+        data_root=config.data,
+        pipeline_home=config.root,
+        raw_dirs=list(raw_dirs or []),
+        elasticsearch_url=elasticsearch_url or env.get("FRAUDWATCH_ELASTICSEARCH_URL", ""),
+        kafka_bootstrap=(
+            kafka_bootstrap or config.kafka.bootstrap or env.get("FRAUDWATCH_KAFKA_BOOTSTRAP", "")
+        ),
+        topic_prefix=config.kafka.topic_prefix,
+        state_url=state_url or env.get("FRAUDWATCH_STATE_URL", ""),
+    )
+    return policy, stores
+
+
+def carry_out(steps: list[Step], on_step: Callable[[Step], None] | None = None) -> dict[str, int]:
+    """Do the steps in order; how many of each `store: action` were done."""
+    done: dict[str, int] = {}
+    for step in steps:
+        step.run()
+        key = f"{step.store}: {step.action}"
+        done[key] = done.get(key, 0) + 1
+        if on_step is not None:
+            on_step(step)
+    return done
