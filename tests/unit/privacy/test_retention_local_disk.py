@@ -61,7 +61,7 @@ def day_folder(folder: Path, manifest: str | None = None) -> None:
 
 @pytest.fixture
 def pipeline_data(tmp_path: Path) -> dict[str, list[str]]:
-    """40 days of the daily pipeline's folders: raw, features, scored, reports, Tableau."""
+    """40 days of the pipelines' folders: raw, features, scored, reports, Tableau, retrain."""
     days = [(TODAY - timedelta(days=n)).isoformat() for n in range(40)]
     for day in days:
         day_folder(tmp_path / "data" / "raw" / day / "transactions", None)
@@ -70,6 +70,7 @@ def pipeline_data(tmp_path: Path) -> dict[str, list[str]]:
         day_folder(tmp_path / "data" / "scored" / day, "run.json")
         day_folder(tmp_path / "data" / "reports" / day, "alerts.json")
         day_folder(tmp_path / "home" / "tableau" / day)
+        day_folder(tmp_path / "home" / "retrain" / day / "train_input")
     (tmp_path / "data" / "scored" / "_staging").mkdir()  # not a day: never touched
     return {"days": days}
 
@@ -93,6 +94,7 @@ def test_each_class_keeps_exactly_its_days(tmp_path: Path, pipeline_data) -> Non
         data / "scored": 20,
         data / "reports": 30,
         tmp_path / "home" / "tableau": 20,
+        tmp_path / "home" / "retrain": 10,
     }
     for folder, days in expected.items():
         kept = kept_days(folder)
@@ -120,8 +122,8 @@ def test_a_dry_run_lists_what_would_go_and_removes_nothing(tmp_path: Path, pipel
     result = retain("--config", str(config), "--today", TODAY.isoformat(), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
-    # 40 days: 29 raw + 29 features + 19 scored + 9 reports + 19 Tableau folders would go.
-    assert "dry run: 105 change(s) listed, nothing removed" in result.stderr
+    # 40 days: 29 raw + 29 features + 19 scored + 9 reports + 19 Tableau + 29 retrain folders.
+    assert "dry run: 134 change(s) listed, nothing removed" in result.stderr
     assert "would change" in result.stderr
 
 
@@ -237,6 +239,6 @@ def test_a_pipeline_step_runs_the_same_job_without_the_command_line(
 
     policy, stores = from_config(load_config(write_config(tmp_path, POLICY)), environ={})
     done = carry_out(plan(policy, stores, today=TODAY))
-    assert done == {"local disk: remove partition": 105}
+    assert done == {"local disk: remove partition": 134}
     assert len(kept_days(tmp_path / "data" / "scored")) == POLICY["scored_results"] + 1
     assert carry_out(plan(policy, stores, today=TODAY)) == {}

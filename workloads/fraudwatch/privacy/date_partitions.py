@@ -3,8 +3,9 @@
 Two layouts hold one folder per day:
 
 - the pipelines' data root (pipelines/config.py): `ROOT/raw/DAY`, `ROOT/features/DAY`,
-  `ROOT/scored/DAY`, `ROOT/reports/DAY`, and the Tableau extracts under the pipeline home,
-  `HOME/tableau/DAY`;
+  `ROOT/scored/DAY`, `ROOT/reports/DAY`, and under the pipeline home the Tableau extracts
+  `HOME/tableau/DAY` and the retraining folders `HOME/retrain/DAY` (copies of a window of raw
+  events, the candidate's scores);
 - a raw folder written by `fraudwatch generate` or `fraudwatch land`:
   `RAW/transactions/date=DAY`, `RAW/logins/date=DAY`, `RAW/api_calls/date=DAY` and the landing
   metadata `RAW/_landing/date=DAY` (`RAW/users` is not partitioned by date and is left alone).
@@ -115,9 +116,17 @@ def data_root_partitions(data_root: Location) -> list[Partition]:
     return found
 
 
-def tableau_partitions(pipeline_home: Path) -> list[Partition]:
-    """The Tableau extracts the daily publish writes, one folder per day."""
-    return list(_days_below(pipeline_home / "tableau", "scored_results", pipeline_home))
+#: Pipeline-home folder → data class.
+PIPELINE_HOME_FOLDERS = {"tableau": "scored_results", "retrain": "raw_events"}
+
+
+def pipeline_home_partitions(pipeline_home: Path) -> list[Partition]:
+    """The Tableau extracts the daily publish writes and the weekly retraining's folders,
+    one per day."""
+    found: list[Partition] = []
+    for folder, data_class in PIPELINE_HOME_FOLDERS.items():
+        found += _days_below(pipeline_home / folder, data_class, pipeline_home)
+    return found
 
 
 def raw_layout_partitions(raw: Location) -> list[Partition]:

@@ -51,7 +51,7 @@ class Stores:
     """Where the job looks; an empty entry is a store that is not configured."""
 
     data_root: Location | None = None  # the pipelines' data root (local or s3://)
-    pipeline_home: Path | None = None  # the Tableau extracts live under HOME/tableau/DAY
+    pipeline_home: Path | None = None  # HOME/tableau/DAY extracts, HOME/retrain/DAY folders
     raw_dirs: list[Location] = field(default_factory=list)  # `generate`/`land` raw folders
     elasticsearch_url: str = ""
     kafka_bootstrap: str = ""
@@ -64,7 +64,7 @@ class Stores:
         if self.data_root is not None:
             named.append(f"data root {self.data_root}")
         if self.pipeline_home is not None:
-            named.append(f"Tableau extracts {self.pipeline_home / 'tableau'}")
+            named.append(f"pipeline home {self.pipeline_home} (tableau/, retrain/)")
         named += [f"raw {r}" for r in self.raw_dirs]
         if self.elasticsearch_url:
             named.append(f"Elasticsearch {self.elasticsearch_url}")
@@ -82,7 +82,7 @@ def _day_steps(policy: RetentionPolicy, stores: Stores, today: date) -> list[Ste
         found += date_partitions.data_root_partitions(stores.data_root)
         roots.append(stores.data_root)
     if stores.pipeline_home is not None:
-        found += date_partitions.tableau_partitions(stores.pipeline_home)
+        found += date_partitions.pipeline_home_partitions(stores.pipeline_home)
         roots.append(stores.pipeline_home)
     for raw in stores.raw_dirs:
         found += date_partitions.raw_layout_partitions(raw)

@@ -103,7 +103,7 @@ class StateStoreRetention:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         return con
 
-    def _mongo(self):
+    def _mongo(self) -> tuple[Any, Any]:
         from pymongo import MongoClient
 
         client: Any = MongoClient(self.url, serverSelectionTimeoutMS=5000)
