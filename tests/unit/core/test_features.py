@@ -171,6 +171,41 @@ def test_behaviour_change_against_the_users_own_baseline(features):
     assert u[2]["amount_change_point"] is None  # one transaction: no split point
 
 
+def _activity_rise_reference(times: list[float], end: float) -> float | None:
+    """The activity change point written out in plain Python: over the splits with at least
+    two transactions on each side, the signed root of the Poisson rate-change likelihood
+    ratio, rises only."""
+    n, best = len(times), None
+    for k in range(2, n - 1):
+        f = (times[k] - times[0]) / (end - times[0])
+        share = k / n
+        llr = k * math.log(share / f) + (n - k) * math.log((1 - share) / (1 - f))
+        value = math.sqrt(2 * max(llr, 0.0)) if share < f else 0.0
+        best = value if best is None else max(best, value)
+    return best
+
+
+def test_activity_change_point_sees_a_quiet_account_turn_busy(features):
+    _, users = features
+    u = {r["user_id"]: r for r in users}
+    times = sorted(
+        (ts.timestamp(), tx)
+        for tx, uid, ts in zip(
+            HISTORY["tx_id"].to_pylist(),
+            HISTORY["user_id"].to_pylist(),
+            HISTORY["ts"].to_pylist(),
+            strict=True,
+        )
+        if uid == 3
+    )
+    end = max(ts.timestamp() for ts in HISTORY["ts"].to_pylist())
+    expected = _activity_rise_reference([ts for ts, _ in times], end)
+    assert expected is not None and expected > 1.0
+    assert u[3]["activity_change_point"] == pytest.approx(expected)
+    # Fewer than two transactions on a side of every split: no statistic.
+    assert u[2]["activity_change_point"] is None
+
+
 def test_reporting_threshold_comes_from_configuration(monkeypatch):
     from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
 

@@ -110,7 +110,8 @@ FIELDS: Mapping[str, PersonalField] = MappingProxyType(
             "features tx_count gap_mean_s gap_min_s gap_max_s gap_cv velocity_max_1h "
             "night_share distinct_ips distinct_devices distinct_countries "
             "distinct_counterparties declined_share api_share fast_country_switches "
-            "new_device_share failed_logins risky_change_point geo_velocity_max_log "
+            "new_device_share failed_logins risky_change_point activity_change_point "
+            "geo_velocity_max_log "
             "impossible_travel_count "
             # what the models say about the customer
             "rank ensemble_score iforest_score copod_score autoencoder_score lstm_score "

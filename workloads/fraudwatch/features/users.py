@@ -33,10 +33,24 @@ USER_FEATURES = (
     "failed_logins",
     "amount_change_point",
     "risky_change_point",
+    "activity_change_point",
     "max_amount_vs_baseline",
     "geo_velocity_max_log",
     "impossible_travel_count",
 )
+
+
+# A change of level needs at least this many transactions on each side of it: a single one
+# after the split is an outlier (max_amount_vs_baseline sees those), not a new level.
+MIN_SEGMENT = 2
+
+
+def _split(t: ir.Table) -> tuple[ir.FloatingValue, ir.FloatingValue]:
+    """(k, n): the transactions before this one and the user's total, as floats; k is null
+    where either side of the split would hold fewer than MIN_SEGMENT transactions."""
+    k = t.user_tx_index.cast("float64")
+    n = t.user_tx_count.cast("float64")
+    return ibis.ifelse((k >= MIN_SEGMENT) & (n - k >= MIN_SEGMENT), k, ibis.null("float64")), n
 
 
 def _change_points(txf: ir.Table) -> ir.Table:
@@ -45,7 +59,7 @@ def _change_points(txf: ir.Table) -> ir.Table:
     amount and for the risky-type indicator. Its maximum over k is the classic CUSUM /
     likelihood-ratio statistic for one change in level: large when the user's behaviour
     stepped up at some point and stayed there (persona drift), small for a stable user,
-    whatever the user's own level. Null at the user's first transaction."""
+    whatever the user's own level. Null where a side holds fewer than MIN_SEGMENT."""
     before = ibis.window(group_by="user_id", order_by=["ts", "tx_id"], rows=(None, -1))
     whole = ibis.window(group_by="user_id")
     t = txf.mutate(
@@ -54,8 +68,7 @@ def _change_points(txf: ir.Table) -> ir.Table:
         risky_before=txf.is_risky.sum().over(before),
         risky_total=txf.is_risky.sum().over(whole),
     )
-    k = t.user_tx_index.cast("float64").nullif(0.0)
-    n = t.user_tx_count.cast("float64")
+    k, n = _split(t)
     scale = (k * (n - k) / n).sqrt()
 
     def rise(before: ir.FloatingValue, total: ir.FloatingValue) -> ir.FloatingValue:
@@ -67,9 +80,35 @@ def _change_points(txf: ir.Table) -> ir.Table:
     )
 
 
+def _activity_change_points(txf: ir.Table) -> ir.Table:
+    """At each transaction k of a user's n (k earlier ones), how much more often the user
+    transacts from it on than before it: the signed root of the likelihood ratio of one change
+    in a Poisson rate. Under a constant rate, the share of the user's transactions that fall
+    before the split is Binomial(n, f), f being the share of the observed time (from the user's
+    first transaction to the end of the data) that lies before it; the statistic is
+    sqrt(2 n KL(k/n || f)) when fewer fell before than the time predicts (a rise), else 0.
+    Large when a quiet account turns busy and stays busy (persona drift, a dormant account
+    reactivated), whatever the user's usual rate; null where a side holds fewer than
+    MIN_SEGMENT.
+
+    The end of the data is one scalar joined to every row (no window over the whole table,
+    which a cluster engine would run on one partition)."""
+    t = txf.mutate(ts_s=txf.ts.epoch_seconds().floor().cast("float64"))  # as transactions.py
+    end = t.aggregate(data_end_s=t.ts_s.max())
+    t = t.cross_join(end)
+    t = t.mutate(first_s=t.ts_s.min().over(ibis.window(group_by="user_id")))
+    k, n = _split(t)
+    observed = (t.data_end_s - t.first_s).nullif(0.0)
+    f = ((t.ts_s - t.first_s) / observed).clip(lower=1e-6, upper=1 - 1e-6)
+    share = k / n
+    llr = k * (share / f).ln() + (n - k) * ((1 - share) / (1 - f)).ln()
+    rise = (2 * llr.clip(lower=0.0)).sqrt() * (share < f).cast("float64")
+    return t.mutate(activity_rise_at=rise).drop("ts_s", "data_end_s", "first_s")
+
+
 def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
     """One row per user from the output of transaction_features (and, if given, logins)."""
-    txf = _change_points(txf)
+    txf = _activity_change_points(_change_points(txf))
     g = txf.group_by("user_id").aggregate(
         tx_count=txf.tx_id.count(),
         amount_mean=txf.amount.mean(),
@@ -96,6 +135,7 @@ def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
         new_device_share=txf.new_device.mean(),
         amount_change_point=txf.amount_shift_at.max(),
         risky_change_point=txf.risky_shift_at.max(),
+        activity_change_point=txf.activity_rise_at.max(),
         max_amount_vs_baseline=txf.amount_vs_baseline_log.max(),
         geo_velocity_max_log=txf.geo_velocity_kmh_log.max(),
         impossible_travel_count=txf.impossible_travel.sum(),
