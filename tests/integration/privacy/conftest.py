@@ -44,3 +44,12 @@ def ferretdb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield ferretdb.url(port)
     finally:
         ferretdb.stop(state_dir)
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job reads the intervention service's config from $FRAUDWATCH_HOME: each test has
+    its own, so no developer's ~/.fraudwatch is ever touched."""
+    monkeypatch.setenv("FRAUDWATCH_HOME", str(tmp_path / "fraudwatch-home"))
+    for name in ("FRAUDWATCH_CONFIG", "FRAUDWATCH_STATE_URL", "FRAUDWATCH_PIPELINE_CONFIG"):
+        monkeypatch.delenv(name, raising=False)

@@ -5,6 +5,7 @@ refused with the key and the fix."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -242,3 +243,17 @@ def test_a_pipeline_step_runs_the_same_job_without_the_command_line(
     assert done == {"local disk: remove partition": 134}
     assert len(kept_days(tmp_path / "data" / "scored")) == POLICY["scored_results"] + 1
     assert carry_out(plan(policy, stores, today=TODAY)) == {}
+
+
+def test_the_state_store_is_found_in_the_services_own_config(tmp_path: Path) -> None:
+    """Without --state-url the job ages out the store the intervention service's config names
+    (the deployments keep a password in that file, never on a command line)."""
+    path = tmp_path / "service-state.sqlite3"
+    store = SqliteStore(path)
+    populate(store)
+    home = Path(os.environ["FRAUDWATCH_HOME"])
+    home.mkdir(parents=True)
+    (home / "intervention.toml").write_text(f'[state]\nurl = "sqlite:///{path}"\n')
+    result = retain("--config", str(write_config(tmp_path, POLICY)), "--today", TODAY.isoformat())
+    assert result.returncode == 0, result.stderr
+    assert survivors(store)["dispositions"] == ["d2"]

@@ -85,7 +85,8 @@ def retain(
         str | None,
         typer.Option(
             envvar="FRAUDWATCH_STATE_URL",
-            help="The intervention service's state store (its state.url)",
+            help="The intervention service's state store (its state.url); default: the "
+            "state.url of $FRAUDWATCH_CONFIG or $FRAUDWATCH_HOME/intervention.toml when it exists",
         ),
     ] = None,
     today: Annotated[

@@ -240,9 +240,10 @@ def from_config(
     state_url: str | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> tuple[RetentionPolicy, Stores]:
-    """The policy and the stores of a pipeline configuration. Elasticsearch and the state
-    store come from FRAUDWATCH_ELASTICSEARCH_URL and FRAUDWATCH_STATE_URL unless given, Kafka
-    from kafka.bootstrap or FRAUDWATCH_KAFKA_BOOTSTRAP."""
+    """The policy and the stores of a pipeline configuration. Unless given: Elasticsearch from
+    FRAUDWATCH_ELASTICSEARCH_URL; Kafka from kafka.bootstrap, else FRAUDWATCH_KAFKA_BOOTSTRAP;
+    the state store from FRAUDWATCH_STATE_URL, else the intervention service's own config
+    file when there is one (see `service_state_url`)."""
     env = os.environ if environ is None else environ
     policy = config.privacy.retention
     check_against_retraining(policy, config.retrain.window_days)
@@ -255,9 +256,24 @@ def from_config(
             kafka_bootstrap or config.kafka.bootstrap or env.get("FRAUDWATCH_KAFKA_BOOTSTRAP", "")
         ),
         topic_prefix=config.kafka.topic_prefix,
-        state_url=state_url or env.get("FRAUDWATCH_STATE_URL", ""),
+        state_url=state_url or env.get("FRAUDWATCH_STATE_URL") or service_state_url(env),
     )
     return policy, stores
+
+
+def service_state_url(env: Mapping[str, str]) -> str:
+    """The state.url of the intervention service's config file — `$FRAUDWATCH_CONFIG`, else
+    `$FRAUDWATCH_HOME/intervention.toml` — when that file exists ("" when it does not): where
+    the service's store is, without its password on a command line or in the environment."""
+    named = env.get("FRAUDWATCH_CONFIG")
+    home = Path(env.get("FRAUDWATCH_HOME") or "~/.fraudwatch").expanduser()
+    path = Path(named).expanduser() if named else home / "intervention.toml"
+    if not path.is_file():
+        return ""
+    from fraudwatch.intervention.config import load_settings
+
+    settings = load_settings(path, environ=dict(env))
+    return settings.state_url or f"sqlite:///{home / 'intervention.sqlite3'}"
 
 
 def carry_out(steps: list[Step], on_step: Callable[[Step], None] | None = None) -> dict[str, int]:
