@@ -57,7 +57,7 @@ def spark(ceph_s3) -> Iterator[object]:
     checkpoints on S3), resolved into the project's artefact cache."""
     pytest.importorskip("pyspark")
     os.environ.setdefault("FRAUDWATCH_SPARK_IVY", str(cache_dir() / "spark-ivy"))
-    from fraudwatch.streaming.job import streaming_session
+    from fraudwatch.streaming.spark_source import streaming_session
 
     session = streaming_session(s3=True)
     try:

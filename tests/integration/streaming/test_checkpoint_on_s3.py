@@ -9,8 +9,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 from fraudwatch import storage
-from fraudwatch.streaming.job import StreamSettings, run_stream
+from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import produce_raw
+from fraudwatch.streaming.stream_settings import StreamSettings
 
 pytestmark = pytest.mark.spark
 

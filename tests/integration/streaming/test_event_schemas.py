@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fraudwatch.streaming.job import DOCUMENT_FIELDS
+from fraudwatch.streaming.es_documents import DOCUMENT_FIELDS
 from fraudwatch.streaming.schemas import InvalidEvent, schema_files, validate
 
 REPO = Path(__file__).resolve().parents[3]

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from fraudwatch.errors import UserError
-from fraudwatch.streaming.job import StreamSettings, run_stream
+from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import ensure_topics, produce_raw
+from fraudwatch.streaming.stream_settings import StreamSettings
 
 from tests.servers import kafka
 

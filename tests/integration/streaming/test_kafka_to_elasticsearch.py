@@ -10,9 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fraudwatch.streaming.job import MicroBatchProcessor, StreamSettings, run_stream, start_query
+from fraudwatch.streaming.job import MicroBatchProcessor, run_stream
 from fraudwatch.streaming.produce import EventProducer, ensure_topics, produce_raw
 from fraudwatch.streaming.schemas import envelope
+from fraudwatch.streaming.spark_source import start_query
+from fraudwatch.streaming.stream_settings import StreamSettings
 
 from tests.servers import elasticsearch, kafka
 

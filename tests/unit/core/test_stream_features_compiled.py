@@ -1,5 +1,5 @@
 """The stream's features come from the batch job's Ibis expression compiled once to SQL
-(`streaming.job.feature_query`, issue 19): they must be exactly what building and running the
+(`streaming.compiled_features.feature_query`, issue 19): they must be exactly what building and running the
 expression afresh on every call gives (`batch_features_uncompiled`), with and without the
 users' history, for every row or only the batch's, on any thread, and under other reporting
 thresholds than those of the first compilation."""
@@ -17,8 +17,8 @@ import pytest
 from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
 from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
-from fraudwatch.streaming.job import (
-    RAW_TRANSACTION_SCHEMA,
+from fraudwatch.streaming.batch_validation import RAW_TRANSACTION_SCHEMA
+from fraudwatch.streaming.compiled_features import (
     batch_features,
     batch_features_uncompiled,
     feature_query,

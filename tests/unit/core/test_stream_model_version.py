@@ -11,7 +11,8 @@ from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
 from fraudwatch.models.registry import ModelRegistry
 from fraudwatch.scoring.pipeline import ScoreOptions, score
-from fraudwatch.streaming.job import MicroBatchProcessor, StreamSettings
+from fraudwatch.streaming.job import MicroBatchProcessor
+from fraudwatch.streaming.stream_settings import StreamSettings
 
 
 @pytest.fixture(scope="module")

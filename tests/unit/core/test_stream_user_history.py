@@ -13,7 +13,8 @@ import pytest
 from fraudwatch.features.transactions import LOOKBACK_ROWS
 from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
-from fraudwatch.streaming.job import RAW_TRANSACTION_SCHEMA, batch_features
+from fraudwatch.streaming.batch_validation import RAW_TRANSACTION_SCHEMA
+from fraudwatch.streaming.compiled_features import batch_features
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER, UserHistory
 
 #: Features that look back at earlier transactions: with the history they must equal the

@@ -10,9 +10,10 @@ from typing import Annotated
 import typer
 
 from fraudwatch import settings as fw_settings
-from fraudwatch.streaming.job import DEFAULT_INDEX, StreamSettings, run_stream
+from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
 from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
+from fraudwatch.streaming.stream_settings import DEFAULT_INDEX, StreamSettings
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 
