@@ -160,6 +160,35 @@ def test_concurrent_lock_and_unlock_from_two_clients_stay_consistent(
     assert verify_chain(clients[0].audit_entries(), clients[0].audit_head()).ok
 
 
+def test_a_lease_is_held_by_one_client_at_a_time(
+    store_factory: Callable[[], StateStore],
+) -> None:
+    """Two clients (as two service processes would) take turns in a leased section: a
+    check-then-act inside it (read a counter, write it + 1) never loses an update."""
+    clients = [store_factory(), store_factory()]
+    rounds = 10
+    errors: list[BaseException] = []
+
+    def count_up(store: StateStore) -> None:
+        try:
+            for _ in range(rounds):
+                with store.lease("counter"):
+                    seen = store.get_setting("counter") or 0
+                    store.put_setting("counter", seen + 1)
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=count_up, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert clients[0].get_setting("counter") == 2 * rounds
+    with clients[1].lease("counter"):  # released after each block: free again
+        pass
+
+
 def test_concurrent_appends_never_fork_the_chain(store_factory: Callable[[], StateStore]) -> None:
     clients = [store_factory() for _ in range(3)]
 

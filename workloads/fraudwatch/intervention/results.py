@@ -8,7 +8,9 @@ The Elasticsearch reader (`elasticsearch_results.py`) answers the same questions
 
 from __future__ import annotations
 
+import json
 import math
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +20,12 @@ from typing import Any, Protocol
 
 import duckdb
 
-from fraudwatch.intervention.results_index import FACETS, ensure_index
+from fraudwatch.intervention.results_index import (
+    FACETS,
+    ensure_index,
+    user_column_kinds,
+    users_file,
+)
 
 USER_SUMMARY = (
     "rank",
@@ -147,6 +154,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _from_sqlite(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "bool":
+        return bool(value)
+    if kind == "list":
+        return json.loads(value)
+    return _jsonable(value)
+
+
 def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description or []]
     return [{n: _jsonable(v) for n, v in zip(names, row, strict=True)} for row in cur.fetchall()]
@@ -154,23 +171,24 @@ def _rows(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 class ScoredResults:
     """The scored Parquet (SCORED/users.parquet, SCORED/transactions/part-*.parquet) served
-    from its index (results_index.py): built when the service loads the scored version, then
-    every request reads tables laid out for it, through one read-only DuckDB connection with
-    a cursor per thread."""
+    from its index (results_index.py), built when the service loads the scored version: the
+    user level from a SQLite file, the transaction level from a DuckDB file, each opened
+    read-only with one connection per thread."""
 
     def __init__(self, scored_dir: Path, home: Path | None = None) -> None:
         from fraudwatch.intervention.config import fraudwatch_home
 
         self.dir = Path(scored_dir)
         self.index_path = ensure_index(self.dir, home or fraudwatch_home())
+        self._users_uri = f"{users_file(self.index_path).as_uri()}?mode=ro&immutable=1"
         self._con = duckdb.connect(str(self.index_path), read_only=True)
         # Timestamps come back in UTC whatever the host's zone (the same text as Elasticsearch).
         self._con.execute("SET TimeZone = 'UTC'")
         self._lock = threading.Lock()
         self._local = threading.local()
-        self.user_columns = [
-            r[0] for r in self._con.execute("DESCRIBE users").fetchall() if r[0] != "pos"
-        ]
+        self._sqlite: list[sqlite3.Connection] = []
+        self._kinds = user_column_kinds(self.index_path)
+        self.user_columns = list(self._kinds)
         self._tx_columns = [r[0] for r in self._con.execute("DESCRIBE tx").fetchall()]
         self._tx_columns = [c for c in self._tx_columns if c not in ("pos", "label")]
         # The scored version does not change under a running service: how many rows match a
@@ -179,6 +197,10 @@ class ScoredResults:
         self._facets: dict[str, list[Any]] | None = None
 
     def close(self) -> None:
+        with self._lock:
+            for con in self._sqlite:
+                con.close()
+            self._sqlite = []
         self._con.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -192,7 +214,24 @@ class ScoredResults:
         return cur
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The transaction level, from DuckDB."""
         return _rows(self._cursor().execute(sql, list(args)))
+
+    def _users(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """The user level, from SQLite: booleans and lists as the Parquet holds them."""
+        con: sqlite3.Connection | None = getattr(self._local, "users", None)
+        if con is None:
+            con = sqlite3.connect(self._users_uri, uri=True, check_same_thread=False)
+            with self._lock:
+                self._sqlite.append(con)
+            self._local.users = con
+        cur = con.execute(sql, list(args))
+        names = [d[0] for d in cur.description or []]
+        kinds = [self._kinds.get(n, "number") for n in names]
+        return [
+            {n: _from_sqlite(k, v) for n, k, v in zip(names, kinds, row, strict=True)}
+            for row in cur.fetchall()
+        ]
 
     def _where(self, flt: AnomalyFilter, level: str) -> tuple[str, list[Any]]:
         where: list[str] = ["TRUE"]
@@ -239,17 +278,6 @@ class ScoredResults:
         # Ids that cannot be a BIGINT cannot be in the results either.
         return [i for i in (int(x) for x in ids) if -(2**63) <= i < 2**63]
 
-    def _count(
-        self, table: str, level: str, flt: AnomalyFilter, where: str, args: list[Any]
-    ) -> int:
-        key = (level, flt)
-        if key not in self._counts:
-            if len(self._counts) >= MAX_CACHED_COUNTS:  # filters are free text: stay bounded
-                self._counts.clear()
-            sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
-            self._counts[key] = int(self._query(sql, args)[0]["n"])
-        return self._counts[key]
-
     def anomalies(
         self,
         flt: AnomalyFilter,
@@ -262,35 +290,48 @@ class ScoredResults:
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of anomalies ranked by ensemble score (ties: rank), and the total that
         match. `include_ids`/`exclude_ids` restrict to / leave out user or transaction ids."""
-        table, columns = ("tx", TX_SUMMARY) if level == "transactions" else ("users", USER_SUMMARY)
-        id_column = "tx_id" if level == "transactions" else "user_id"
+        columns: tuple[str, ...]
+        if level == "transactions":
+            query, table, columns, id_column = self._query, "tx", TX_SUMMARY, "tx_id"
+            id_list = "(SELECT UNNEST(?::BIGINT[]))"
+
+            def ids(values: list[str]) -> Any:
+                return self._ids(values)
+        else:
+            query, table, columns, id_column = self._users, "users", USER_SUMMARY, "user_id"
+            id_list = "(SELECT value FROM json_each(?))"
+
+            def ids(values: list[str]) -> Any:
+                return json.dumps(self._ids(values))
+
         where, args = self._where(flt, level)
         if include_ids is not None:
-            where += f" AND {id_column} IN (SELECT UNNEST(?::BIGINT[]))"
-            args = [*args, self._ids(include_ids)]
-            total = int(
-                self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", args)[0]["n"]
-            )
+            where += f" AND {id_column} IN {id_list}"
+            args = [*args, ids(include_ids)]
+            total = int(query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", args)[0]["n"])
         else:
-            total = self._count(table, level, flt, where, args)
+            key = (level, flt)
+            if key not in self._counts:
+                if len(self._counts) >= MAX_CACHED_COUNTS:  # filters are free text: bounded
+                    self._counts.clear()
+                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where}"
+                self._counts[key] = int(query(sql, args)[0]["n"])
+            total = self._counts[key]
             if exclude_ids:
-                left_out = [*args, self._ids(exclude_ids)]
-                where_out = f"{where} AND {id_column} IN (SELECT UNNEST(?::BIGINT[]))"
-                total -= int(
-                    self._query(f"SELECT COUNT(*) AS n FROM {table} WHERE {where_out}", left_out)[
-                        0
-                    ]["n"]
-                )
-                where += f" AND {id_column} NOT IN (SELECT UNNEST(?::BIGINT[]))"
+                left_out = [*args, ids(exclude_ids)]
+                where_out = f"{where} AND {id_column} IN {id_list}"
+                sql = f"SELECT COUNT(*) AS n FROM {table} WHERE {where_out}"
+                total -= int(query(sql, left_out)[0]["n"])
+                where += f" AND {id_column} NOT IN {id_list}"
                 args = left_out
         if where == "TRUE":
             # The whole ranking: the page is a range of places.
-            rows = self._query(
+            rows = query(
                 f"SELECT {', '.join(columns)} FROM {table} WHERE pos > ? AND pos <= ? ORDER BY pos",
                 [offset, offset + limit],
             )
         else:
-            rows = self._query(
+            rows = query(
                 f"SELECT {', '.join(columns)} FROM {table} WHERE {where} "
                 "ORDER BY pos LIMIT ? OFFSET ?",
                 [*args, limit, offset],
@@ -300,9 +341,8 @@ class ScoredResults:
     def user(self, user_id: int) -> dict[str, Any] | None:
         if not -(2**63) <= user_id < 2**63:
             return None
-        rows = self._query(
-            f"SELECT {', '.join(self.user_columns)} FROM users WHERE user_id = ?", [user_id]
-        )
+        columns = ", ".join(f'"{c}"' for c in self.user_columns)
+        rows = self._users(f"SELECT {columns} FROM users WHERE user_id = ?", [user_id])
         if not rows:
             return None
         row = rows[0]
@@ -311,7 +351,7 @@ class ScoredResults:
     def user_exists(self, user_id: int) -> bool:
         if not -(2**63) <= user_id < 2**63:
             return False
-        return bool(self._query("SELECT 1 AS x FROM users WHERE user_id = ? LIMIT 1", [user_id]))
+        return bool(self._users("SELECT 1 AS x FROM users WHERE user_id = ? LIMIT 1", [user_id]))
 
     def transactions_of(self, user_id: int, limit: int = 200) -> list[dict[str, Any]]:
         if not -(2**63) <= user_id < 2**63:

@@ -14,6 +14,13 @@ What it holds:
 - `facets`: the values of the admin page's drop-downs; `meta`: the fingerprint of the scored
   files it was built from.
 
+The user level, which the anomaly list, the account checks of every intervention and the
+user view read on each request, is also written to a SQLite file beside the DuckDB one
+(`users` keyed by `pos` with indexes on `user_id` and on each filter, and `flagged_tx`):
+a small SQLite query costs tens of microseconds where DuckDB spends a millisecond planning
+it; DuckDB stays for the ten-times larger transaction level, where its scans win and the
+build is fast (docs/intervention.md, "Serving path", has the figures).
+
 The file lives beside the results (`SCORED/.serving-index/`) or, when that directory cannot
 be written, under `$FRAUDWATCH_HOME/serving-index/`. It is named after the fingerprint of
 the scored files (names, sizes, modification times) and the index format, so a re-scored
@@ -31,6 +38,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -38,7 +46,7 @@ import duckdb
 from fraudwatch.errors import UserError
 
 #: Bumped whenever the tables or their layout change: older index files are then rebuilt.
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 INDEX_DIR = ".serving-index"
 #: The columns of a user's transaction history, newest first (results.USER_TX_COLUMNS).
 HISTORY_COLUMNS = (
@@ -113,8 +121,14 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def users_file(index: Path) -> Path:
+    """The SQLite file of the user level beside a DuckDB index file."""
+    return index.with_suffix(".sqlite3")
+
+
 def ensure_index(scored_dir: Path, home: Path) -> Path:
-    """The index file of the scored version in `scored_dir`, built unless it exists."""
+    """The index file of the scored version in `scored_dir`, built unless it exists (the
+    SQLite file of the user level, users_file(), beside it)."""
     scored_dir = Path(scored_dir)
     stamp = fingerprint(scored_dir)
     folder = index_dir(scored_dir, home)
@@ -127,14 +141,18 @@ def ensure_index(scored_dir: Path, home: Path) -> Path:
         handle, tmp = tempfile.mkstemp(prefix=".building-", suffix=".duckdb", dir=folder)
         os.close(handle)
         os.unlink(tmp)  # DuckDB creates the file itself
+        building = Path(tmp)
         try:
-            build_index(scored_dir, Path(tmp), stamp)
-            os.replace(tmp, target)
+            build_index(scored_dir, building, stamp)
+            build_users_file(building, users_file(building))
+            # The DuckDB file last: its presence says the index is whole.
+            os.replace(users_file(building), users_file(target))
+            os.replace(building, target)
         finally:
-            for leftover in (Path(tmp), Path(tmp + ".wal")):
+            for leftover in (building, Path(tmp + ".wal"), users_file(building)):
                 leftover.unlink(missing_ok=True)
-        for old in folder.glob("results-*.duckdb"):
-            if old != target:
+        for old in folder.glob("results-*"):
+            if old not in (target, users_file(target)):
                 old.unlink(missing_ok=True)
     return target
 
@@ -152,6 +170,7 @@ def build_index(scored_dir: Path, target: Path, stamp: str) -> None:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         order = "ORDER BY ensemble_score DESC, rank"
         for table, source in (("users", users_sql), ("tx", tx_sql)):
             con.execute(
@@ -183,3 +202,108 @@ def build_index(scored_dir: Path, target: Path, stamp: str) -> None:
         con.execute("CHECKPOINT")
     finally:
         con.close()
+
+
+#: SQLite's column affinity for each DuckDB type (what is not listed is stored as text).
+_AFFINITY = {
+    "BOOLEAN": "INTEGER",
+    "TINYINT": "INTEGER",
+    "SMALLINT": "INTEGER",
+    "INTEGER": "INTEGER",
+    "BIGINT": "INTEGER",
+    "UTINYINT": "INTEGER",
+    "USMALLINT": "INTEGER",
+    "UINTEGER": "INTEGER",
+    "FLOAT": "REAL",
+    "DOUBLE": "REAL",
+}
+#: Columns of `users` the anomaly list filters on: each gets an index with `pos`.
+USER_FILTER_COLUMNS = ("persona", "scenario", "flagged", "ensemble_score")
+
+
+def user_column_kinds(index: Path) -> dict[str, str]:
+    """Each column of `users` (but `pos`): `bool`, `list`, `number` or `text`, how the
+    SQLite file stores it (booleans as 0/1, lists as JSON)."""
+    con = duckdb.connect(str(index), read_only=True)
+    try:
+        described = con.execute("DESCRIBE users").fetchall()
+    finally:
+        con.close()
+    kinds: dict[str, str] = {}
+    for name, kind, *_ in described:
+        if name == "pos":
+            continue
+        kind = str(kind)
+        if kind == "BOOLEAN":
+            kinds[name] = "bool"
+        elif kind.endswith("[]"):
+            kinds[name] = "list"
+        elif kind in _AFFINITY:
+            kinds[name] = "number"
+        else:
+            kinds[name] = "text"
+    return kinds
+
+
+def _as_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def build_users_file(index: Path, target: Path) -> None:
+    """Copy `users` and `flagged_tx` of the DuckDB index into a SQLite file."""
+    import sqlite3
+
+    src = duckdb.connect(str(index), read_only=True)
+    dst = sqlite3.connect(target, isolation_level=None)
+    try:
+        src.execute("SET TimeZone = 'UTC'")
+        described = src.execute("DESCRIBE users").fetchall()
+        names = [str(row[0]) for row in described]
+        kinds = {str(row[0]): str(row[1]) for row in described}
+        columns = ", ".join(
+            f'"{n}" ' + ("INTEGER PRIMARY KEY" if n == "pos" else _AFFINITY.get(kinds[n], "TEXT"))
+            for n in names
+        )
+        selected = ", ".join(
+            f'to_json("{n}")::VARCHAR' if kinds[n].endswith("[]") else f'"{n}"' for n in names
+        )
+        # Times and other values SQLite has no type for are stored as their ISO/text form.
+        textual = {
+            i
+            for i, n in enumerate(names)
+            if kinds[n] != "VARCHAR" and not kinds[n].endswith("[]") and kinds[n] not in _AFFINITY
+        }
+        dst.execute("PRAGMA journal_mode = OFF")
+        dst.execute("PRAGMA synchronous = OFF")
+        dst.execute("BEGIN")
+        dst.execute(f"CREATE TABLE users ({columns})")
+        insert = f"INSERT INTO users VALUES ({', '.join('?' for _ in names)})"
+        cur = src.execute(f"SELECT {selected} FROM users ORDER BY pos")
+        while rows := cur.fetchmany(50_000):
+            if textual:
+                rows = [
+                    tuple(_as_text(v) if i in textual else v for i, v in enumerate(row))
+                    for row in rows
+                ]
+            dst.executemany(insert, rows)
+        dst.execute("CREATE UNIQUE INDEX users_user_id ON users (user_id)")
+        for column in USER_FILTER_COLUMNS:
+            dst.execute(f'CREATE INDEX users_{column} ON users ("{column}", pos)')
+        dst.execute(
+            "CREATE TABLE flagged_tx (user_id INTEGER, hour INTEGER, tx_type TEXT, country TEXT)"
+        )
+        cur = src.execute("SELECT user_id, hour, tx_type, country FROM flagged_tx")
+        while rows := cur.fetchmany(50_000):
+            dst.executemany("INSERT INTO flagged_tx VALUES (?, ?, ?, ?)", rows)
+        dst.execute("CREATE INDEX flagged_tx_hour ON flagged_tx (hour, user_id)")
+        dst.execute("CREATE INDEX flagged_tx_type ON flagged_tx (tx_type, user_id)")
+        dst.execute("CREATE INDEX flagged_tx_country ON flagged_tx (country, user_id)")
+        dst.execute("COMMIT")
+        dst.execute("ANALYZE")
+    finally:
+        dst.close()
+        src.close()

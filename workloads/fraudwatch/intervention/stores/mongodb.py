@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,6 +49,10 @@ class MongoStore(StateStore):
         self.db = self.client[database] if database else default_db
         self.db.tokens.create_index("token_hash", unique=True)
         self.db.audit.create_index([("subject_kind", ASCENDING), ("subject_id", ASCENDING)])
+        # The circuit breaker counts automated locks in its window on every alert.
+        self.db.audit.create_index(
+            [("action", ASCENDING), ("result", ASCENDING), ("ts", ASCENDING)]
+        )
         self.db.sessions.create_index("actor")
         # get_state, states_of (a page of the anomaly list) and subjects_with read by these.
         self.db.state.create_index([("kind", ASCENDING), ("subject_id", ASCENDING)])
@@ -129,6 +134,15 @@ class MongoStore(StateStore):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not acquire {lease_id} within {LEASE_SECONDS}s")
             time.sleep(0.005)
+
+    @contextlib.contextmanager
+    def lease(self, name: str) -> Iterator[None]:
+        lease_id = f"lease:{name}"
+        owner = self._acquire(lease_id)
+        try:
+            yield
+        finally:
+            self.db.leases.delete_one({"_id": lease_id, "owner": owner})
 
     def apply_intervention(self, entry: dict[str, Any], subject_id: str) -> dict[str, Any]:
         kind, field, value = ACTION_EFFECTS[entry["action"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,9 @@ ACTION_LABELS: dict[str, str] = {
 #: How long a claimed Idempotency-Key stays `pending` before a retry may take it over: the
 #: claim is a lease, so a process killed mid-request does not leave the key 409 forever.
 IDEMPOTENCY_LEASE_SECONDS = 60
+
+#: How long a lease (StateStore.lease) outlives a holder that died without releasing it.
+LEASE_SECONDS = 30
 
 #: The account flags a user profile carries as its current state.
 ACCOUNT_FLAGS = ("locked", "step_up")
@@ -151,6 +155,13 @@ class StateStore(ABC):
     @abstractmethod
     def release_idempotency(self, principal: str, key: str) -> None:
         """Forget a claimed key whose request failed, so a retry can act."""
+
+    # --- exclusive sections shared by every client of the store -----------------------
+    @abstractmethod
+    def lease(self, name: str) -> AbstractContextManager[None]:
+        """Hold `name` for the `with` block, exclusively among every client of this store,
+        other processes included (the circuit breaker's check-then-lock in two service
+        processes). A holder that died loses the lease after LEASE_SECONDS."""
 
     # --- things seen once: signed-hook nonces, alert firings ----------------------------
     @abstractmethod

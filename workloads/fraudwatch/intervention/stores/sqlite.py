@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from fraudwatch.intervention.stores.repository import (
     DECISION_FIELDS,
     DISPOSITION_FIELDS,
     IDEMPOTENCY_LEASE_SECONDS,
+    LEASE_SECONDS,
     StateStore,
     utc_iso,
 )
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS audit (
     subject_kind TEXT, subject_id TEXT, reason TEXT, alert_id TEXT, result TEXT, detail TEXT,
     prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject_kind, subject_id);
+CREATE INDEX IF NOT EXISTS audit_action ON audit (action, result, ts);
 CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER,
     hash TEXT);
 CREATE TABLE IF NOT EXISTS state (kind TEXT, subject_id TEXT, field TEXT, value INTEGER,
@@ -45,6 +48,8 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (session_hash TEXT PRIMARY KEY, actor TEXT, role TEXT,
     csrf TEXT, expires_at REAL, created_at TEXT);
 CREATE INDEX IF NOT EXISTS sessions_actor ON sessions (actor);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL,
+    expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at);
 CREATE TABLE IF NOT EXISTS profiles (user_id TEXT PRIMARY KEY, persona TEXT, last_seen TEXT,
@@ -73,7 +78,14 @@ class SqliteStore(StateStore):
             # Created readable by its owner only (tokens' hashes, sessions, the audit log);
             # SQLite gives the -wal and -shm files the same mode.
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        with self._connect() as con:
+        # One connection per thread, kept (opening one and reading the schema on every call
+        # cost more than the queries); writers of this process queue on a lock instead of
+        # SQLite's sleeping busy handler (other processes still meet that, with `timeout`).
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        with self._read() as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.executescript(SCHEMA)
             self._migrate(con)
@@ -88,14 +100,21 @@ class SqliteStore(StateStore):
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.row_factory = sqlite3.Row
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            con.row_factory = sqlite3.Row
+            self._local.con = con
+            with self._connections_lock:
+                self._connections.append(con)
         return con
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         con = self._connect()
-        try:
+        with self._write_lock:
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con
@@ -103,16 +122,18 @@ class SqliteStore(StateStore):
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-        finally:
-            con.close()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
-        try:
-            yield con
-        finally:
+        # Autocommit: every statement reads the newest committed state (WAL).
+        yield self._connect()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for con in connections:
             con.close()
+        self._local = threading.local()
 
     # --- audit -------------------------------------------------------------------------
     def _append(self, con: sqlite3.Connection, entry: dict[str, Any]) -> dict[str, Any]:
@@ -285,6 +306,32 @@ class SqliteStore(StateStore):
                 "DELETE FROM idempotency WHERE principal = ? AND key = ? AND status = 'pending'",
                 (principal, key),
             )
+
+    # --- leases -------------------------------------------------------------------------
+    @contextmanager
+    def lease(self, name: str) -> Iterator[None]:
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + LEASE_SECONDS
+        while True:
+            now = time.time()
+            with self._write() as con:
+                # A holder that died leaves an expired lease: take it over.
+                con.execute("DELETE FROM leases WHERE name = ? AND expires_at <= ?", (name, now))
+                taken = con.execute(
+                    "INSERT INTO leases (name, owner, expires_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (name) DO NOTHING",
+                    (name, owner, now + LEASE_SECONDS),
+                ).rowcount
+            if taken == 1:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"could not acquire the lease {name} within {LEASE_SECONDS}s")
+            time.sleep(0.005)
+        try:
+            yield
+        finally:
+            with self._write() as con:
+                con.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     # --- things seen once ---------------------------------------------------------------
     def remember_once(self, key: str, expires_at: float, now: float | None = None) -> bool:
