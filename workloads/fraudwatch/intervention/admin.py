@@ -38,7 +38,7 @@ from fraudwatch.intervention.dispositions import (
     record_disposition,
     undisposed_flagged,
 )
-from fraudwatch.intervention.interventions import intervene, record_refusal
+from fraudwatch.intervention.interventions import UnknownSubject, act
 from fraudwatch.intervention.masking import record_view
 from fraudwatch.intervention.profiles import account_state, remember_profile
 from fraudwatch.intervention.results import AnomalyFilter
@@ -312,19 +312,12 @@ def mount_admin(
         # The same rules as the API: a refusal is audited, an unknown account too.
         principal = session.principal
         ctx.permit(principal, "interventions:write", f"POST {request.url.path}", via="admin")
-        if not ctx.results.user_exists(user_id):
-            record_refusal(
-                ctx.store,
-                principal,
-                action,
-                "account",
-                str(user_id),
-                "unknown account",
-                reason=reason.strip(),
-                via="admin",
+        try:
+            outcome = act(
+                ctx.store, ctx.results, principal, action, user_id, reason.strip(), via="admin"
             )
-            raise HTTPException(404, f"unknown account {user_id}: not in the scored results")
-        outcome = intervene(ctx.store, principal, action, str(user_id), reason.strip(), via="admin")
+        except UnknownSubject as unknown:
+            raise HTTPException(404, str(unknown)) from None
         ctx.count(action, outcome.result, "admin")
         return RedirectResponse(f"/admin/users/{user_id}?done={action}", status_code=303)
 

@@ -1,5 +1,6 @@
-"""Carrying out interventions: by people through the API, and automatically from alerts with
-the safety valves (dry-run, allow-list, circuit breaker). Every outcome lands in the audit log."""
+"""Carrying out interventions: by people through the API and the admin page, and automatically
+from alerts with the safety valves (dry-run, allow-list, circuit breaker). `act` is the one way
+an intervention is carried out for all three; every outcome lands in the audit log."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.config import PolicySettings
 from fraudwatch.intervention.hooks import AlertSignal
 from fraudwatch.intervention.policy import decide
+from fraudwatch.intervention.profiles import remember_profile
+from fraudwatch.intervention.results import ResultsReader
 from fraudwatch.intervention.stores import StateStore
 from fraudwatch.intervention.stores.repository import ACTION_EFFECTS
 
@@ -63,6 +66,54 @@ def intervene(
         sealed["seq"],
         sealed.get("detail") or "",
     )
+
+
+class UnknownSubject(LookupError):
+    """The account or transaction is not in the scored results: nothing was changed and the
+    refusal is on the audit log (`outcome`). The API and the admin page answer 404."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        noun = outcome.subject_kind
+        super().__init__(f"unknown {noun} {outcome.subject_id}: not in the scored results")
+        self.outcome = outcome
+
+
+def act(
+    store: StateStore,
+    results: ResultsReader,
+    principal: Principal,
+    action: str,
+    subject_id: int,
+    reason: str,
+    alert_id: str | None = None,
+    via: str = "api",
+    detail: str = "",
+) -> Outcome:
+    """Carry out one intervention, the same way for the API, the admin page and the alert
+    hooks (the caller has checked permission; the hooks have applied the policy): the subject
+    must be in the scored results (else the refusal is audited and UnknownSubject raised),
+    the change and its audit entry are one step of the store, and an account's profile takes
+    its persona from the results."""
+    kind = ACTION_EFFECTS[action][0]
+    user = results.user(subject_id) if kind == "account" else None
+    exists = user is not None if kind == "account" else results.transaction(subject_id) is not None
+    if not exists:
+        refused = record_refusal(
+            store,
+            principal,
+            action,
+            kind,
+            str(subject_id),
+            f"unknown {kind}",
+            reason=reason,
+            alert_id=alert_id,
+            via=via,
+        )
+        raise UnknownSubject(refused)
+    outcome = intervene(store, principal, action, str(subject_id), reason, alert_id, via, detail)
+    if user is not None:
+        remember_profile(store, subject_id, user)
+    return outcome
 
 
 def record_refusal(
@@ -119,10 +170,12 @@ def join(*parts: str) -> str:
 
 class AutomatedResponder:
     """Acts on alert signals under the policy. One instance per service process: the breaker
-    check and the lock it guards are serialised by a process lock."""
+    check and the lock it guards are serialised by a process lock and, across the service
+    processes sharing a store, by the store's `circuit-breaker` lease."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, results: ResultsReader) -> None:
         self.store = store
+        self.results = results
         self._lock = threading.Lock()
 
     def human_decision(self, uid: str, policy: PolicySettings, started_at: str) -> str:
@@ -273,7 +326,9 @@ class AutomatedResponder:
                 alert_id=signal.alert_id,
                 via=via,
             )
-        with self._lock:
+        # The breaker's count and the lock it lets through are one step: within this process
+        # (the lock) and among every process sharing the store (the store's lease).
+        with self._lock, self.store.lease("circuit-breaker"):
             is_open, count = self.breaker_open(policy)
             if is_open:
                 item = {
@@ -320,6 +375,14 @@ class AutomatedResponder:
                     queued.detail,
                     approval_id,
                 )
-            return intervene(
-                self.store, principal, action, uid, reason, signal.alert_id, via, mismatch
+            return act(
+                self.store,
+                self.results,
+                principal,
+                action,
+                signal.user_id,
+                reason,
+                signal.alert_id,
+                via,
+                mismatch,
             )
