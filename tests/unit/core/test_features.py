@@ -172,12 +172,12 @@ def test_behaviour_change_against_the_users_own_baseline(features):
 
 
 def _activity_rise_reference(times: list[float], end: float) -> float | None:
-    """The activity change point written out in plain Python: over the splits with at least
-    two transactions on each side, the signed root of the Poisson rate-change likelihood
-    ratio, rises only."""
+    """The activity change point written out in plain Python: over the splits after each of
+    the user's transactions but the first, the signed root of the Poisson rate-change
+    likelihood ratio, rises only."""
     n, best = len(times), None
-    for k in range(2, n - 1):
-        f = (times[k] - times[0]) / (end - times[0])
+    for k in range(1, n):
+        f = min(max((times[k] - times[0]) / (end - times[0]), 1e-6), 1 - 1e-6)
         share = k / n
         llr = k * math.log(share / f) + (n - k) * math.log((1 - share) / (1 - f))
         value = math.sqrt(2 * max(llr, 0.0)) if share < f else 0.0
@@ -202,7 +202,7 @@ def test_activity_change_point_sees_a_quiet_account_turn_busy(features):
     expected = _activity_rise_reference([ts for ts, _ in times], end)
     assert expected is not None and expected > 1.0
     assert u[3]["activity_change_point"] == pytest.approx(expected)
-    # Fewer than two transactions on a side of every split: no statistic.
+    # One transaction: no split, no statistic.
     assert u[2]["activity_change_point"] is None
 
 

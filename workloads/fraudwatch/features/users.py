@@ -40,17 +40,10 @@ USER_FEATURES = (
 )
 
 
-# A change of level needs at least this many transactions on each side of it: a single one
-# after the split is an outlier (max_amount_vs_baseline sees those), not a new level.
-MIN_SEGMENT = 2
-
-
 def _split(t: ir.Table) -> tuple[ir.FloatingValue, ir.FloatingValue]:
-    """(k, n): the transactions before this one and the user's total, as floats; k is null
-    where either side of the split would hold fewer than MIN_SEGMENT transactions."""
-    k = t.user_tx_index.cast("float64")
-    n = t.user_tx_count.cast("float64")
-    return ibis.ifelse((k >= MIN_SEGMENT) & (n - k >= MIN_SEGMENT), k, ibis.null("float64")), n
+    """(k, n): the transactions before this one (null at the user's first) and the user's
+    total, as floats."""
+    return t.user_tx_index.cast("float64").nullif(0.0), t.user_tx_count.cast("float64")
 
 
 def _change_points(txf: ir.Table) -> ir.Table:
@@ -59,7 +52,7 @@ def _change_points(txf: ir.Table) -> ir.Table:
     amount and for the risky-type indicator. Its maximum over k is the classic CUSUM /
     likelihood-ratio statistic for one change in level: large when the user's behaviour
     stepped up at some point and stayed there (persona drift), small for a stable user,
-    whatever the user's own level. Null where a side holds fewer than MIN_SEGMENT."""
+    whatever the user's own level. Null at the user's first transaction."""
     before = ibis.window(group_by="user_id", order_by=["ts", "tx_id"], rows=(None, -1))
     whole = ibis.window(group_by="user_id")
     t = txf.mutate(
@@ -88,8 +81,7 @@ def _activity_change_points(txf: ir.Table) -> ir.Table:
     first transaction to the end of the data) that lies before it; the statistic is
     sqrt(2 n KL(k/n || f)) when fewer fell before than the time predicts (a rise), else 0.
     Large when a quiet account turns busy and stays busy (persona drift, a dormant account
-    reactivated), whatever the user's usual rate; null where a side holds fewer than
-    MIN_SEGMENT.
+    reactivated), whatever the user's usual rate; null at the user's first transaction.
 
     The end of the data is one scalar joined to every row (no window over the whole table,
     which a cluster engine would run on one partition)."""
