@@ -1,12 +1,13 @@
-"""Calibrated scores keep their resolution past the training range; the ensemble's weights
-follow the members' agreement; the copula member ranks rare values first."""
+"""Calibrated scores keep their resolution past the training range; an anomaly that one
+ensemble member alone sees still ranks at the top; the copula member ranks rare values
+first."""
 
 from __future__ import annotations
 
 import numpy as np
 from fraudwatch.models.calibration import TailCalibration
 from fraudwatch.models.copod import CopodModel
-from fraudwatch.models.ensemble import Ensemble, consensus_weights
+from fraudwatch.models.ensemble import Ensemble
 
 
 def test_scores_beyond_the_training_range_still_rank():
@@ -28,17 +29,26 @@ def test_a_calibrated_score_is_the_share_of_training_below():
     assert np.isnan(calibration.score(np.array([np.nan]))[0])
 
 
-def test_a_member_that_disagrees_with_the_others_weighs_less():
+def test_an_anomaly_only_one_member_sees_still_ranks_at_the_top():
+    # Two members that resemble each other and one that sees something else: the ensemble must
+    # not drown the third (weights fitted to the members' agreement did: the third got almost
+    # none, and what only it saw fell out of the top 1 %).
     rng = np.random.default_rng(3)
-    signal = rng.normal(size=5_000)
-    members = {
-        "iforest": signal + rng.normal(scale=0.3, size=5_000),
-        "copod": signal + rng.normal(scale=0.3, size=5_000),
-        "autoencoder": rng.normal(size=5_000),  # noise
+    n = 5_000
+    shared = rng.normal(size=n)
+    raw = {
+        "iforest": shared + rng.normal(scale=0.3, size=n),
+        "copod": shared + rng.normal(scale=0.3, size=n),
+        "autoencoder": rng.exponential(size=n),  # a reconstruction error
     }
-    weights = consensus_weights(members)
-    assert weights["autoencoder"] < 0.1 < weights["iforest"]
-    assert abs(sum(weights.values()) - 1) < 1e-9
+    # Ordinary for the two that agree, a reconstruction error far past training for the third.
+    seen_by_one = np.arange(10)
+    raw["iforest"][seen_by_one] = raw["copod"][seen_by_one] = 0.0
+    raw["autoencoder"][seen_by_one] = 1e4
+    ensemble = Ensemble.fit(raw)
+    assert set(ensemble.weights.values()) == {1 / 3}
+    top = np.argsort(-ensemble.score(raw), kind="stable")[: n // 100]
+    assert set(seen_by_one) <= set(top.tolist())
 
 
 def test_the_ensemble_uses_the_members_present_in_each_row():

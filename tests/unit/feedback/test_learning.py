@@ -33,10 +33,10 @@ def test_weights_move_to_the_member_that_ranks_the_labels():
     result = choose_weights(ensemble, {n: v[labelled] for n, v in raw.items()}, y[labelled], 30)
     assert result.learned, result.reason
     assert result.weights["iforest"] >= 0.8 > ensemble.weights["iforest"]
-    assert result.ap_learned >= result.ap_consensus + MIN_GAIN
+    assert result.ap_learned >= result.ap_unsupervised + MIN_GAIN
 
 
-def test_too_few_labels_or_one_class_keep_the_consensus():
+def test_too_few_labels_or_one_class_keep_the_unsupervised_weights():
     raw, y = _members()
     ensemble = Ensemble.fit(raw)
     few = list(range(20))

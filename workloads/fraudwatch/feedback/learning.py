@@ -1,13 +1,13 @@
 """Ensemble weights learned from analysts' labels (docs/feedback.md, "Learning").
 
-The unsupervised ensemble weighs its members by consensus (models/ensemble.py). Once enough
+The unsupervised ensemble weighs its members equally (models/ensemble.py). Once enough
 labelled users exist, the retraining learns the user-level weights instead: it tries every
 weighting on a simplex grid (steps of GRID_STEP) and keeps the one whose weighted statistic
 ranks the labelled users best, by average precision (fraud above legitimate). Safeguards:
 
 - at least `min_labels` labelled users in the training data, with MIN_PER_CLASS of each
-  verdict, or nothing is learned (the consensus weights stay: unsupervised);
-- the consensus weights are one of the candidates and are replaced only by a weighting at
+  verdict, or nothing is learned (the unsupervised weights stay);
+- the unsupervised weights are one of the candidates and are replaced only by a weighting at
   least MIN_GAIN better, so noise in a few labels does not move them;
 - the ensemble is recalibrated on the whole training population with the new weights, so a
   score still means the share of that population it exceeds and the thresholds keep their
@@ -47,9 +47,9 @@ class WeightLearning:
     reason: str
     labelled: int = 0
     fraud: int = 0
-    consensus_weights: dict[str, float] = field(default_factory=dict)
+    unsupervised_weights: dict[str, float] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
-    ap_consensus: float | None = None
+    ap_unsupervised: float | None = None
     ap_learned: float | None = None
 
     def as_json(self) -> dict:
@@ -90,27 +90,27 @@ def choose_weights(
     if n < min_labels or min(fraud, n - fraud) < MIN_PER_CLASS:
         base.reason = (
             f"{n} labelled users ({fraud} fraud) before the cut-off; learning needs at least "
-            f"{min_labels} with {MIN_PER_CLASS} of each verdict: the consensus weights stay"
+            f"{min_labels} with {MIN_PER_CLASS} of each verdict: the unsupervised weights stay"
         )
         return base
     names = list(ensemble.scales)
-    consensus = labelled_ap(ensemble, raw, y)
-    best, best_ap = dict(ensemble.weights), consensus
+    unsupervised = labelled_ap(ensemble, raw, y)
+    best, best_ap = dict(ensemble.weights), unsupervised
     for weights in simplex_grid(names):
         ap = labelled_ap(Ensemble(ensemble.scales, weights, ensemble.calibration), raw, y)
         if ap > best_ap + 1e-12:
             best, best_ap = weights, ap
-    base.ap_consensus, base.ap_learned = round(consensus, 4), round(best_ap, 4)
-    if best_ap < consensus + MIN_GAIN:
+    base.ap_unsupervised, base.ap_learned = round(unsupervised, 4), round(best_ap, 4)
+    if best_ap < unsupervised + MIN_GAIN:
         base.reason = (
-            f"no weighting ranks the {n} labelled users better than the consensus by "
-            f"{MIN_GAIN} average precision: the consensus weights stay"
+            f"no weighting ranks the {n} labelled users better than the unsupervised weights by "
+            f"{MIN_GAIN} average precision: the unsupervised weights stay"
         )
         return base
     base.learned, base.weights = True, best
     base.reason = (
         f"weights learned from {n} labelled users ({fraud} fraud): labelled average precision "
-        f"{consensus:.3f} → {best_ap:.3f}"
+        f"{unsupervised:.3f} → {best_ap:.3f}"
     )
     return base
 

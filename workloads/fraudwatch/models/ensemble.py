@@ -1,4 +1,4 @@
-"""The ensemble: members' raw scores, robustly standardised, averaged with consensus weights,
+"""The ensemble: members' raw scores, robustly standardised, averaged with equal weights,
 then calibrated like any member (docs/models.md, "Ensemble").
 
 1. Unification. Each member's raw score (reconstruction and prediction errors on a log scale,
@@ -6,10 +6,12 @@ then calibrated like any member (docs/models.md, "Ensemble").
    its training inter-quartile range. Unlike percentiles this keeps the tail's magnitude: a
    row far beyond anything seen in training stays far above one that is merely in the top
    percentile, and the median/IQR are not moved by the anomalies in the training sample.
-2. Weights. Each member's weight is its Spearman correlation, on the training sample, with the
-   mean of the other members (zero when negative): a member that disagrees with everyone else
-   is more likely fitting noise than finding what the others miss, so it counts less; with a
-   single member the weight is 1. The weights are fitted once and stored with the version.
+2. Weights. Equal: the members are built to see different things (trees, tails, a
+   reconstruction, a sequence), and an anomaly that one of them alone sees must still lift the
+   score. Weights fitted to the members' agreement were tried and measured (docs/models.md):
+   they reward the members that resemble each other and cost the complementary ones, which
+   lowered PR-AUC on generated users and did not help on the public sets. Analysts' labels may
+   replace the weights (feedback/learning.py, `reweighted`).
 3. Combination. The weighted mean of the standardised scores that are present (the LSTM has no
    score for a user's first transaction), then calibrated on the training sample like a member
    (calibration.py), so that the ensemble score is the share of the training population it
@@ -58,36 +60,9 @@ def _prepare(raw: np.ndarray, log: bool) -> np.ndarray:
         return np.log(np.maximum(raw, 0.0) + 1e-12)
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    return ranks
-
-
-def consensus_weights(standardised: dict[str, np.ndarray]) -> dict[str, float]:
-    """Spearman correlation of each member with the mean of the others (rows where every
-    member has a score); negative correlations count as 0; equal weights when none is
-    positive or there is one member."""
-    names = list(standardised)
-    if len(names) < 2:
-        return dict.fromkeys(names, 1.0)
-    stacked = np.vstack([standardised[n] for n in names])
-    complete = np.all(np.isfinite(stacked), axis=0)
-    if complete.sum() < 3:
-        return dict.fromkeys(names, 1.0 / len(names))
-    ranks = np.vstack([_ranks(row[complete]) for row in stacked])
-    weights = {}
-    for i, name in enumerate(names):
-        others = np.delete(ranks, i, axis=0).mean(axis=0)
-        if np.std(ranks[i]) == 0 or np.std(others) == 0:
-            weights[name] = 0.0
-        else:
-            weights[name] = max(0.0, float(np.corrcoef(ranks[i], others)[0, 1]))
-    total = sum(weights.values())
-    if total <= 0:
-        return dict.fromkeys(names, 1.0 / len(names))
-    return {n: w / total for n, w in weights.items()}
+def equal_weights(names: list[str]) -> dict[str, float]:
+    """The unsupervised weighting: every member counts the same."""
+    return dict.fromkeys(names, 1.0 / len(names))
 
 
 def weighted_mean(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -116,7 +91,7 @@ class Ensemble:
     def fit(cls, raw: dict[str, np.ndarray]) -> Ensemble:
         scales = {name: MemberScale.fit(name, values) for name, values in raw.items()}
         standardised = {name: scales[name].standardise(v) for name, v in raw.items()}
-        weights = consensus_weights(standardised)
+        weights = equal_weights(list(standardised))
         statistic = weighted_mean(standardised, weights)
         return cls(scales, weights, TailCalibration.fit(statistic))
 
