@@ -54,6 +54,13 @@ def test_daily_runs_the_steps_in_order_with_back_off(tmp_path, monkeypatch):
     alerts = dag.get_task("evaluate_alerts")
     assert alerts.upstream_task_ids == {"publish_elasticsearch", "publish_tableau"}
     assert alerts.trigger_rule == "none_failed"
+    # Retention runs last, once the day is scored and alerted on, and only then.
+    retain = dag.get_task("retain")
+    assert alerts.downstream_task_ids == {"retain"}
+    assert retain.upstream_task_ids == {"evaluate_alerts"}
+    assert retain.downstream_task_ids == set()
+    assert retain.trigger_rule == "all_success"
+    assert [t.task_id for t in dag.topological_sort()][-1] == "retain"
     score = dag.get_task("score")
     assert score.retries == 4 and score.retry_exponential_backoff
     assert score.on_failure_callback

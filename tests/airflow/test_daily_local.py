@@ -1,8 +1,9 @@
 """`fraudwatch_daily` in local mode, end to end with dag.test() on a small generated day:
 the outputs appear, a rerun of the date replaces them with the same content (no duplicates),
-the next day is compared with it, and a failed quality check stops the run with a reason.
-Publishing to Elasticsearch and Tableau is switched off here (its default in local mode):
-those tasks are expected to be skipped."""
+the next day is compared with it, the last task removes the day folders older than the
+retention policy (privacy.retention, counted back from the day after the logical date), and
+a failed quality check stops the run with a reason. Publishing to Elasticsearch and Tableau is
+switched off here (its default in local mode): those tasks are expected to be skipped."""
 
 from __future__ import annotations
 
@@ -71,21 +72,60 @@ def snapshot(home: Path) -> dict[str, str]:
     return out
 
 
+#: Day folders of earlier runs, planted before the first run. Run of DAY_1 counts back from
+#: 2026-03-03: raw/features (90 days) keep 2025-12-03 on, reports (365 days) 2025-03-03 on.
+OLD_DAYS = {
+    "raw/2025-12-02": "removed by the run of DAY_1",
+    "features/2025-12-02": "removed by the run of DAY_1",
+    "scored/2025-11-20": "removed by the run of DAY_1",
+    "reports/2025-03-02": "removed by the run of DAY_1",
+    "raw/2025-12-03": "kept by DAY_1, removed by DAY_2",
+    "reports/2025-03-03": "kept by DAY_1, removed by DAY_2",
+    "scored/2025-12-10": "kept by both",
+    "reports/2025-12-02": "kept by both",
+}
+
+
+def _plant_old_days(home: Path) -> None:
+    for folder in OLD_DAYS:
+        path = home / folder / "old.json"
+        path.parent.mkdir(parents=True)
+        path.write_text('{"planted": true}\n')
+
+
+def _present(home: Path) -> set[str]:
+    return {folder for folder in OLD_DAYS if (home / folder).exists()}
+
+
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("daily")
     home = tmp / "home"
+    _plant_old_days(home)
     with pytest.MonkeyPatch.context() as mp:
+        # The retention step reaches only the stores of this run: no Elasticsearch, Kafka or
+        # intervention state store from the environment or a config file of this machine.
+        mp.setenv("FRAUDWATCH_HOME", str(tmp / "fraudwatch-home"))
+        for name in (
+            "FRAUDWATCH_ELASTICSEARCH_URL",
+            "FRAUDWATCH_STATE_URL",
+            "FRAUDWATCH_CONFIG",
+            "FRAUDWATCH_KAFKA_BOOTSTRAP",
+        ):
+            mp.delenv(name, raising=False)
         dag = load_dag("fraudwatch_daily.py", small_config(home), tmp, mp)
         first = _run(dag, DAY_1)
         after_first = snapshot(home)
+        present_after_first = _present(home)
         second = _run(dag, DAY_1)
         after_second = snapshot(home)
         third = _run(dag, DAY_2)
+        present_after_third = _present(home)
     return {
         "home": home,
         "states": (first, second, third),
         "snapshots": (after_first, after_second),
+        "old_days": (present_after_first, present_after_third),
     }
 
 
@@ -95,6 +135,24 @@ def test_daily_run_succeeds_with_publishing_skipped(daily):
         assert states["publish_elasticsearch"] == "skipped"
         assert states["publish_tableau"] == "skipped"
         assert states["evaluate_alerts"] == "success"
+        assert states["retain"] == "success"
+
+
+def test_retain_removes_the_days_older_than_the_policy_and_keeps_the_rest(daily):
+    after_first, after_third = daily["old_days"]
+    assert after_first == {
+        "raw/2025-12-03",
+        "reports/2025-03-03",
+        "scored/2025-12-10",
+        "reports/2025-12-02",
+    }
+    assert after_third == {"scored/2025-12-10", "reports/2025-12-02"}
+    home = daily["home"]
+    # The runs' own days are within the policy and stay; removed days leave no trash behind.
+    for day in ("2026-03-02", "2026-03-03"):
+        for folder in ("raw", "features", "scored", "reports"):
+            assert (home / folder / day).is_dir(), (folder, day)
+    assert not any(p.is_file() for p in (home / "_retention-trash").rglob("*"))
 
 
 def test_daily_run_leaves_the_scored_day_and_its_reports(daily):

@@ -57,6 +57,7 @@ def _validate(manifest: dict) -> None:
                 "publish_elasticsearch",
                 "publish_tableau",
                 "evaluate_alerts",
+                "retain",
             },
         ),
         ("fraudwatch_retrain.py", {"prepare_window", "train", "evaluate_candidate", "gate"}),

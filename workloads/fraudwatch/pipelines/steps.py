@@ -334,6 +334,18 @@ def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
     return payload
 
 
+def retain(config: PipelineConfig, day: str) -> dict:
+    """Enforce privacy.retention in every configured store (`fraudwatch privacy retain`,
+    docs/privacy.md), counted back from the day after DAY: the day the run of DAY happens, so
+    a rerun or backfill of DAY removes what a run on that day would have removed. The stores
+    are the data root, the pipeline home, and those the environment names
+    (FRAUDWATCH_ELASTICSEARCH_URL, FRAUDWATCH_STATE_URL, the Kafka bootstrap)."""
+    from fraudwatch.privacy.retain import carry_out, from_config, plan
+
+    policy, stores = from_config(config)
+    return carry_out(plan(policy, stores, today=_day(day) + timedelta(days=1)))
+
+
 # ---- fraudwatch_retrain ----------------------------------------------------------------------
 
 
@@ -545,6 +557,7 @@ STEPS: dict[str, Callable[[PipelineConfig, str], dict]] = {
     "publish_elasticsearch": publish_elasticsearch,
     "publish_tableau": publish_tableau,
     "evaluate_alerts": evaluate_alerts,
+    "retain": retain,
     "prepare_window": prepare_window,
     "train": train,
     "evaluate_candidate": evaluate_candidate,

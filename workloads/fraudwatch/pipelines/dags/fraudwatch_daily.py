@@ -1,7 +1,8 @@
-"""fraudwatch_daily: land → check → features → score → check → publish → alerts, per day.
+"""fraudwatch_daily: land → check → features → score → check → publish → alerts → retain,
+per day.
 
-Every step replaces only its logical date's outputs, so a rerun or a backfill of a date
-leaves one copy of that day. Configuration: $FRAUDWATCH_PIPELINE_CONFIG (docs/airflow.md).
+Every step but `retain` replaces only its logical date's outputs, so a rerun or a backfill
+of a date leaves one copy of that day; `retain` removes what is older than privacy.retention. Configuration: $FRAUDWATCH_PIPELINE_CONFIG (docs/airflow.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ with DAG(
     alerts = step_task(config, DAG_ID, "evaluate_alerts")
     # Alerts run whether publishing ran or was switched off (skipped), never after a failure.
     alerts.trigger_rule = "none_failed"
+    # Retention (privacy.retention, docs/privacy.md) once the day is scored and alerted on:
+    # removes what is older than the policy, counted back from the day after the logical date.
+    retain = step_task(config, DAG_ID, "retain")
 
     land >> check_raw >> features >> score >> check_scores >> [publish_es, publish_tableau]
-    [publish_es, publish_tableau] >> alerts
+    [publish_es, publish_tableau] >> alerts >> retain
