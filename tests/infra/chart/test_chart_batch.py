@@ -28,7 +28,7 @@ def test_cronjob_runs_score_on_spark_nightly_without_overlap(rendered) -> None:
 
 def test_spark_operator_mode_renders_the_app_and_only_the_rbac_its_driver_needs(rendered):
     objects = rendered["production"]
-    assert not find(objects, "CronJob")
+    assert not find(objects, "CronJob", "batch")
     (app,) = find(objects, "ScheduledSparkApplication", "batch")
     template = app["spec"]["template"]
     assert template["arguments"] == SCORE_ARGS
@@ -60,4 +60,4 @@ def test_spark_driver_may_reach_the_api_server_only_in_operator_mode(rendered) -
 
 def test_batch_can_be_switched_off() -> None:
     objects = render_chart({"batch": {"enabled": False}})
-    assert not find(objects, "CronJob") and not find(objects, "ServiceAccount", "batch")
+    assert not find(objects, "CronJob", "batch") and not find(objects, "ServiceAccount", "batch")

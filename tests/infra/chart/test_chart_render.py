@@ -15,11 +15,11 @@ EXPECTED_KINDS = {
         "HorizontalPodAutoscaler": 1,
         "PodDisruptionBudget": 1,
         "Service": 1,
-        "CronJob": 1,
-        "NetworkPolicy": 3,
+        "CronJob": 2,  # batch scorer + retention
+        "NetworkPolicy": 4,
         "ConfigMap": 1,
     },
-    "minimal": {"StatefulSet": 1, "Service": 1, "CronJob": 1, "NetworkPolicy": 2},
+    "minimal": {"StatefulSet": 1, "Service": 1, "CronJob": 2, "NetworkPolicy": 3},
     "production": {
         "Deployment": 2,
         "HorizontalPodAutoscaler": 1,
@@ -28,7 +28,8 @@ EXPECTED_KINDS = {
         "ScheduledSparkApplication": 1,
         "Role": 1,
         "RoleBinding": 1,
-        "NetworkPolicy": 3,
+        "CronJob": 1,  # retention (the batch scorer is a ScheduledSparkApplication)
+        "NetworkPolicy": 4,
     },
 }
 
