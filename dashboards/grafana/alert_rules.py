@@ -5,7 +5,8 @@ provisioning format (provisioning/alerting/fraudwatch.yaml). Grafana expands `${
 provisioning files, so templates here avoid `$` (they use `index .Labels "user_id"`), and the
 score threshold lives in the Elasticsearch query (`ensemble_score:>=ALERT_AT`) rather than in
 a math expression; its value comes from fraudwatch.scoring.thresholds, the one home of the
-thresholds.
+score thresholds. Operational thresholds (anomalies per minute, consumer lag, the inline
+decisions' fallback share) compare no score: they are named constants here, beside their rules.
 
 Routing: rules labelled `fraudwatch_route=intervention` carry a `user_id` label and go to the
 intervention service's Grafana hook (which acts per the policy in docs/intervention.md) and on
@@ -21,7 +22,7 @@ from fraudwatch.scoring.thresholds import THRESHOLDS
 from grafana_foundation_sdk.builders import alerting
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from interventions_dashboard import BREAKER_QUEUED
+from interventions_dashboard import BREAKER_QUEUED, FALLBACK_SHARE, RATE_WINDOW
 from panel_queries import (
     ELASTICSEARCH_UID,
     FLAGGED_TRANSACTIONS,
@@ -40,6 +41,12 @@ SCORE_THRESHOLD = THRESHOLDS.alert_at
 SURGE_PER_MINUTE = 50
 #: Unconsumed messages of the streaming scorer's consumer group that page on-call.
 MAX_STREAMING_LAG = 10_000
+#: Share of inline decisions (POST /v1/decisions) answered with the safe default
+#: (decisions.fallback) above which on-call is paged: scored answers are ~100 % in normal
+#: operation (a missing model makes it 100 % fallback); 5 % sustained for FALLBACK_FOR is an
+#: outage or a saturated scorer, not a few slow requests.
+MAX_DECISION_FALLBACK_SHARE = 0.05
+FALLBACK_FOR = "5m"
 INTERVENTION_RECEIVER = "fraudwatch-intervention"
 ONCALL_RECEIVER = "fraudwatch-oncall"
 ROUTE_LABEL = "fraudwatch_route"
@@ -221,6 +228,32 @@ def circuit_breaker_rule() -> dict[str, Any]:
     )
 
 
+def decision_fallback_rule(max_share: float = MAX_DECISION_FALLBACK_SHARE) -> dict[str, Any]:
+    """An operations alert (on-call), not a fraud alert: it names no account, so it is never
+    routed to the intervention hook."""
+    return _rule(
+        "fraudwatch-decision-fallbacks",
+        "Inline decisions falling back",
+        _query("A", PROMETHEUS_UID, promql("A", FALLBACK_SHARE, "fallback share"), 600),
+        [_reduce("fallback_share", "A", "last"), _above("alert", "fallback_share", max_share)],
+        labels={"severity": "critical", ROUTE_LABEL: "oncall"},
+        summary=(
+            f"More than {max_share:.0%} of inline decisions are the safe default "
+            "(decisions.fallback), not the model's"
+        ),
+        description=(
+            f"Over the last {RATE_WINDOW}, more than {max_share:.0%} of POST /v1/decisions "
+            "answers were decisions.fallback: payments get the fallback answer instead of a "
+            "scored one. The cause is in fraudwatch_decision_fallbacks_total{cause}: no_model "
+            "(nothing promoted in decisions.registry), model_error, state_error (the user "
+            "history), scoring_error, budget (decisions.budget_ms spent: the scorer is "
+            "saturated). See the 'Decision fallback rate' panel of the interventions dashboard "
+            "and the service log."
+        ),
+        for_=FALLBACK_FOR,
+    )
+
+
 def rule_groups(threshold: float = SCORE_THRESHOLD) -> list[dict[str, Any]]:
     return [
         {
@@ -235,7 +268,7 @@ def rule_groups(threshold: float = SCORE_THRESHOLD) -> list[dict[str, Any]]:
             "name": "fraudwatch-pipeline",
             "folder": FOLDER,
             "interval": "1m",
-            "rules": [streaming_lag_rule(), circuit_breaker_rule()],
+            "rules": [streaming_lag_rule(), circuit_breaker_rule(), decision_fallback_rule()],
         },
     ]
 

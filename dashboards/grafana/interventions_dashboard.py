@@ -1,5 +1,6 @@
 """Interventions: what automation and analysts did, the circuit breaker, measured alert
-precision, the latest audit entries."""
+precision, the inline decisions (latency, outcome mix, fallback share), the latest audit
+entries."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from panel_queries import (
     admin_url_variable,
     es_query,
     fraudwatch_dashboard,
+    prom_timeseries,
     promql,
 )
 
@@ -32,6 +34,48 @@ BREAKER_QUEUED = (
     'sum(increase(fraudwatch_interventions_total{result="queued", via=~"hook:.*"}[15m]))'
     " or vector(0)"
 )
+
+# --- inline decisions (POST /v1/decisions, docs/intervention.md "Inline decisions") ---------
+# The names the intervention service exports on /metrics (intervention/decisions.py, and the
+# request histogram of intervention/context.py). That module exports no name constants, so
+# they are spelled here once; tests/unit/dashboards/test_decision_panels.py scrapes the real
+# service after a real decision and fails when a name or label below is not what it exports.
+#: Counter: every recorded answer, labels `decision` (allow, step_up, block) and `fallback`.
+DECISIONS_TOTAL = "fraudwatch_decisions_total"
+#: Counter: answers that were decisions.fallback, label `cause` (no_model, model_error,
+#: state_error, scoring_error, budget).
+DECISION_FALLBACKS_TOTAL = "fraudwatch_decision_fallbacks_total"
+#: Histogram of every route's latency, labels `method`, `route` (the route template), `status`.
+REQUEST_SECONDS = "fraudwatch_http_request_seconds"
+DECISION_ROUTE = "/v1/decisions"
+#: Answered decisions only: a shed request (503, answered at once) or a refused body (4xx)
+#: would pull the quantiles down without being a decision.
+DECISION_ANSWERS = f'method="POST", route="{DECISION_ROUTE}", status="200"'
+RATE_WINDOW = "5m"
+_DECIDED = f"sum(rate({DECISIONS_TOTAL}[{RATE_WINDOW}]))"
+#: Share of the decisions answered with the safe default, all causes; empty (no data) while
+#: nothing is decided, 0 while decisions flow and none fell back. The alert rule reads it too.
+FALLBACK_SHARE = (
+    f"(sum(rate({DECISION_FALLBACKS_TOTAL}[{RATE_WINDOW}])) or vector(0)) / ({_DECIDED} > 0)"
+)
+FALLBACK_SHARE_BY_CAUSE = (
+    f"sum by (cause) (rate({DECISION_FALLBACKS_TOTAL}[{RATE_WINDOW}]))"
+    f" / on() group_left() ({_DECIDED} > 0)"
+)
+
+
+def decision_latency(quantile: float) -> str:
+    """The `quantile` of answered decisions' latency over the last RATE_WINDOW, all replicas."""
+    return (
+        f"histogram_quantile({quantile}, sum by (le) "
+        f"(rate({REQUEST_SECONDS}_bucket{{{DECISION_ANSWERS}}}[{RATE_WINDOW}])))"
+    )
+
+
+def decision_outcomes(fallback: bool) -> str:
+    """Decisions per second by answer, the scored ones or the fallback ones."""
+    flag = "true" if fallback else "false"
+    return f'sum by (decision) (rate({DECISIONS_TOTAL}{{fallback="{flag}"}}[{RATE_WINDOW}]))'
 
 
 def _actions(source: str, selector: str) -> timeseries.Panel:
@@ -102,6 +146,59 @@ def _precision() -> timeseries.Panel:
     )
 
 
+def _decision_latency() -> timeseries.Panel:
+    return (
+        prom_timeseries(
+            "Decision latency (p50, p99)",
+            f"Server time of answered inline decisions (POST {DECISION_ROUTE}, status 200; "
+            f"replays of a tx_id included), over {RATE_WINDOW}, all replicas "
+            f"({REQUEST_SECONDS}). The quantiles are interpolated within the histogram's "
+            "buckets (5, 10, 25, 50, 75, 100 ms, ...), so they are as fine as those. The target "
+            "is p99 <= 25 ms; past decisions.budget_ms the answer is the fallback.",
+            decision_latency(0.5),
+            legend="p50",
+            unit="s",
+        )
+        .with_target(promql("B", decision_latency(0.99), "p99"))
+        .min(0)
+    )
+
+
+def _decision_outcomes() -> timeseries.Panel:
+    return (
+        prom_timeseries(
+            "Decision outcomes (allow, step_up, block)",
+            "Inline decisions per second by answer, stacked: the scored ones and, apart, "
+            f"those that were the configured fallback ({DECISIONS_TOTAL}, labels decision "
+            "and fallback). Replays of a tx_id and shed requests (503) are not counted.",
+            decision_outcomes(fallback=False),
+            legend="{{decision}}",
+            unit="reqps",
+        )
+        .with_target(promql("B", decision_outcomes(fallback=True), "{{decision}} (fallback)"))
+        .stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+    )
+
+
+def _decision_fallbacks() -> timeseries.Panel:
+    return (
+        prom_timeseries(
+            "Decision fallback rate (safe default, by cause)",
+            "Share of inline decisions answered with decisions.fallback instead of the "
+            f"model's score, per cause ({DECISION_FALLBACKS_TOTAL}: no_model, model_error, "
+            "state_error, scoring_error, budget) and in all (the alert rule's query: "
+            "'Inline decisions falling back'). Empty while no decision is made.",
+            FALLBACK_SHARE_BY_CAUSE,
+            legend="{{cause}}",
+            unit="percentunit",
+        )
+        .with_target(promql("B", FALLBACK_SHARE, "all causes"))
+        .min(0)
+        .max(1)
+        .span(24)
+    )
+
+
 def _audit() -> table.Panel:
     raw = es.RawData().id("1").settings(es.ElasticsearchRawDataSettings().size("50"))
     return (
@@ -125,10 +222,13 @@ def build() -> dashboard.Dashboard:
         tag="interventions",
         description=(
             "Locks, step-ups and blocks by source, the automation circuit breaker, measured "
-            "alert precision, audit."
+            "alert precision, inline decisions (latency, outcomes, fallback share), audit."
         ),
         since="24h",
     ).with_variable(admin_url_variable())
     for source, selector in SOURCES.items():
         board = board.with_panel(_actions(source, selector))
-    return board.with_panel(_breaker()).with_panel(_precision()).with_panel(_audit())
+    board = board.with_panel(_breaker()).with_panel(_precision())
+    for panel in (_decision_latency(), _decision_outcomes(), _decision_fallbacks()):
+        board = board.with_panel(panel)
+    return board.with_panel(_audit())

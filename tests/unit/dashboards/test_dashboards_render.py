@@ -206,6 +206,7 @@ def test_alerting_provisioning_matches_grafanas_file_format() -> None:
         "Surge in anomalies per minute",
         "Streaming scorer lagging",
         "Intervention circuit breaker open",
+        "Inline decisions falling back",
     }
 
 

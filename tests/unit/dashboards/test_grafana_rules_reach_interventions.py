@@ -41,6 +41,7 @@ EXPECTED = {
     "fraudwatch-anomaly-surge": "refused",
     "fraudwatch-streaming-lag": "refused",
     "fraudwatch-circuit-breaker-open": "refused",
+    "fraudwatch-decision-fallbacks": "refused",
 }
 INTERVENTION_RECEIVER = "fraudwatch-intervention"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
