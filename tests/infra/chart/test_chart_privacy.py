@@ -1,7 +1,8 @@
 """The retention job (`fraudwatch privacy retain`, docs/privacy.md) as a CronJob: daily after
 the batch scorer, never two at once, the policy from values passed as the pipeline config,
 Elasticsearch, S3 and MongoDB reached with the chart's existing settings and Secrets, Kafka
-not at all. Its defaults are the product's (one home: RetentionPolicy)."""
+not at all. Its defaults, and the Ansible role's, are the product's (one home:
+RetentionPolicy)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ def product_retention_defaults() -> dict[str, int]:
         and isinstance(node.target, ast.Name)
         and node.value is not None
     }
+
+
+def test_ansible_role_retention_defaults_are_the_products() -> None:
+    """The third deployment mode's copy (ansible/roles/fraudwatch, the systemd timer)."""
+    defaults = yaml.safe_load(
+        (REPO_ROOT / "ansible" / "roles" / "fraudwatch" / "defaults" / "main.yml").read_text()
+    )
+    role = {
+        data_class: defaults[f"fraudwatch_retention_{data_class}_days"]
+        for data_class in product_retention_defaults()
+    }
+    assert role == product_retention_defaults()
 
 
 def _retain(objects: list[dict]) -> tuple[dict, dict, dict]:
