@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.auth import Principal
 from fraudwatch.intervention.context import ApiError, ServiceContext
-from fraudwatch.intervention.interventions import intervene, record_refusal
+from fraudwatch.intervention.interventions import UnknownSubject, act, record_refusal
 from fraudwatch.intervention.policy import effective_policy
 
 
@@ -92,15 +92,22 @@ def mount_policy(
             raise ApiError(409, f"approval {approval_id} was already {item['status']}")
         reason = f"{body.reason} (approval {approval_id}: {item['reason']})"
         if status == "approved":
-            outcome = intervene(
-                store,
-                principal,
-                item["action"],
-                item["subject_id"],
-                reason,
-                item.get("alert_id"),
-                via="approval",
-            )
+            try:
+                outcome = act(
+                    store,
+                    ctx.results,
+                    principal,
+                    item["action"],
+                    int(item["subject_id"]),
+                    reason,
+                    item.get("alert_id"),
+                    via="approval",
+                )
+            except UnknownSubject as unknown:
+                # Results re-scored since the alert: the approval stands, nothing changed.
+                raise ApiError(
+                    404, f"{unknown}: approval {approval_id} is recorded, nothing was changed"
+                ) from None
         else:
             outcome = record_refusal(
                 store,
