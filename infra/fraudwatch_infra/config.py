@@ -26,6 +26,8 @@ REQUIRED_TOPICS = (*EVENT_TOPICS, DEAD_LETTER)
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _SPARK_MEMORY = re.compile(r"^[0-9]+[mgk]$")
+# A Kubernetes namespace name (RFC 1123 label).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _K8S_VERSION = re.compile(r"^1\.[0-9]{2}$")
 
 
@@ -152,6 +154,12 @@ class WorkloadsConfig:
     # PersistentVolumeClaim (workloads namespace) holding the model registry the scorer
     # follows; None: the scorer has no model until one is given.
     model_registry_claim: str | None = None
+    # The inline decision route's own pods (chart intervention.decisions): replicas (the HPA's
+    # minimum with highAvailability), the HPA's maximum, and the namespaces whose pods (the
+    # payment systems) may call them.
+    decision_replicas: int = 1
+    decision_max_replicas: int = 3
+    decision_client_namespaces: tuple[str, ...] = ()
 
 
 # The Helm releases of third-party charts (operator_release's names): the keys of
@@ -484,7 +492,34 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
             f"network.allowPublicLoadBalancer is false: exposing the intervention service "
             f"publicly needs the explicit flag. {_fix('network.allowPublicLoadBalancer', 'true')}"
         )
+    decision_replicas = (
+        wl.integer("decisionReplicas", 2)
+        if "decisionReplicas" in wl.raw
+        else (2 if high_availability else 1)
+    )
+    if high_availability and decision_replicas < 2:
+        raise ConfigError(
+            f"{NAMESPACE}:workloads.decisionReplicas is {decision_replicas} with "
+            f"highAvailability: the decision pods' PodDisruptionBudget keeps 1 running, so one "
+            f"replica could never be drained. {_fix('workloads.decisionReplicas', '2')}"
+        )
+    decision_max_replicas = (
+        wl.integer("decisionMaxReplicas", decision_replicas * 3, minimum=decision_replicas)
+        if "decisionMaxReplicas" in wl.raw
+        else decision_replicas * 3
+    )
+    clients = wl.raw.get("decisionClientNamespaces", [])
+    if not isinstance(clients, list) or not all(
+        isinstance(c, str) and _DNS_LABEL.match(c) for c in clients
+    ):
+        raise ConfigError(
+            f"{NAMESPACE}:workloads.decisionClientNamespaces must be a list of namespace "
+            f"names, got {clients!r}. {_fix('workloads.decisionClientNamespaces', '[payments]')}"
+        )
     workloads = WorkloadsConfig(
+        decision_replicas=decision_replicas,
+        decision_max_replicas=decision_max_replicas,
+        decision_client_namespaces=tuple(clients),
         intervention_replicas=wl.integer("interventionReplicas", 2),
         service_type=service_type,
         intervention_token_secret=wl.optional_string("interventionTokenSecret"),

@@ -80,6 +80,27 @@ def chart_values(
                 "maxReplicas": wc.intervention_replicas * 3,
             },
             "podDisruptionBudget": {"enabled": ha},
+            # POST /v1/decisions on its own pods (same image, command, settings and Secret;
+            # the chart's Ingress routes /v1/decisions there). Each pod keeps its own per-user
+            # history: docs/operations/decision-route.md.
+            "decisions": {
+                "enabled": True,
+                "replicas": wc.decision_replicas,
+                "resources": resources("500m", "1Gi", "1"),
+                "autoscaling": {
+                    "enabled": ha,
+                    "minReplicas": wc.decision_replicas,
+                    "maxReplicas": wc.decision_max_replicas,
+                },
+                # minAvailable 1 needs >= 2 replicas (config.py refuses fewer with HA).
+                "podDisruptionBudget": {"enabled": ha, "minAvailable": 1},
+                "allowedClients": [
+                    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+                    for name in wc.decision_client_namespaces
+                ],
+                # The registry the decisions score with, as the streaming scorer's.
+                "models": {"existingClaim": wc.model_registry_claim or ""},
+            },
             "allowedClients": [
                 {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
                 for name in (

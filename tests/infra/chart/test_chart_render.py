@@ -11,25 +11,25 @@ from chart_render import KUBERNETES_VERSION, render_chart, validate_object, valu
 
 EXPECTED_KINDS = {
     "default": {
-        "Deployment": 2,  # intervention + streaming
-        "HorizontalPodAutoscaler": 1,
-        "PodDisruptionBudget": 1,
-        "Service": 1,
+        "Deployment": 3,  # intervention + decisions + streaming
+        "HorizontalPodAutoscaler": 2,  # intervention + decisions
+        "PodDisruptionBudget": 2,  # intervention + decisions
+        "Service": 2,  # intervention + decisions
         "CronJob": 2,  # batch scorer + retention
-        "NetworkPolicy": 4,
+        "NetworkPolicy": 5,
         "ConfigMap": 1,
     },
     "minimal": {"StatefulSet": 1, "Service": 1, "CronJob": 2, "NetworkPolicy": 3},
     "production": {
-        "Deployment": 2,
-        "HorizontalPodAutoscaler": 1,
+        "Deployment": 3,
+        "HorizontalPodAutoscaler": 2,
         "Ingress": 1,
-        "ServiceMonitor": 1,
+        "ServiceMonitor": 2,  # intervention + decisions
         "ScheduledSparkApplication": 1,
         "Role": 1,
         "RoleBinding": 1,
         "CronJob": 1,  # retention (the batch scorer is a ScheduledSparkApplication)
-        "NetworkPolicy": 4,
+        "NetworkPolicy": 5,
     },
 }
 

@@ -218,6 +218,12 @@ def test_workloads_chart_gets_values_from_config(prod: Rendering) -> None:
     assert values["streaming"]["elasticsearchUsername"] == "fraudwatch-writer"
     assert "config" not in values  # not a chart value (its schema rejects unknown keys)
     assert values["intervention"]["replicas"] == 3
+    decisions = values["intervention"]["decisions"]
+    assert decisions["enabled"] is True
+    assert decisions["autoscaling"] == {"enabled": True, "minReplicas": 2, "maxReplicas": 6}
+    assert decisions["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    # The decisions score with the registry the streaming scorer follows.
+    assert decisions["models"] == {"existingClaim": values["streaming"]["models"]["existingClaim"]}
     assert values["s3"]["existingSecret"] == "fraudwatch-s3"
     assert values["batch"]["enabled"] is False
 

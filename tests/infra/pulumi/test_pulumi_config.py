@@ -30,6 +30,21 @@ def test_both_stack_files_are_valid() -> None:
     assert parse_config(stack_config("prod")).streaming.min_insync_replicas == 2
 
 
+def test_decision_route_defaults_follow_high_availability() -> None:
+    dev = parse_config(stack_config("dev")).workloads
+    prod = parse_config(stack_config("prod")).workloads
+    assert (dev.decision_replicas, dev.decision_max_replicas) == (1, 3)
+    assert (prod.decision_replicas, prod.decision_max_replicas) == (2, 6)
+    assert prod.decision_client_namespaces == ()
+    raw = copy.deepcopy(stack_config("prod"))
+    raw["workloads"].update(
+        decisionReplicas=3, decisionMaxReplicas=9, decisionClientNamespaces=["payments"]
+    )
+    given = parse_config(raw).workloads
+    assert (given.decision_replicas, given.decision_max_replicas) == (3, 9)
+    assert given.decision_client_namespaces == ("payments",)
+
+
 @pytest.mark.parametrize(
     ("change", "key", "fix"),
     [
@@ -87,6 +102,21 @@ def test_both_stack_files_are_valid() -> None:
             lambda c: c["documents"].update(replicas="three"),
             "fraudwatch:documents.replicas must be an integer",
             "pulumi config set",
+        ),
+        (
+            lambda c: c["workloads"].update(decisionReplicas=1),
+            "fraudwatch:workloads.decisionReplicas is 1 with highAvailability",
+            "pulumi config set --path 'fraudwatch:workloads.decisionReplicas' 2",
+        ),
+        (
+            lambda c: c["workloads"].update(decisionReplicas=4, decisionMaxReplicas=3),
+            "fraudwatch:workloads.decisionMaxReplicas must be an integer >= 4",
+            "'fraudwatch:workloads.decisionMaxReplicas'",
+        ),
+        (
+            lambda c: c["workloads"].update(decisionClientNamespaces="payments"),
+            "fraudwatch:workloads.decisionClientNamespaces must be a list of namespace names",
+            "'fraudwatch:workloads.decisionClientNamespaces'",
         ),
     ],
 )

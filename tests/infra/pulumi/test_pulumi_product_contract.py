@@ -55,3 +55,25 @@ def test_chart_values_render_and_set_only_what_the_product_reads(each_stack: Ren
     assert env["FRAUDWATCH_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     assert env["FRAUDWATCH_KAFKA_CA_FILE"] == env["FRAUDWATCH_ES_CA_FILE"]
     assert env["FRAUDWATCH_SECRETS_DIR"] == "/var/run/secrets/fraudwatch"
+
+
+def test_decision_route_runs_on_its_own_scaled_pods(dev: Rendering, prod: Rendering) -> None:
+    """The chart's decisions Deployment from the stack config: prod 2-6 pods behind an HPA and
+    a PodDisruptionBudget keeping one; dev one pod, neither (highAvailability false)."""
+    prod_objects = render_chart(prod.one("Release", "fraudwatch").inputs["values"])
+    (deployment,) = find(prod_objects, "Deployment", "decisions")
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["args"][0] == "serve"
+    assert container["resources"]["requests"] == {"cpu": "500m", "memory": "1Gi"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/health"
+    (hpa,) = find(prod_objects, "HorizontalPodAutoscaler", "decisions")
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 6)
+    (pdb,) = find(prod_objects, "PodDisruptionBudget", "decisions")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert find(prod_objects, "Service", "decisions")
+    assert find(prod_objects, "NetworkPolicy", "decisions")
+    dev_objects = render_chart(dev.one("Release", "fraudwatch").inputs["values"])
+    (dev_deployment,) = find(dev_objects, "Deployment", "decisions")
+    assert dev_deployment["spec"]["replicas"] == 1
+    assert not find(dev_objects, "HorizontalPodAutoscaler", "decisions")
+    assert not find(dev_objects, "PodDisruptionBudget", "decisions")

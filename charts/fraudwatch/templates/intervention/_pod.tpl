@@ -1,13 +1,18 @@
-{{/* Pod template of the intervention service, shared by its Deployment and StatefulSet. */}}
+{{/* Pod template of the intervention service, shared by its Deployment and StatefulSet and by
+the decisions Deployment (same image, command and config; call with
+dict "ctx" $ "component" "intervention"|"decisions" "settings" <resources and probes>). */}}
 {{- define "fraudwatch.intervention.podTemplate" -}}
-{{- $c := dict "ctx" . "component" "intervention" -}}
+{{- $c := dict "ctx" .ctx "component" .component -}}
+{{- $settings := .settings -}}
+{{- with .ctx -}}
 metadata:
   labels:
     {{- include "fraudwatch.labels" $c | nindent 4 }}
   annotations:
     checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
 spec:
-  serviceAccountName: {{ include "fraudwatch.serviceAccountName" $c }}
+  # The decisions pods run as the intervention service's account (same service, same rights).
+  serviceAccountName: {{ include "fraudwatch.serviceAccountName" (dict "ctx" . "component" "intervention") }}
   # The service never calls the Kubernetes API.
   automountServiceAccountToken: false
   {{- include "fraudwatch.podCommon" . | nindent 2 }}
@@ -51,22 +56,35 @@ spec:
           readOnly: true
         - name: state
           mountPath: /var/lib/fraudwatch
+        {{- if .Values.intervention.decisions.models.existingClaim }}
+        # The model registry POST /v1/decisions scores with (decisions.registry defaults to
+        # $FRAUDWATCH_HOME/models, i.e. here).
+        - name: models
+          mountPath: /var/lib/fraudwatch/models
+          readOnly: true
+        {{- end }}
       resources:
-        {{- toYaml .Values.intervention.resources | nindent 8 }}
+        {{- toYaml $settings.resources | nindent 8 }}
       livenessProbe:
-        {{- toYaml .Values.intervention.livenessProbe | nindent 8 }}
+        {{- toYaml $settings.livenessProbe | nindent 8 }}
       readinessProbe:
-        {{- toYaml .Values.intervention.readinessProbe | nindent 8 }}
+        {{- toYaml $settings.readinessProbe | nindent 8 }}
   volumes:
     {{- include "fraudwatch.commonVolumes" . | nindent 4 }}
     - name: config
       configMap:
         name: {{ include "fraudwatch.fullname" . }}-intervention-config
     {{- if eq .Values.intervention.stateBackend "mongodb" }}
-    # Only caches; the state itself is in MongoDB.
+    # Only caches and the decision route's per-user history; the state itself is in MongoDB.
     - name: state
       emptyDir:
         sizeLimit: 1Gi
+    {{- end }}
+    {{- with .Values.intervention.decisions.models.existingClaim }}
+    - name: models
+      persistentVolumeClaim:
+        claimName: {{ . }}
+        readOnly: true
     {{- end }}
   {{- with .Values.intervention.nodeSelector }}
   nodeSelector:
@@ -76,8 +94,9 @@ spec:
   tolerations:
     {{- toYaml . | nindent 4 }}
   {{- end }}
-  {{- with .Values.intervention.affinity }}
+  {{- with $settings.affinity }}
   affinity:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
 {{- end -}}
