@@ -86,7 +86,7 @@ def _relative(root: Location, file: str) -> PurePosixPath:
     return PurePosixPath(absolute).relative_to(base)
 
 
-def _location(root: Location, relative: PurePosixPath) -> Location:
+def _location(root: Location, relative: PurePosixPath | str) -> Location:
     if storage.is_s3(root):
         return f"{str(root).rstrip('/')}/{relative}"
     return Path(root) / relative
@@ -196,8 +196,10 @@ def erase_rows(root: Location, affected: list[FileRows], user_id: int) -> int:
                 removed += _replace_file(item.location, user_id)
             continue
         parent = _location(root, folder.parent) if folder.parent != PurePosixPath(".") else root
-        with data_root.written_whole(parent, folder.name, storage.MANIFESTS) as staged:
-            _copy_folder(_location(root, folder), staged)
+        source = _location(root, folder)
+        manifests = [m for m in storage.MANIFESTS if data_root.is_file(_location(source, m))]
+        with data_root.written_whole(parent, folder.name, manifests) as staged:
+            _copy_folder(source, staged)
             for item in items:
                 target = staged / item.relative.name
                 removed += _write_without(target, user_id, target.with_suffix(".rewrite"))
