@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from fraudwatch.privacy.subject import SubjectStores
 
 privacy_app = typer.Typer(
-    help="Personal data: retention across the stores (docs/privacy.md).",
+    help="Personal data: retention across the stores, a customer's access and erasure "
+    "requests (docs/privacy.md).",
     no_args_is_help=True,
 )
 
