@@ -37,8 +37,7 @@ def reference(batch: list[dict[str, Any]]) -> tuple[pa.Table, dict[str, int], li
             event = validate(topic, record["value"])
             if str(event["user_id"]).encode() != (record["key"] or b""):
                 raise InvalidEvent(
-                    f"record key {record['key']!r} is not the event's user_id "
-                    f"{event['user_id']}"
+                    f"record key {record['key']!r} is not the event's user_id {event['user_id']}"
                 )
             valid[topic].append(event)
         except InvalidEvent as exc:

@@ -100,7 +100,7 @@ def scored_table() -> pa.Table:
 @pytest.mark.parametrize("threshold", [0.99, 0.5, 1.0])
 def test_vectorised_documents_decode_to_the_row_by_row_ones(threshold: float) -> None:
     table = scored_table()
-    expected = documents_one_by_one(table, "v1-\"x\"", threshold, "2026-12-07T10:00:00Z")
+    expected = documents_one_by_one(table, 'v1-"x"', threshold, "2026-12-07T10:00:00Z")
     got = DocumentBuilder().build(table, 'v1-"x"', threshold, "2026-12-07T10:00:00Z")
     assert got.ids == [doc_id for doc_id, _ in expected]
     decoded = [json.loads(source) for source in got.sources]

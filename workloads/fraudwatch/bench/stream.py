@@ -48,9 +48,9 @@ class StreamBenchConfig:
     rate: int = 500  # transactions per second during the latency run
     seconds: int = 60  # length of the latency run
     repeats: int = 3
-    max_offsets_per_trigger: int = 20_000
+    max_offsets_per_trigger: int = 100_000
     trigger_seconds: float = 1.0
-    bulk_chunk: int = 5_000
+    bulk_chunk: int = 10_000
     bulk_concurrency: int = 2
     #: The index template whose settings and mappings the bench's indices get (found from the
     #: working directory up when None; dynamic mappings if there is none).

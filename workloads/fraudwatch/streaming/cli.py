@@ -78,7 +78,7 @@ def stream(
     available_now: Annotated[
         bool, typer.Option(help="Process what the topics hold now, then stop")
     ] = False,
-    max_offsets_per_trigger: Annotated[int, typer.Option(help="Records per micro-batch")] = 20_000,
+    max_offsets_per_trigger: Annotated[int, typer.Option(help="Records per micro-batch")] = 100_000,
     history_per_user: Annotated[
         int, typer.Option(help="Recent transactions kept per user for the features")
     ] = DEFAULT_PER_USER,

@@ -31,8 +31,8 @@ from fraudwatch.publish.elasticsearch import (
 )
 from fraudwatch.streaming.es_documents import ScoredDocuments
 
-#: Documents per bulk request (about 3 MB of streamed documents).
-DEFAULT_CHUNK = 5_000
+#: Documents per bulk request (about 6 MB of streamed documents).
+DEFAULT_CHUNK = 10_000
 #: Bulk requests in flight at once.
 DEFAULT_CONCURRENCY = 2
 #: What the bulk writer reads of the answer.

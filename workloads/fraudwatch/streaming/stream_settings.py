@@ -31,7 +31,7 @@ class StreamSettings:
     intervention_url: str | None = None
     trigger_seconds: float = 5.0
     available_now: bool = False  # process what is in the topics, then stop
-    max_offsets_per_trigger: int = 20_000
+    max_offsets_per_trigger: int = 100_000
     starting_offsets: str = "earliest"
     es_retry_for_s: float = 300.0
     history_per_user: int = DEFAULT_PER_USER
@@ -43,7 +43,7 @@ class StreamSettings:
     state_dir: Path | None = None
     spark_options: dict[str, str] = field(default_factory=dict)
     #: Documents per bulk request, and bulk requests in flight at once (streaming/document_sinks.py).
-    bulk_chunk: int = 5_000
+    bulk_chunk: int = 10_000
     bulk_concurrency: int = 2
     #: Build the documents but send them nowhere: the scorer's own ceiling (the bench).
     null_sink: bool = False
