@@ -31,13 +31,8 @@ def applied(es_url: str) -> str:
     return result.output
 
 
-@pytest.fixture(scope="module")
-def published(applied: str, es_url: str, scored_dir: Path) -> str:
-    import typer
-
-    app = typer.Typer()
-    app.command()(publish)
-    args = [
+def _publish_args(es_url: str, scored_dir: Path) -> list[str]:
+    return [
         "--to",
         "elasticsearch",
         "--scored",
@@ -47,6 +42,19 @@ def published(applied: str, es_url: str, scored_dir: Path) -> str:
         "--definitions",
         str(DEFINITIONS),
     ]
+
+
+def _publish_app():
+    import typer
+
+    app = typer.Typer()
+    app.command()(publish)
+    return app
+
+
+@pytest.fixture(scope="module")
+def published(applied: str, es_url: str, scored_dir: Path) -> str:
+    app, args = _publish_app(), _publish_args(es_url, scored_dir)
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
     replay = CliRunner().invoke(app, args)  # the same run again must not duplicate anything
@@ -189,3 +197,26 @@ def test_a_document_the_mapping_refuses_stops_with_one_line(applied: str, client
         es.bulk_index(client, "fraudwatch-transactions", bad, sleep=lambda _: None)
     assert "refused document bad-doc:test (400 mapper_parsing_exception" in str(refused.value)
     assert "fraudwatch es apply" in str(refused.value)
+
+
+def _rows(scored_dir: Path) -> tuple[int, int]:
+    tx = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{scored_dir}/transactions/*.parquet')")
+    users = duckdb.sql(f"SELECT COUNT(*) FROM read_parquet('{scored_dir}/users.parquet')")
+    return tx.fetchall()[0][0], users.fetchall()[0][0]
+
+
+def test_a_replay_after_a_rollover_does_not_duplicate(
+    published: str, client, es_url: str, scored_dir: Path
+) -> None:
+    """Ids are unique per index: once the alias rolled over (ILM, or the retention job), a
+    replay writes into the new write index and must remove the copies in the older ones."""
+    for alias in ("fraudwatch-transactions", "fraudwatch-users"):
+        rolled = client.request("POST", f"/{alias}/_rollover")
+        assert rolled["rolled_over"], rolled
+    replay = CliRunner().invoke(_publish_app(), _publish_args(es_url, scored_dir))
+    assert replay.exit_code == 0, replay.output
+    tx_rows, user_rows = _rows(scored_dir)
+    assert client.request("GET", "/fraudwatch-transactions/_count")["count"] == tx_rows
+    assert client.request("GET", "/fraudwatch-users/_count")["count"] == user_rows
+    # Everything now sits in the new write indices; the old ones hold no copy.
+    assert client.request("GET", "/fraudwatch-transactions-000001/_count")["count"] == 0

@@ -28,6 +28,7 @@ from fraudwatch.publish.elasticsearch import (
     ElasticsearchHttp,
     ElasticsearchRefused,
     ElasticsearchUnreachable,
+    alias_indices,
     ilm_available,
 )
 
@@ -76,7 +77,7 @@ def indices(client: ElasticsearchHttp) -> list[IndexInfo]:
                 f"/_cat/indices/{alias}-*",
                 params={"format": "json", "h": "index,docs.count,creation.date"},
             )
-            writers = _write_indices(client, alias)
+            _, writers = alias_indices(client, alias)
             for row in sorted(rows or [], key=lambda r: r["index"]):
                 name = row["index"]
                 span = client.request(
@@ -106,19 +107,6 @@ def indices(client: ElasticsearchHttp) -> list[IndexInfo]:
     except ElasticsearchUnreachable as exc:
         raise _unreachable(client.url, exc) from None
     return found
-
-
-def _write_indices(client: ElasticsearchHttp, alias: str) -> set[str]:
-    """The alias's write index (or its only index, which takes writes implicitly)."""
-    try:
-        answer = client.request("GET", f"/_alias/{alias}")
-    except ElasticsearchRefused as exc:
-        if exc.status == 404:
-            return set()
-        raise
-    members = {name: body["aliases"][alias] for name, body in answer.items()}
-    explicit = {n for n, a in members.items() if a.get("is_write_index")}
-    return explicit or (set(members) if len(members) == 1 else set())
 
 
 def aged_out(index: IndexInfo, cutoff: datetime) -> bool:

@@ -8,6 +8,9 @@ watches (`watches/`, paid licence). Each index template's write alias is bootstr
 `publish_scored` bulk-indexes a scored directory into the `fraudwatch-transactions` and
 `fraudwatch-users` aliases. Document ids are `<tx_id|user_id>:<model_version>`, so a replay of
 the same run overwrites instead of duplicating, and a new model version adds its own documents.
+An id is unique per index, not per alias: once the alias has rolled over (ILM, or the
+retention job on a cluster without ILM), a replay writes its documents into the new write
+index, so the publisher deletes the copies an earlier publish left in the older indices.
 
 Both talk to the cluster through `ElasticsearchHttp`, plain REST over httpx: elasticsearch-py
 7.14+ refuses nodes without Elastic's product header (our OSS 7.10.2 test node) and 7.13 does
@@ -403,6 +406,61 @@ def bootstrap_write_index(client: ElasticsearchHttp, alias: str) -> bool:
     return True
 
 
+def alias_indices(client: ElasticsearchHttp, alias: str) -> tuple[set[str], set[str]]:
+    """(every index of the alias, its write index — or its only index, which takes writes
+    implicitly); both empty when there is no such alias."""
+    try:
+        answer = client.request("GET", f"/_alias/{alias}")
+    except ElasticsearchRefused as exc:
+        if exc.status == 404:
+            return set(), set()
+        raise
+    members = {name: body["aliases"][alias] for name, body in answer.items()}
+    explicit = {n for n, a in members.items() if a.get("is_write_index")}
+    return set(members), explicit or (set(members) if len(members) == 1 else set())
+
+
+#: Ids per delete request when a replay removes the copies left in older indices.
+SUPERSEDED_BATCH = 10_000
+
+
+def replacing_older_copies(
+    client: ElasticsearchHttp,
+    alias: str,
+    model_version: str,
+    documents: Iterable[tuple[str, dict[str, Any]]],
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The documents, unchanged; as they pass, the documents with the same ids are deleted
+    from the alias's older (non-write) indices — only when those hold any document of this
+    model version, so a first publish costs one count request."""
+    members, writers = alias_indices(client, alias)
+    older = ",".join(sorted(members - writers))
+    if older:
+        found = client.request(
+            "POST", f"/{older}/_count", {"query": {"term": {"model_version": model_version}}}
+        )
+        if not found.get("count"):
+            older = ""
+    ids: list[str] = []
+
+    def delete() -> None:
+        client.request(
+            "POST",
+            f"/{older}/_delete_by_query?conflicts=proceed",
+            {"query": {"ids": {"values": ids}}},
+        )
+        ids.clear()
+
+    for doc_id, source in documents:
+        yield doc_id, source
+        if older:
+            ids.append(doc_id)
+            if len(ids) >= SUPERSEDED_BATCH:
+                delete()
+    if older and ids:
+        delete()
+
+
 # --- documents --------------------------------------------------------------------------
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
@@ -609,9 +667,22 @@ def publish_scored(client: ElasticsearchHttp, run: ScoredRun, definitions: Path)
                 )
             bootstrap_write_index(client, alias)
         tx = bulk_index(
-            client, TRANSACTIONS_ALIAS, transaction_documents(run, mappings[TRANSACTIONS_ALIAS])
+            client,
+            TRANSACTIONS_ALIAS,
+            replacing_older_copies(
+                client,
+                TRANSACTIONS_ALIAS,
+                run.model_version,
+                transaction_documents(run, mappings[TRANSACTIONS_ALIAS]),
+            ),
         )
-        users = bulk_index(client, USERS_ALIAS, user_documents(run, mappings[USERS_ALIAS]))
+        users = bulk_index(
+            client,
+            USERS_ALIAS,
+            replacing_older_copies(
+                client, USERS_ALIAS, run.model_version, user_documents(run, mappings[USERS_ALIAS])
+            ),
+        )
         client.request("POST", f"/{TRANSACTIONS_ALIAS},{USERS_ALIAS}/_refresh")
     except ElasticsearchUnreachable as exc:
         raise _unreachable(client.url, exc) from None
