@@ -117,7 +117,12 @@ logger.apache.level = warn
 
 def _cluster_id() -> str:
     # Kafka's cluster ids are 16 random bytes, URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Like Kafka's own Uuid.randomUuid: never one that starts with "-", which the storage
+    # tool would read as an option (about one format in 32 failed that way).
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def api_versions_ok(port: int, timeout: float = 2.0) -> bool:
