@@ -22,6 +22,7 @@ import duckdb
 
 from fraudwatch.intervention.results_index import (
     FACETS,
+    HISTORY_COLUMNS,
     ensure_index,
     user_column_kinds,
     users_file,
@@ -60,22 +61,7 @@ TX_SUMMARY = (
 # Not the user's features: everything else in users.parquet is shown as a feature.
 USER_NON_FEATURES = {*USER_SUMMARY, "top_features", "label"}
 #: The columns of a user's transaction history (newest first).
-USER_TX_COLUMNS = (
-    "tx_id",
-    "ts",
-    "amount",
-    "currency",
-    "tx_type",
-    "channel",
-    "country",
-    "ip",
-    "device_id",
-    "status",
-    "hour",
-    "ensemble_score",
-    "flagged",
-    "reasons",
-)
+USER_TX_COLUMNS = HISTORY_COLUMNS
 
 
 #: How many filters' match counts the Parquet reader keeps.

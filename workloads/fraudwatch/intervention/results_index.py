@@ -48,7 +48,7 @@ from fraudwatch.errors import UserError
 #: Bumped whenever the tables or their layout change: older index files are then rebuilt.
 INDEX_FORMAT = 2
 INDEX_DIR = ".serving-index"
-#: The columns of a user's transaction history, newest first (results.USER_TX_COLUMNS).
+#: The columns of a user's transaction history, newest first (the API's USER_TX_COLUMNS).
 HISTORY_COLUMNS = (
     "tx_id",
     "ts",
