@@ -9,6 +9,7 @@ and stops exactly that PID at the end of the session (tests/servers/fixtures.py)
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -19,6 +20,27 @@ from tests.servers.fixtures import RunningServer, running_server
 
 # The Elasticsearch fixture is shared with the Airflow tier (tests/servers/fixtures.py).
 from tests.servers.fixtures import elasticsearch_server as elasticsearch_server
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real FerretDB (MongoDB wire protocol) for the whole session, on
+    FRAUDWATCH_TEST_MONGO_PORT or a free port; stopped at the end."""
+    from tests.servers import ferretdb
+
+    port = int(os.environ.get("FRAUDWATCH_TEST_MONGO_PORT") or _free_port())
+    state_dir = tmp_path_factory.mktemp("ferretdb")
+    ferretdb.start(state_dir, port)
+    try:
+        yield ferretdb.url(port)
+    finally:
+        ferretdb.stop(state_dir)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -277,10 +277,10 @@ def test_kafka_topics_keep_raw_events_no_longer_than_the_policy(
 
 # --- the MongoDB state store (FerretDB) ---------------------------------------------------
 def test_state_store_records_older_than_the_policy_go_on_mongodb(
-    ferretdb_url: str, tmp_path: Path
+    mongo_url: str, tmp_path: Path
 ) -> None:
     database = f"retain_{uuid.uuid4().hex[:10]}"
-    url = f"{ferretdb_url.rstrip('/')}/{database}"
+    url = f"{mongo_url.rstrip('/')}/{database}"
     store = MongoStore(url)
     try:
         populate(store)

@@ -80,7 +80,7 @@ def _index_customer_documents(client, user_id: int) -> None:
 
 
 def test_export_and_erase_one_customer_across_ceph_elasticsearch_and_mongodb(
-    ceph_s3, elasticsearch_server, ferretdb_url: str, tmp_path: Path
+    ceph_s3, elasticsearch_server, mongo_url: str, tmp_path: Path
 ) -> None:
     # raw and scored folders on Ceph
     local_raw, local_scored = tmp_path / "raw", tmp_path / "scored"
@@ -105,7 +105,7 @@ def test_export_and_erase_one_customer_across_ceph_elasticsearch_and_mongodb(
 
     # the state store on FerretDB
     database = f"subject_{uuid.uuid4().hex[:10]}"
-    state_url = f"{ferretdb_url.rstrip('/')}/{database}"
+    state_url = f"{mongo_url.rstrip('/')}/{database}"
     store = MongoStore(state_url)
     try:
         populate(store, CUSTOMER)
