@@ -16,6 +16,7 @@ from fraudwatch import storage
 from fraudwatch.intervention.stores.mongodb import MongoStore
 from fraudwatch.publish.elasticsearch import apply_definitions, connect
 from retention_store_records import backdate_approvals, populate, survivors
+from subject_records import fraudwatch
 
 REPO = Path(__file__).resolve().parents[3]
 TODAY = datetime.now(UTC).date()
@@ -33,20 +34,7 @@ def retain(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
             "FRAUDWATCH_STATE_URL",
         )
     }
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from fraudwatch.cli import main; main()",
-            "privacy",
-            "retain",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**clean, **(env or {})},
-    )
+    return fraudwatch("privacy", "retain", *args, env={**clean, **(env or {})})
 
 
 def config_file(tmp_path: Path, data_root: str | None = None, **retention: int) -> Path:

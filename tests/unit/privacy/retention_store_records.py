@@ -16,26 +16,28 @@ OLD = "2025-06-01T10:00:00.000000+00:00"  # before the cut-off of every test
 NEW = "2026-03-20T10:00:00.000000+00:00"  # after it
 
 
-def _entry(action: str, user: str) -> dict[str, Any]:
+def account_entry(action: str, user: int | str, result: str = "applied") -> dict[str, Any]:
+    """An analyst's audit entry about an account."""
     return new_entry(
         actor="token:analyst",
         role="analyst",
         via="api",
         action=action,
         subject_kind="account",
-        subject_id=user,
+        subject_id=str(user),
         reason="test",
-        result="applied",
+        result=result,
     )
 
 
-def _disposition(store: StateStore, n: int, user: int, ts: str) -> None:
-    entry = _entry("disposition", str(user))
+def record_disposition(store: StateStore, disposition_id: str, user: int, ts: str) -> None:
+    """An analyst's "fraud" verdict on the user, recorded at `ts`."""
+    entry = account_entry("disposition", user)
     entry["ts"] = ts
     store.record_disposition(
         entry,
         {
-            "id": f"d{n}",
+            "id": disposition_id,
             "ts": ts,
             "actor": "token:analyst",
             "role": "analyst",
@@ -49,11 +51,12 @@ def _disposition(store: StateStore, n: int, user: int, ts: str) -> None:
     )
 
 
-def _decision(store: StateStore, tx: int, decided_at: str) -> None:
+def record_decision(store: StateStore, tx_id: str, user: int, decided_at: str) -> None:
+    """An inline "allow" decision on one of the user's transactions."""
     store.record_decision(
         {
-            "tx_id": str(tx),
-            "user_id": 7,
+            "tx_id": tx_id,
+            "user_id": user,
             "decided_at": decided_at,
             "decision": "allow",
             "score": 0.5,
@@ -61,8 +64,8 @@ def _decision(store: StateStore, tx: int, decided_at: str) -> None:
             "fallback": False,
             "fallback_reason": None,
             "actor": "token:decider",
-            "fingerprint": f"f{tx}",
-            "answer": {"tx_id": tx, "decision": "allow"},
+            "fingerprint": f"f{tx_id}",
+            "answer": {"tx_id": tx_id, "decision": "allow"},
         }
     )
 
@@ -70,13 +73,13 @@ def _decision(store: StateStore, tx: int, decided_at: str) -> None:
 def populate(store: StateStore) -> None:
     """Old and recent dispositions, decisions and profiles; a locked account unseen for long;
     an expired and a live session."""
-    _disposition(store, 1, 101, OLD)
-    _disposition(store, 2, 102, NEW)
-    _decision(store, 9001, OLD)
-    _decision(store, 9002, NEW)
+    record_disposition(store, "d1", 101, OLD)
+    record_disposition(store, "d2", 102, NEW)
+    record_decision(store, "9001", 7, OLD)
+    record_decision(store, "9002", 7, NEW)
     store.touch_profile("201", persona="loose-passive", last_seen=OLD)  # unseen for long
     store.touch_profile("202", persona="loose-passive", last_seen=NEW)
-    store.apply_intervention(_entry("lock", "203"), "203")  # an open case
+    store.apply_intervention(account_entry("lock", "203"), "203")  # an open case
     store.touch_profile("203", persona="tight-passive", last_seen=OLD)
     pending = store.enqueue_approval({"action": "lock", "subject_id": "204"})
     resolved = store.enqueue_approval({"action": "lock", "subject_id": "205"})

@@ -17,8 +17,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
-from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.stores import StateStore
+from retention_store_records import account_entry, record_decision, record_disposition
 
 #: The customer every test asks about, and one who must be left alone.
 CUSTOMER = 7
@@ -79,52 +79,11 @@ def count_rows(folder: Path) -> int:
     )
 
 
-def _entry(action: str, user: int, result: str = "applied") -> dict[str, Any]:
-    return new_entry(
-        actor="token:analyst",
-        role="analyst",
-        via="api",
-        action=action,
-        subject_kind="account",
-        subject_id=str(user),
-        reason="test",
-        result=result,
-    )
-
-
 def populate(store: StateStore, user: int) -> None:
     """A profile, a disposition, a decision and a resolved approval of the customer."""
     store.touch_profile(str(user), persona="loose-passive", last_seen="2026-03-02T10:00:00+00:00")
-    store.record_disposition(
-        _entry("disposition", user),
-        {
-            "id": f"d-{user}",
-            "ts": "2026-03-02T10:00:00.000000+00:00",
-            "actor": "token:analyst",
-            "role": "analyst",
-            "via": "api",
-            "user_id": user,
-            "tx_id": None,
-            "label": "fraud",
-            "reason": "test",
-            "model_version": "v1",
-        },
-    )
-    store.record_decision(
-        {
-            "tx_id": f"tx-{user}",
-            "user_id": user,
-            "decided_at": "2026-03-02T10:00:00.000000+00:00",
-            "decision": "allow",
-            "score": 0.5,
-            "model_version": "v1",
-            "fallback": False,
-            "fallback_reason": None,
-            "actor": "token:decider",
-            "fingerprint": f"f{user}",
-            "answer": {"tx_id": f"tx-{user}", "decision": "allow"},
-        }
-    )
+    record_disposition(store, f"d-{user}", user, "2026-03-02T10:00:00.000000+00:00")
+    record_decision(store, f"tx-{user}", user, "2026-03-02T10:00:00.000000+00:00")
     approval = store.enqueue_approval(
         {"action": "lock", "subject_kind": "account", "subject_id": str(user), "reason": "t"}
     )
@@ -132,7 +91,7 @@ def populate(store: StateStore, user: int) -> None:
 
 
 def lock(store: StateStore, user: int) -> None:
-    store.apply_intervention(_entry("lock", user), str(user))
+    store.apply_intervention(account_entry("lock", user), str(user))
 
 
 def pending_approval(store: StateStore, user: int) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
 from fraudwatch.intervention.stores.sqlite import SqliteStore
 from retention_store_records import backdate_approvals, populate, survivors
+from subject_records import fraudwatch
 
 TODAY = date(2026, 3, 31)
 #: Short retentions so a month of folders spans every case.
@@ -24,20 +24,7 @@ POLICY = {"raw_events": 10, "scored_results": 20, "alerts_and_interventions": 30
 
 
 def retain(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from fraudwatch.cli import main; main()",
-            "privacy",
-            "retain",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    return fraudwatch("privacy", "retain", *args, env=env)
 
 
 def write_config(tmp_path: Path, retention: dict, **extra: object) -> Path:
