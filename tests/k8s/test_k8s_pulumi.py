@@ -195,26 +195,10 @@ def deployment(
         kubernetes.stop(state_dir)
 
 
-def _deployment(
-    stack_name: str,
-    cluster: kubernetes.ControlPlane,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp(f"pulumi-{stack_name}")
-    # infra/'s Pulumi.yaml and the stack file in a scratch copy (the workspace writes the
-    # stack's encryption salt into it), beside a link to charts/: the program's own chart is
-    # at ../charts/fraudwatch, relative to where `pulumi up` runs.
-    work = root / "infra"
-    work.mkdir()
-    (root / "charts").symlink_to(REPO_ROOT / "charts")
-    (work / "Pulumi.yaml").write_text((INFRA / "Pulumi.yaml").read_text())
-    stack_file = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())
-    stack_file["config"]["fraudwatch:charts"] = {
-        "directory": str(_chart_directory(root / "helm-charts")),
-        "values": TEST_CHART_VALUES,
-    }
-    (work / f"Pulumi.{stack_name}.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
-
+def pulumi_cli(root: Path, cluster: kubernetes.ControlPlane) -> tuple[Path, dict[str, str]]:
+    """The kit's Pulumi CLI under root/pulumi-cli, a local file backend under root/state, the
+    environment that keeps Pulumi offline and on this cluster, and the kit's Kubernetes provider
+    installed as a plugin: (CLI root, environment)."""
     cli_root = root / "pulumi-cli"
     (cli_root / "bin").mkdir(parents=True)
     (cli_root / "bin" / "pulumi").symlink_to(kubernetes.binary("pulumi"))
@@ -245,6 +229,30 @@ def _deployment(
         capture_output=True,
         timeout=120,
     )
+    return cli_root, env
+
+
+def _deployment(
+    stack_name: str,
+    cluster: kubernetes.ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    root = tmp_path_factory.mktemp(f"pulumi-{stack_name}")
+    # infra/'s Pulumi.yaml and the stack file in a scratch copy (the workspace writes the
+    # stack's encryption salt into it), beside a link to charts/: the program's own chart is
+    # at ../charts/fraudwatch, relative to where `pulumi up` runs.
+    work = root / "infra"
+    work.mkdir()
+    (root / "charts").symlink_to(REPO_ROOT / "charts")
+    (work / "Pulumi.yaml").write_text((INFRA / "Pulumi.yaml").read_text())
+    stack_file = yaml.safe_load((INFRA / f"Pulumi.{stack_name}.yaml").read_text())
+    stack_file["config"]["fraudwatch:charts"] = {
+        "directory": str(_chart_directory(root / "helm-charts")),
+        "values": TEST_CHART_VALUES,
+    }
+    (work / f"Pulumi.{stack_name}.yaml").write_text(yaml.safe_dump(stack_file, sort_keys=False))
+
+    cli_root, env = pulumi_cli(root, cluster)
     stack = auto.create_stack(
         stack_name,
         project_name="fraudwatch",
@@ -289,7 +297,7 @@ def _deployment(
             result,
             events,
             state_files=[
-                *(p for p in backend.rglob("*") if p.is_file()),
+                *(p for p in (root / "state").rglob("*") if p.is_file()),
                 work / f"Pulumi.{stack_name}.yaml",
             ],
             config_secrets=list(config_secrets.values()),

@@ -14,7 +14,6 @@ API server must be the same objects afterwards (same UIDs). A second `up` then c
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import subprocess
@@ -32,12 +31,12 @@ from pulumi import automation as auto
 from test_k8s_pulumi import (
     CHANGE_OPS,
     INFRA,
-    PROVIDER_VERSION,
     SIMULATED_NODES,
     STAND_IN_VOLUMES,
     TEST_CHART_VALUES,
     EventLog,
     _chart_directory,
+    pulumi_cli,
     urn_name,
     urn_type,
 )
@@ -190,31 +189,7 @@ def upgrade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upgrade]:
         (work / "Pulumi.yaml").write_text((previous / "infra" / "Pulumi.yaml").read_text())
         stack_path = work / f"Pulumi.{STACK}.yaml"
         stack_path.write_text(_stack_file(previous / "infra" / f"Pulumi.{STACK}.yaml", chart_dir))
-        cli_root = root / "pulumi-cli"
-        (cli_root / "bin").mkdir(parents=True)
-        (cli_root / "bin" / "pulumi").symlink_to(kubernetes.binary("pulumi"))
-        backend = root / "state"
-        backend.mkdir()
-        env = {
-            "PULUMI_HOME": str(root / "pulumi-home"),
-            "PULUMI_BACKEND_URL": f"file://{backend}",
-            "PULUMI_CONFIG_PASSPHRASE": secrets.token_urlsafe(24),
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
-            "KUBECONFIG": str(cluster.kubeconfig),
-        }
-        subprocess.run(
-            [
-                str(cli_root / "bin" / "pulumi"),
-                *("plugin", "install", "resource", "kubernetes", f"v{PROVIDER_VERSION}"),
-                *("--file", str(kubernetes.binary("pulumi-resource-kubernetes"))),
-            ],
-            env={**os.environ, **env},
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        cli_root, env = pulumi_cli(root, cluster)
         api = KubeApi(cluster.url, cluster.token, cluster.ssl_context())
         for namespace, claim, size in STAND_IN_VOLUMES:
             api.apply(
