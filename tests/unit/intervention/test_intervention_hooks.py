@@ -232,6 +232,25 @@ def test_a_batch_over_hooks_max_alerts_is_a_413_and_nothing_is_done(
     assert fine.status_code == 200
 
 
+def test_a_full_notification_fits_the_hooks_body_limit_not_the_apis(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """hooks.max_alerts alerts in one notification are answered alert by alert, although the
+    body is far above the API's 64 KiB; past hooks.max_body_bytes the hook says which limit."""
+    client = make_client()
+    body = grafana_payload(*((100_000 + n, 0.99) for n in range(1000)))
+    assert len(json.dumps(body)) > 65536
+    response = post_signed(client, "/v1/hooks/grafana", body)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["outcomes"]) == 1000
+    small = make_client(FRAUDWATCH_HOOK_MAX_BODY_BYTES="2048")
+    nine = grafana_payload(*((n, 0.99) for n in range(9)))
+    refused = post_signed(small, "/v1/hooks/grafana", nine)
+    assert refused.status_code == 413 and "hooks.max_body_bytes" in refused.json()["error"]
+    api = small.post("/v1/accounts/1/lock", json={"reason": "x" * 70_000})
+    assert api.status_code == 413 and "server.max_body_bytes" in api.json()["error"]
+
+
 def test_repeated_alerts_while_the_breaker_is_open_queue_one_approval(
     make_client: Callable[..., TestClient],
 ) -> None:

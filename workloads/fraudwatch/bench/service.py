@@ -182,13 +182,8 @@ def bench_service(
     processed."""
     levels = (concurrency,) if isinstance(concurrency, int) else tuple(concurrency)
     home = Path(tempfile.mkdtemp(prefix="fraudwatch-service-bench-"))
-    # A 1,000-alert notification is ~170 KB: above the default request body limit (64 KiB).
-    env = {
-        **os.environ,
-        "FRAUDWATCH_HOME": str(home),
-        "FRAUDWATCH_MAX_BODY_BYTES": str(4 << 20),
-        **(extra_env or {}),
-    }
+    # A 1,000-alert notification is ~170 KB: within hooks.max_body_bytes (4 MiB) by default.
+    env = {**os.environ, "FRAUDWATCH_HOME": str(home), **(extra_env or {})}
     token = _cli(env, "tokens", "create", "--role", "analyst").strip().splitlines()[-1]
     automation = _cli(env, "tokens", "create", "--role", "automation").strip().splitlines()[-1]
     port = _free_port()

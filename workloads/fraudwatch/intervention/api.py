@@ -169,6 +169,7 @@ def create_app(settings: Settings, store: StateStore, results: ResultsReader) ->
     app.add_middleware(
         RequestGuard,
         max_body_bytes=settings.max_body_bytes,
+        hook_max_body_bytes=settings.hook_max_body_bytes,
         observe=lambda method, route, status, seconds: ctx.requests.labels(
             method, route, str(status)
         ).observe(seconds),

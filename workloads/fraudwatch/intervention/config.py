@@ -117,6 +117,9 @@ class Settings:
     hook_max_alerts: int = 1000
     hook_replay_window_seconds: int = 300
     hook_dedupe_seconds: int = 7 * 86400
+    #: Body limit of the alert hooks: a notification of hooks.max_alerts Grafana alerts
+    #: (a few KiB each with labels, annotations and URLs) must fit.
+    hook_max_body_bytes: int = 4 * 1024 * 1024
     max_body_bytes: int = 65536
     #: Addresses/networks whose X-Forwarded-Proto is believed (the TLS ingress).
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -164,6 +167,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "hooks.max_alerts": "FRAUDWATCH_HOOK_MAX_ALERTS",
     "hooks.replay_window_seconds": "FRAUDWATCH_HOOK_REPLAY_WINDOW_SECONDS",
     "hooks.dedupe_seconds": "FRAUDWATCH_HOOK_DEDUPE_SECONDS",
+    "hooks.max_body_bytes": "FRAUDWATCH_HOOK_MAX_BODY_BYTES",
     "policy.human_override_seconds": "FRAUDWATCH_HUMAN_OVERRIDE_SECONDS",
     "server.max_body_bytes": "FRAUDWATCH_MAX_BODY_BYTES",
     "server.trusted_proxies": "FRAUDWATCH_TRUSTED_PROXIES",
@@ -385,6 +389,13 @@ def load_settings(path: Path | None = None, environ: dict[str, str] | None = Non
             origin("hooks.dedupe_seconds"),
             0,
             "604800",
+        ),
+        hook_max_body_bytes=_integer(
+            "hooks.max_body_bytes",
+            values.get("hooks.max_body_bytes", Settings.hook_max_body_bytes),
+            origin("hooks.max_body_bytes"),
+            1024,
+            str(Settings.hook_max_body_bytes),
         ),
         max_body_bytes=_integer(
             "server.max_body_bytes",

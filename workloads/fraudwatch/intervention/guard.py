@@ -1,4 +1,5 @@
-"""ASGI guard in front of every route: body size (413), content type on the JSON API (415),
+"""ASGI guard in front of every route: body size (413; the alert hooks have their own, larger
+limit, since one notification may group up to hooks.max_alerts alerts), content type on the JSON API (415),
 security headers on every response, HTTPS as a trusted proxy reports it (Secure cookies and
 Strict-Transport-Security behind a TLS ingress)."""
 
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudwatch.intervention.context import error_body
 
+HOOK_PREFIX = "/v1/hooks/"  # the alert hooks: limit hooks.max_body_bytes
 HSTS = "max-age=31536000; includeSubDomains"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -36,12 +38,14 @@ class RequestGuard:
         self,
         app: ASGIApp,
         max_body_bytes: int,
+        hook_max_body_bytes: int | None = None,
         observe: Callable[[str, str, int, float], None] | None = None,
         trusted_proxies: tuple[str, ...] = (),
         always_https: bool = False,
     ) -> None:
         self.app = app
         self.max = max_body_bytes
+        self.hook_max = max_body_bytes if hook_max_body_bytes is None else hook_max_body_bytes
         self.observe = observe
         self.trusted = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
         self.always_https = always_https
@@ -102,9 +106,13 @@ class RequestGuard:
             )
             await send_secured({"type": "http.response.body", "body": body})
 
+        hook = scope["path"].startswith(HOOK_PREFIX)
+        limit = self.hook_max if hook else self.max
+        setting = "hooks.max_body_bytes" if hook else "server.max_body_bytes"
+        too_large = f"request body larger than {limit} bytes ({setting}): send less"
         length = headers.get("content-length", "")
-        if length and (not length.isdigit() or int(length) > self.max):
-            await reject(413, f"request body larger than {self.max} bytes: send less")
+        if length and (not length.isdigit() or int(length) > limit):
+            await reject(413, too_large)
             return
         method = scope["method"]
         if method in ("POST", "PUT", "PATCH") and scope["path"].startswith("/v1/"):
@@ -128,8 +136,8 @@ class RequestGuard:
                     return  # client went away
                 chunk = message.get("body", b"")
                 size += len(chunk)
-                if size > self.max:
-                    await reject(413, f"request body larger than {self.max} bytes: send less")
+                if size > limit:
+                    await reject(413, too_large)
                     return
                 chunks.append(chunk)
                 if not message.get("more_body", False):

@@ -71,8 +71,8 @@ ERROR_MEANINGS: dict[int, str] = {
     404: "Unknown subject: no such account, transaction, approval or token",
     409: "Conflict: a request with this Idempotency-Key is still running, the approval "
     "was already decided, or (decisions) the tx_id was already decided for another body",
-    413: "The body is larger than server.max_body_bytes (hooks: or carries more alerts "
-    "than hooks.max_alerts)",
+    413: "The body is larger than server.max_body_bytes (hooks: hooks.max_body_bytes, or it "
+    "carries more alerts than hooks.max_alerts)",
     415: "The body is not sent as application/json",
     422: "The request is well-formed JSON but invalid: the error names each problem",
     503: "Not available right now: the scored results cannot be read (Elasticsearch down "
