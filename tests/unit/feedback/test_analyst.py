@@ -48,6 +48,22 @@ def test_coverage_and_error_rate_are_honoured(scored, truth):
     assert 0 < wrong <= 0.5 * n
 
 
+def test_a_control_sample_reviews_users_below_the_alert_line(scored, truth):
+    users = pq.read_table(scored / "users.parquet", columns=["user_id", "flagged", "label"])
+    below = {r["user_id"]: r["label"] for r in users.to_pylist() if not r["flagged"]}
+    settings = AnalystSettings(seed=2, coverage=0.0, error_rate=0.0, control_share=0.1)
+    found = simulate(scored, settings)
+    assert found == simulate(scored, settings)
+    assert {d.user_id for d in found} <= set(below)  # coverage 0: none from the queue
+    assert 0.05 * len(below) <= len(found) <= 0.15 * len(below)
+    assert all(int(d.label == "fraud") == (below[d.user_id] or 0) for d in found)
+    assert all(d.reason.startswith("simulated control review") for d in found)
+    both = simulate(
+        scored, AnalystSettings(seed=2, coverage=1.0, error_rate=0.0, control_share=0.1)
+    )
+    assert {d.user_id for d in both} == set(truth) | {d.user_id for d in found}
+
+
 def test_verdicts_come_after_the_users_last_transaction_by_the_delay(scored):
     found = simulate(scored, AnalystSettings(coverage=1.0, delay_days=2.0))
     db = duckdb.connect()
@@ -70,6 +86,8 @@ def test_bad_settings_name_the_option():
         AnalystSettings(error_rate=-0.1)
     with pytest.raises(UserError, match="--delay-days"):
         AnalystSettings(delay_days=-1)
+    with pytest.raises(UserError, match="--control-share"):
+        AnalystSettings(control_share=2.0)
 
 
 def test_data_without_ground_truth_is_refused(scored, tmp_path):

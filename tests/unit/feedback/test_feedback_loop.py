@@ -1,8 +1,9 @@
 """The loop end to end on generated days with the simulated analyst and a fixed seed: a first
 unsupervised model, then two retraining cycles that read the analyst's dispositions (weights
 learned from the labels recorded before each cut-off, the gate judging on those recorded
-after it). On later held-out days the promoted model's precision at the alert budget is at
-least the first model's."""
+after it). The analyst works the alert queue and a small control sample below the alert line,
+so each cycle has enough labelled users to learn from. On later held-out days the promoted
+model's precision at the alert budget is at least the first model's."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 from fraudwatch.feedback.analyst import AnalystSettings, simulate
 from fraudwatch.feedback.labels import write_dispositions
+from fraudwatch.feedback.learning import MIN_LABELS
 from fraudwatch.models.registry import ModelRegistry
 from fraudwatch.pipelines import steps
 from fraudwatch.scoring.pipeline import score as run_score
 
 from .conftest import day, pipeline_config
 
-ANALYST = AnalystSettings(seed=5, coverage=0.8, error_rate=0.05, delay_days=0.5)
+ANALYST = AnalystSettings(seed=5, coverage=0.8, error_rate=0.05, delay_days=0.5, control_share=0.02)
 
 
 def retrain(config, on: str) -> dict:
@@ -74,6 +76,16 @@ def test_first_model_is_unsupervised_and_later_candidates_read_the_labels(loop):
         assert gate["measured_precision"]["judged"] > 0
     trained = json.loads((loop["home"] / "retrain" / day(7) / "evaluation.json").read_text())
     assert trained["label_cutoff"] == f"{day(7)}T00:00:00+00:00"
+
+
+def test_each_cycle_weighs_the_members_on_enough_labels(loop):
+    """With the control sample, both cycles have labels of both verdicts to learn from: the
+    weights were chosen on them (learned, or kept because none ranked them better)."""
+    for d, gate in ((day(7), loop["gates"][1]), (day(10), loop["gates"][2])):
+        version = loop["home"] / "retrain" / d / "candidate" / "models" / gate["candidate"]
+        learning = json.loads((version / "manifest.json").read_text())["extra"]["label_weights"]
+        assert learning["labelled"] >= MIN_LABELS, learning["reason"]
+        assert learning["ap_unsupervised"] is not None, learning["reason"]
 
 
 def test_promoted_model_is_at_least_as_precise_on_later_days(loop):

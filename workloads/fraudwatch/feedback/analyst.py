@@ -4,8 +4,13 @@ run flagged and gives each a verdict from the generator's ground truth (the `lab
 coverage (share of flagged users reviewed), error rate (share of verdicts flipped) and
 delay (days between the user's last transaction in the run and the verdict).
 
-Every draw comes from a generator seeded by (seed, user, the run's last day), so the same
-scored run and seed give the same dispositions, whatever the order or the other runs.
+Besides the queue, the analyst can review a control sample: a random share of the users the
+run did NOT flag (`control_share`). Fraud teams do this to measure the fraud their alerts miss;
+here it also gives the retraining labels below the alert line, without which every label is
+about a user the current model already ranks at the top (docs/feedback.md, "Selection bias").
+
+Every per-user draw comes from a generator seeded by (seed, user, the run's last day), so the
+same scored run and seed give the same dispositions, whatever the order or the other runs.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ class AnalystSettings:
     coverage: float = 0.8  # share of flagged users the analyst reviews
     error_rate: float = 0.05  # share of reviews whose verdict is the wrong one
     delay_days: float = 2.0  # mean days from the user's last transaction to the verdict
+    control_share: float = 0.0  # share of the users NOT flagged reviewed as a control sample
 
     def __post_init__(self) -> None:
-        for key in ("coverage", "error_rate"):
+        for key in ("coverage", "error_rate", "control_share"):
             value = getattr(self, key)
             if not 0 <= value <= 1:
                 raise UserError(f"--{key.replace('_', '-')} {value} must be between 0 and 1")
@@ -40,8 +46,9 @@ class AnalystSettings:
             raise UserError(f"--delay-days {self.delay_days} must be >= 0 (days after the alert)")
 
 
-def _flagged(scored: Path) -> list[tuple]:
-    """(user_id, label, scenario, last ts, top tx_id) of each flagged user, by rank."""
+def _reviewable(scored: Path, control: bool) -> list[tuple]:
+    """(user_id, label, scenario, last ts, top tx_id, flagged) of each flagged user by rank,
+    then, when `control`, of every user not flagged, by user id."""
     users = scored / "users.parquet"
     transactions = scored / "transactions" / "*.parquet"
     if not users.is_file() or not list(scored.glob("transactions/*.parquet")):
@@ -67,9 +74,10 @@ def _flagged(scored: Path) -> list[tuple]:
             SELECT user_id, max(ts) AS last_ts, arg_max(tx_id, ensemble_score) AS top_tx
             FROM read_parquet('{transactions}', hive_partitioning = false) GROUP BY user_id
         )
-        SELECT u.user_id, coalesce(u.label, 0), u.scenario, tx.last_ts, tx.top_tx
+        SELECT u.user_id, coalesce(u.label, 0), u.scenario, tx.last_ts, tx.top_tx, u.flagged
         FROM read_parquet('{users}') u JOIN tx USING (user_id)
-        WHERE u.flagged ORDER BY u.rank
+        WHERE u.flagged OR {control}
+        ORDER BY NOT u.flagged, CASE WHEN u.flagged THEN u.rank ELSE u.user_id END
         """
     ).fetchall()
 
@@ -78,19 +86,21 @@ def simulate(scored: Path | str, settings: AnalystSettings) -> list[Disposition]
     """The simulated analyst's dispositions for the flagged users of one scored run."""
     scored = Path(scored)
     model_version = open_scored(scored).model_version
-    rows = _flagged(scored)
     out = []
-    for user_id, label, scenario, last_ts, top_tx in rows:
+    for user_id, label, scenario, last_ts, top_tx, flagged in _reviewable(
+        scored, settings.control_share > 0
+    ):
         last = (last_ts if last_ts.tzinfo else last_ts.replace(tzinfo=UTC)).astimezone(UTC)
         rng = np.random.default_rng([settings.seed, int(user_id), last.date().toordinal()])
         reviewed, wrong, delay = rng.random(3)
-        if reviewed >= settings.coverage:
+        if reviewed >= (settings.coverage if flagged else settings.control_share):
             continue
         fraud = bool(label) != (wrong < settings.error_rate)
+        review = "simulated review" if flagged else "simulated control review"
         reason = (
-            f"simulated review: {scenario or 'suspicious activity'}"
+            f"{review}: {scenario or 'suspicious activity'}"
             if fraud
-            else "simulated review: activity explained"
+            else f"{review}: activity explained"
         )
         out.append(
             Disposition(

@@ -30,18 +30,22 @@ def simulate(
     delay_days: Annotated[
         float, typer.Option(help="Mean days from a user's last transaction to the verdict")
     ] = 2.0,
+    control_share: Annotated[
+        float,
+        typer.Option(help="Share of the users NOT flagged also reviewed (a control sample)"),
+    ] = 0.0,
 ) -> None:
     """Judge the flagged users of scored generated data from its ground truth."""
     from fraudwatch.feedback.analyst import AnalystSettings
     from fraudwatch.feedback.analyst import simulate as simulate_run
     from fraudwatch.feedback.labels import write_dispositions
 
-    settings = AnalystSettings(seed, coverage, error_rate, delay_days)
+    settings = AnalystSettings(seed, coverage, error_rate, delay_days, control_share)
     if out.suffix not in (".parquet", ".jsonl"):
         raise UserError(f"--out {out}: name a .parquet or .jsonl file")
     found = []
     with progress_bar() as progress:
-        task = progress.add_task("review flagged users", total=len(scored))
+        task = progress.add_task("review flagged users and the control sample", total=len(scored))
         for folder in scored:
             found += simulate_run(folder, settings)
             progress.advance(task)
