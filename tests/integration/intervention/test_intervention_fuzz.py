@@ -101,17 +101,24 @@ def test_an_oversized_chunked_upload_is_refused_with_413(service: tuple[str, str
 
     base, token = service
 
-    def body():
+    def body(kib: int):
         yield b'{"reason": "'
-        for _ in range(100):
-            yield b"x" * 1000
+        for _ in range(kib):
+            yield b"x" * 1024
         yield b'"}'
 
     headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
-    for path in ("/v1/accounts/1/lock", "/v1/hooks/grafana", "/v1/hooks/watcher"):
-        response = httpx.post(f"{base}{path}", content=body(), headers=headers)
+    # Over server.max_body_bytes (64 KiB) for the API, over hooks.max_body_bytes (4 MiB) for
+    # the hooks, sent chunked: no Content-Length to refuse it by.
+    for path, kib, setting in (
+        ("/v1/accounts/1/lock", 100, "server.max_body_bytes"),
+        ("/v1/hooks/grafana", 4200, "hooks.max_body_bytes"),
+        ("/v1/hooks/watcher", 4200, "hooks.max_body_bytes"),
+    ):
+        response = httpx.post(f"{base}{path}", content=body(kib), headers=headers)
         assert response.status_code == 413, (path, response.text)
         assert "larger than" in response.json()["error"]
+        assert setting in response.json()["error"]
 
 
 def test_a_405_lists_the_methods_the_spec_documents(service: tuple[str, str]) -> None:
