@@ -22,6 +22,7 @@ from fraudwatch.contract.events import (
     TRANSACTION_SCHEMA,
     TX_TYPES,
 )
+from fraudwatch.errors import UserError
 from fraudwatch.generator import randomness as rnd
 from fraudwatch.generator.personas import (
     ALL_COUNTRIES,
@@ -76,6 +77,7 @@ USER_SCHEMA = pa.schema(
     ]
 )
 _CURRENCY_OF_COUNTRY = [c for _, _, c in COUNTRIES]
+US_PER_DAY = 86_400 * 1_000_000
 
 
 def _expand(counts: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
@@ -86,17 +88,16 @@ def _expand(counts: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]:
     return idx, pos
 
 
-def _daytime(pop: Population, stream: str, idx: np.ndarray, pos: np.ndarray, squeeze: np.ndarray):
+def _daytime(pop: Population, stream: str, rows: rnd.Rows, idx: np.ndarray, squeeze: np.ndarray):
     """Epoch seconds around each user's preferred hour; squeezed users only in the first half."""
-    cfg, uid = pop.config, pop.user_id[idx]
+    cfg = pop.config
     days = np.where(squeeze, max(1, cfg.days // 2), cfg.days)
-    day = rnd.integers(cfg.seed, stream + "/day", 0, days, uid, pos)
+    day = rows.integers(stream + "/day", 0, days)
     hour = np.mod(
-        pop.preferred_hour[idx]
-        + np.round(pop.hour_spread[idx] * rnd.normal(cfg.seed, stream + "/hour", uid, pos)),
+        pop.preferred_hour[idx] + np.round(pop.hour_spread[idx] * rows.normal(stream + "/hour")),
         24,
     )
-    second = rnd.uniform(cfg.seed, stream + "/second", uid, pos) * 3600
+    second = rows.uniform(stream + "/second") * 3600
     return cfg.start_epoch + day * 86_400 + hour * 3600 + second
 
 
@@ -105,9 +106,42 @@ def _squeezed(pop: Population, idx: np.ndarray) -> np.ndarray:
     return flags[pop.scenario[idx]]
 
 
+# IP addresses are written as text in numpy and handed to Arrow as one buffer: each row is laid
+# out in a 16-byte matrix from a table of the 256 octets (digits and dot), and one boolean
+# selection drops the padding. The same strings as casting the four octets to text and joining
+# them in Arrow, in half the time.
+_OCTET_TEXT = np.array([f"{i}.".ljust(4, "\0").encode() for i in range(256)]).view(np.uint32)
+_OCTET_KEEP = np.array([bytes([1] * (len(str(i)) + 1)).ljust(4, b"\0") for i in range(256)]).view(
+    np.uint32
+)
+_OCTET_KEEP_LAST = np.array([bytes([1] * len(str(i))).ljust(4, b"\0") for i in range(256)]).view(
+    np.uint32
+)
+
+
+def _string_array(text: np.ndarray, keep: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """A string array from a rows x width byte matrix, the bytes to keep and each row's length."""
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if offsets[-1] >= 2**31:  # a string array's offsets are 32-bit
+        raise UserError("a chunk's text column passed 2 GiB; lower --chunk-users")
+    data = text[keep.view(np.bool_)]
+    return pa.StringArray.from_buffers(
+        len(lengths), pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)
+    )
+
+
 def _ip_strings(ip: np.ndarray) -> pa.Array:
-    parts = [pa.array((ip >> shift) & 0xFF).cast(pa.string()) for shift in (24, 16, 8, 0)]
-    return pc.binary_join_element_wise(*parts, ".")
+    """Dotted-quad text of IPv4 addresses held as integers."""
+    n = len(ip)
+    text, keep = np.empty((n, 4), np.uint32), np.empty((n, 4), np.uint32)
+    lengths = np.full(n, 3, dtype=np.int64)
+    for k, shift in enumerate((24, 16, 8, 0)):
+        octet = (ip >> shift) & 0xFF
+        text[:, k] = _OCTET_TEXT[octet]
+        keep[:, k] = (_OCTET_KEEP_LAST if shift == 0 else _OCTET_KEEP)[octet]
+        lengths += 1 + (octet >= 10) + (octet >= 100)
+    return _string_array(text.view(np.uint8), keep.view(np.uint8), lengths)
 
 
 def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
@@ -133,49 +167,88 @@ def _clip_to_period(pop: Population, ts: np.ndarray) -> np.ndarray:
     return np.clip(ts, start, start + pop.config.period_seconds - 1e-3)
 
 
-def _timestamps(ts: np.ndarray) -> pa.Array:
-    return pa.array(np.round(ts * 1e6).astype(np.int64), pa.int64()).cast(TIMESTAMP)
+def _micros(ts: np.ndarray) -> np.ndarray:
+    return np.round(ts * 1e6).astype(np.int64)
 
 
-def transactions(pop: Population, first: int, last: int) -> pa.Table:
-    """All transactions of users with index first..last-1, sorted by user then time."""
+def _timestamps(micros: np.ndarray) -> pa.Array:
+    return pa.array(micros, pa.int64()).cast(TIMESTAMP)
+
+
+def _arrange(
+    local: np.ndarray, ts: np.ndarray, micros: np.ndarray, counts: np.ndarray, by_day: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The order of a chunk's rows, and each row's rank within its user in time order.
+
+    Rows go by user (`local`, the index within the chunk, `counts` rows each), then time `ts`,
+    ties in their original order: `np.lexsort((ts, local))`, computed as a stable sort by time
+    then a stable sort of the small user numbers (a radix sort). With by_day they then go by
+    UTC date of `micros` (stable, so within a date still by user and time): the order of the
+    date-partitioned files, each date a slice. One permutation, applied once to each column."""
+    by_time = np.argsort(ts, kind="stable")
+    user = local[by_time]
+    if len(counts) <= np.iinfo(np.uint16).max + 1:
+        user = user.astype(np.uint16)  # stable sorts of 16-bit keys are radix sorts
+    order = by_time[np.argsort(user, kind="stable")]
+    _, rank = _expand(counts, 0)
+    if by_day and len(order):
+        day = micros[order] // US_PER_DAY
+        day -= day.min()
+        if day.max() <= np.iinfo(np.int16).max:
+            day = day.astype(np.int16)
+        by_date = np.argsort(day, kind="stable")
+        order, rank = order[by_date], rank[by_date]
+    return order, rank
+
+
+def _user_rows(counts: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(user index within the chunk, global user index, position within the user) per row."""
+    local, pos = _expand(counts, 0)
+    return local, local + first, pos
+
+
+def transactions(pop: Population, first: int, last: int, by_day: bool = False) -> pa.Table:
+    """All transactions of users with index first..last-1, sorted by user then time (with
+    by_day: by UTC date, then user, then time)."""
     cfg, seed = pop.config, pop.config.seed
-    idx, pos = _expand(pop.normal_tx[first:last], first)
-    uid = pop.user_id[idx]
-    ts = _daytime(pop, "tx", idx, pos, _squeezed(pop, idx))
-    tx_type = rnd.choice(seed, "tx/type", pop.type_cumulative[idx], uid, pos)
+    user_id = pop.user_id[first:last]
+    local, idx, pos = _user_rows(pop.normal_tx[first:last], first)
+    uid = user_id[local]
+    rows = rnd.Rows(seed, user_id, local, pos)
+    ts = _daytime(pop, "tx", rows, idx, _squeezed(pop, idx))
+    tx_type = rows.choice("tx/type", pop.type_cumulative[first:last], local)
     factor = np.array([TYPE_AMOUNT_FACTOR[t] for t in TX_TYPES])[tx_type]
-    amount = np.exp(
-        pop.amount_mu[idx] + pop.amount_sigma[idx] * rnd.normal(seed, "tx/amount", uid, pos)
-    )
-    channel = rnd.choice(seed, "tx/channel", np.cumsum(CHANNEL_BY_TYPE, axis=1)[tx_type], uid, pos)
+    amount = np.exp(pop.amount_mu[idx] + pop.amount_sigma[idx] * rows.normal("tx/amount"))
+    channel = rows.choice("tx/channel", np.cumsum(CHANNEL_BY_TYPE, axis=1), tx_type)
     # Travel is by trips of TRIP_DAYS days: during a trip all of the user's transactions are
     # made from the same foreign country and hotel IP, so normal users do not hop between
     # countries within minutes or hours (the impossible_travel scenario's signature).
     trip = ((ts - cfg.start_epoch) // (TRIP_DAYS * 86_400)).astype(np.int64)
-    travel = rnd.uniform(seed, "tx/travel", uid, trip) < pop.travel_share[idx]
-    abroad = rnd.integers(seed, "tx/abroad", 0, len(COUNTRIES), uid, trip)
+    travel = np.flatnonzero(
+        rnd.Rows(seed, user_id, local, trip).uniform("tx/travel") < pop.travel_share[idx]
+    )
+    # The foreign country and hotel IP only for the rows abroad (a few per cent).
+    abroad = rnd.integers(seed, "tx/abroad", 0, len(COUNTRIES), uid[travel], trip[travel])
     home = pop.country[idx]
+    country = home.copy()
+    country[travel] = abroad
+    ip_slot = rows.integers("tx/ip", 0, pop.n_ips[idx])
+    ip = own_ip(seed, user_id, ip_slot, local)
+    ip[travel] = foreign_ip(seed, "tx/travel-ip", uid[travel], trip[travel])
+    cp_slot = rows.integers("tx/cp", 0, pop.n_counterparties[idx])
     columns = {
         "idx": idx,
         "ts": ts,
         "amount": amount * factor,
         "tx_type": tx_type,
         "channel": channel,
-        "device": own_device(uid, rnd.integers(seed, "tx/device", 0, pop.n_devices[idx], uid, pos)),
-        "ip": np.where(
-            travel,
-            foreign_ip(seed, "tx/travel-ip", uid, trip),
-            own_ip(seed, uid, rnd.integers(seed, "tx/ip", 0, pop.n_ips[idx], uid, pos)),
-        ),
-        "country": np.where(travel & (abroad != home), abroad, home),
+        "device": own_device(uid, rows.integers("tx/device", 0, pop.n_devices[idx])),
+        "ip": ip,
+        "country": country,
         "counterparty": (
-            rnd.hash64(
-                seed, "cp", uid, rnd.integers(seed, "tx/cp", 0, pop.n_counterparties[idx], uid, pos)
-            )
-            % np.uint64(2_000_000)
+            rnd.Rows(seed, user_id, local, cp_slot).hash64("cp") % np.uint64(2_000_000)
         ).astype(np.int64),
-        "status": rnd.choice(seed, "tx/status", np.cumsum(STATUS_SHARE), uid, pos),
+        "status": rows.choice("tx/status", np.cumsum(STATUS_SHARE)),
         "scenario": np.full(len(idx), -1),
     }
     parts = [columns]
@@ -185,7 +258,7 @@ def transactions(pop: Population, first: int, last: int) -> pa.Table:
         if counts.sum() == 0:
             continue
         fidx, fpos = _expand(counts, first)
-        rows = IncidentRows(
+        incident = IncidentRows(
             seed=seed,
             user_id=pop.user_id[fidx],
             position=fpos,
@@ -197,23 +270,22 @@ def transactions(pop: Population, first: int, last: int) -> pa.Table:
             period_start=cfg.start_epoch,
             period_seconds=cfg.period_seconds,
         )
-        built = scenario.build(rows)
+        built = scenario.build(incident)
         built["idx"] = fidx
         built["scenario"] = np.full(len(fidx), number)
         parts.append(built)
     merged = {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in columns}
-    merged["ts"] = _clip_to_period(pop, merged["ts"])
-    order = np.lexsort((merged["ts"], merged["idx"]))
+    ts = _clip_to_period(pop, merged.pop("ts"))
+    micros = _micros(ts)
+    local = merged.pop("idx") - first
+    order, rank = _arrange(local, ts, micros, pop.normal_tx[first:last] + fraud, by_day)
+    idx = local[order] + first
     m = {k: v[order] for k, v in merged.items()}
-    idx = m["idx"]
-    totals = pop.normal_tx[first:last] + fraud
-    _, rank = _expand(totals, first)
-    tx_id = pop.tx_offset[idx] + rank + 1
     return pa.Table.from_arrays(
         [
-            pa.array(tx_id),
+            pa.array(pop.tx_offset[idx] + rank + 1),
             pa.array(pop.user_id[idx]),
-            _timestamps(m["ts"]),
+            _timestamps(micros[order]),
             pa.array(np.round(m["amount"], 2)),
             _take(_CURRENCY_OF_COUNTRY, pop.country[idx]),
             _take(TX_TYPES, m["tx_type"]),
@@ -234,53 +306,45 @@ _TAKEOVER = SCENARIO_NAMES.index("account_takeover")
 _TAKEOVER_LOGINS = 6  # five failed attempts, then the attacker gets in
 
 
-def logins(pop: Population, first: int, last: int) -> pa.Table:
+def logins(pop: Population, first: int, last: int, by_day: bool = False) -> pa.Table:
     """Login attempts; account-takeover victims end with the attacker's failed tries and entry."""
     cfg, seed = pop.config, pop.config.seed
-    idx, pos = _expand(pop.logins[first:last], first)
-    uid = pop.user_id[idx]
-    ts = _daytime(pop, "login", idx, pos, _squeezed(pop, idx))
+    user_id = pop.user_id[first:last]
+    local, idx, pos = _user_rows(pop.logins[first:last], first)
+    rows = rnd.Rows(seed, user_id, local, pos)
+    ts = _daytime(pop, "login", rows, idx, _squeezed(pop, idx))
+    device = own_device(user_id[local], rows.integers("login/device", 0, pop.n_devices[idx]))
+    ip = own_ip(seed, user_id, rows.integers("login/ip", 0, pop.n_ips[idx]), local)
+    country = pop.country[idx].copy()
+    success = rows.uniform("login/ok") > 0.03
     is_attack = (pop.scenario[idx] == _TAKEOVER) & (pos >= pop.logins[idx] - _TAKEOVER_LOGINS)
-    attack_step = pos - (pop.logins[idx] - _TAKEOVER_LOGINS)
+    # The attacker's attempts (six rows per takeover victim) replace the user's own values.
+    attack = np.flatnonzero(is_attack)
+    uid = pop.user_id[idx[attack]]
+    attack_step = pos[attack] - (pop.logins[idx[attack]] - _TAKEOVER_LOGINS)
     start = incident_start(seed, uid, *TAKEOVER_WINDOW, cfg.start_epoch, cfg.period_seconds)
-    ts = np.where(is_attack, start - (_TAKEOVER_LOGINS - attack_step) * 40.0, ts)
+    ts[attack] = start - (_TAKEOVER_LOGINS - attack_step) * 40.0
     far = FAR_COUNTRY_INDEX
-    device = np.where(
-        is_attack,
-        foreign_device(seed, "scenario/new-device", uid),
-        own_device(uid, rnd.integers(seed, "login/device", 0, pop.n_devices[idx], uid, pos)),
-    )
-    ip = np.where(
-        is_attack,
-        foreign_ip(seed, "scenario/new-ip", uid),
-        own_ip(seed, uid, rnd.integers(seed, "login/ip", 0, pop.n_ips[idx], uid, pos)),
-    )
-    country = np.where(
-        is_attack,
-        far[np.floor(rnd.uniform(seed, "scenario/far", uid) * len(far)).astype(np.int64)],
-        pop.country[idx],
-    )
-    success = np.where(
-        is_attack,
-        attack_step == _TAKEOVER_LOGINS - 1,
-        rnd.uniform(seed, "login/ok", uid, pos) > 0.03,
-    )
-    order = np.lexsort((ts, idx))
-    ts, idx, device, ip, country, success, is_attack = (
-        a[order] for a in (ts, idx, device, ip, country, success, is_attack)
-    )
-    _, rank = _expand(pop.logins[first:last], first)
-    method = rnd.choice(seed, "login/method", np.array([0.5, 0.8, 1.0]), pop.user_id[idx], rank)
+    device[attack] = foreign_device(seed, "scenario/new-device", uid)
+    ip[attack] = foreign_ip(seed, "scenario/new-ip", uid)
+    country[attack] = far[
+        np.floor(rnd.uniform(seed, "scenario/far", uid) * len(far)).astype(np.int64)
+    ]
+    success[attack] = attack_step == _TAKEOVER_LOGINS - 1
+    micros = _micros(_clip_to_period(pop, ts))
+    order, rank = _arrange(local, ts, micros, pop.logins[first:last], by_day)
+    local, is_attack = local[order], is_attack[order]
+    method = rnd.Rows(seed, user_id, local, rank).choice("login/method", np.array([0.5, 0.8, 1.0]))
     return pa.Table.from_arrays(
         [
-            pa.array(pop.login_offset[idx] + rank + 1),
-            pa.array(pop.user_id[idx]),
-            _timestamps(_clip_to_period(pop, ts)),
-            _ip_strings(ip),
-            _prefixed("dev-", device),
-            _take(ALL_COUNTRIES, country),
+            pa.array(pop.login_offset[local + first] + rank + 1),
+            pa.array(user_id[local]),
+            _timestamps(micros[order]),
+            _ip_strings(ip[order]),
+            _prefixed("dev-", device[order]),
+            _take(ALL_COUNTRIES, country[order]),
             _take(LOGIN_METHODS, method),
-            pa.array(success),
+            pa.array(success[order]),
             pa.array(is_attack.astype(np.int8)),
             _scenario_names(np.where(is_attack, _TAKEOVER, -1)),
         ],
@@ -291,45 +355,40 @@ def logins(pop: Population, first: int, last: int) -> pa.Table:
 _SCRIPTED = (SCENARIO_NAMES.index("card_testing"), SCENARIO_NAMES.index("bot_intervals"))
 
 
-def api_calls(pop: Population, first: int, last: int) -> pa.Table:
+def api_calls(pop: Population, first: int, last: int, by_day: bool = False) -> pa.Table:
     """API calls; card-testing and bot victims' scripted calls come from the attacker's IP."""
     cfg, seed = pop.config, pop.config.seed
-    idx, pos = _expand(pop.api_calls[first:last], first)
-    uid = pop.user_id[idx]
-    ts = _daytime(pop, "api", idx, pos, _squeezed(pop, idx))
+    user_id = pop.user_id[first:last]
+    local, idx, pos = _user_rows(pop.api_calls[first:last], first)
+    rows = rnd.Rows(seed, user_id, local, pos)
+    ts = _daytime(pop, "api", rows, idx, _squeezed(pop, idx))
     scripted = np.isin(pop.scenario[idx], _SCRIPTED) & (pos < pop.fraud_tx[idx])
+    ip = own_ip(seed, user_id, rows.integers("api/ip", 0, pop.n_ips[idx]), local)
+    endpoint = rows.choice("api/endpoint", np.cumsum([0.3, 0.3, 0.15, 0.1, 0.1, 0.05]))
+    # The attacker's scripted calls (a few per card-testing or bot victim).
+    script = np.flatnonzero(scripted)
+    uid = pop.user_id[idx[script]]
     start = incident_start(seed, uid, *SCRIPTED_WINDOW, cfg.start_epoch, cfg.period_seconds)
-    ts = np.where(scripted, start + pos * 20.0, ts)
-    ip = np.where(
-        scripted,
-        foreign_ip(seed, "scenario/new-ip", uid),
-        own_ip(seed, uid, rnd.integers(seed, "api/ip", 0, pop.n_ips[idx], uid, pos)),
-    )
-    endpoint = np.where(
-        scripted,
-        API_ENDPOINTS.index("/v1/payments"),
-        rnd.choice(seed, "api/endpoint", np.cumsum([0.3, 0.3, 0.15, 0.1, 0.1, 0.05]), uid, pos),
-    )
-    status = np.where(
-        rnd.uniform(seed, "api/status", uid, pos) < np.where(scripted, 0.3, 0.02),
-        np.where(rnd.uniform(seed, "api/kind", uid, pos) < 0.5, 429, 401),
-        200,
-    )
-    latency = np.exp(np.log(80) + 0.5 * rnd.normal(seed, "api/latency", uid, pos))
-    order = np.lexsort((ts, idx))
-    ts, idx, ip, endpoint, status, latency, scripted = (
-        a[order] for a in (ts, idx, ip, endpoint, status, latency, scripted)
-    )
-    _, rank = _expand(pop.api_calls[first:last], first)
+    ts[script] = start + pos[script] * 20.0
+    ip[script] = foreign_ip(seed, "scenario/new-ip", uid)
+    endpoint[script] = API_ENDPOINTS.index("/v1/payments")
+    failed = np.flatnonzero(rows.uniform("api/status") < np.where(scripted, 0.3, 0.02))
+    status = np.full(len(idx), 200, dtype=np.int32)
+    kind = rnd.uniform(seed, "api/kind", user_id[local[failed]], pos[failed])
+    status[failed] = np.where(kind < 0.5, 429, 401)
+    latency = np.exp(np.log(80) + 0.5 * rows.normal("api/latency"))
+    micros = _micros(_clip_to_period(pop, ts))
+    order, rank = _arrange(local, ts, micros, pop.api_calls[first:last], by_day)
+    idx, scripted = local[order] + first, scripted[order]
     return pa.Table.from_arrays(
         [
             pa.array(pop.api_offset[idx] + rank + 1),
             pa.array(pop.user_id[idx]),
-            _timestamps(_clip_to_period(pop, ts)),
-            _ip_strings(ip),
-            _take(API_ENDPOINTS, endpoint),
-            pa.array(status.astype(np.int32)),
-            pa.array(np.round(latency, 1)),
+            _timestamps(micros[order]),
+            _ip_strings(ip[order]),
+            _take(API_ENDPOINTS, endpoint[order]),
+            pa.array(status[order]),
+            pa.array(np.round(latency[order], 1)),
             pa.array(scripted.astype(np.int8)),
             _scenario_names(np.where(scripted, pop.scenario[idx], -1)),
         ],

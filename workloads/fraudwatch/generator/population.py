@@ -111,9 +111,8 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     counts = np.floor(exact).astype(np.int64)
     short = total - int(counts.sum())
     if short:
-        # Ties broken by index (stable sort) so the result is deterministic.
-        order = np.argsort(-(exact - counts), kind="stable")[:short]
-        counts[order] += 1
+        # Ties broken by index (as a stable sort would) so the result is deterministic.
+        counts[_smallest(-(exact - counts), short)] += 1
     return counts
 
 
@@ -209,6 +208,16 @@ def victims_per_scenario(config: GeneratorConfig) -> np.ndarray:
     return counts
 
 
+def _smallest(key: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` smallest keys, ties to the lower position: the same set as
+    `np.argsort(key, kind="stable")[:count]`, in linear time rather than a full sort."""
+    if count >= len(key):
+        return np.arange(len(key))
+    kth = np.partition(key, count - 1)[count - 1]
+    below = np.flatnonzero(key < kth)
+    return np.concatenate([below, np.flatnonzero(key == kth)[: count - len(below)]])
+
+
 def _assign_scenarios(
     config: GeneratorConfig, uid: np.ndarray, persona: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -231,7 +240,7 @@ def _assign_scenarios(
             (scenario < 0) & (passive if SCENARIOS[number].passive_only else True)
         )
         key = rnd.uniform(seed, "victim/" + SCENARIOS[number].name, uid[candidates])
-        picked = candidates[np.argsort(key, kind="stable")[:wanted]]
+        picked = candidates[_smallest(key, wanted)]
         scenario[picked] = number
     victim = scenario >= 0
     picked_scenario = np.where(victim, scenario, 0)

@@ -16,13 +16,26 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MUL1 = np.uint64(0xBF58476D1CE4E5B9)
 _MUL2 = np.uint64(0x94D049BB133111EB)
 _KEY_MUL = np.uint64(0xD6E8FEB86659FD93)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
-    x = x + _GOLDEN
-    x = (x ^ (x >> np.uint64(30))) * _MUL1
-    x = (x ^ (x >> np.uint64(27))) * _MUL2
-    return x ^ (x >> np.uint64(31))
+    """SplitMix64's finaliser of x (a new array; x is left as it is)."""
+    return _mix_inplace(np.array(x, dtype=np.uint64))
+
+
+def _mix_inplace(x: np.ndarray) -> np.ndarray:
+    """The same as _mix, computed in x itself with one scratch array: no temporary per step
+    (at millions of rows the allocations cost more than the arithmetic)."""
+    scratch = np.empty_like(x)
+    x += _GOLDEN
+    for shift, mul in ((_S30, _MUL1), (_S27, _MUL2)):
+        np.right_shift(x, shift, out=scratch)
+        x ^= scratch
+        x *= mul
+    np.right_shift(x, _S31, out=scratch)
+    x ^= scratch
+    return x
 
 
 def stream_id(name: str) -> int:
@@ -33,22 +46,34 @@ def stream_id(name: str) -> int:
 def hash64(seed: int, stream: str, *keys: np.ndarray | int) -> np.ndarray:
     """64-bit hash of (seed, stream, keys...), broadcast over the key arrays."""
     with np.errstate(over="ignore"):
-        h = _mix(np.asarray([(seed << 32) ^ stream_id(stream)], dtype=np.uint64))
+        h = _head(seed, stream)
         for key in keys:
             k = np.asarray(key).astype(np.uint64, copy=False)
-            h = _mix(h ^ (k * _KEY_MUL))
+            h = _mix_inplace(h ^ (k * _KEY_MUL))
     return h
+
+
+def _head(seed: int, stream: str) -> np.ndarray:
+    """The hash of (seed, stream) before any key, as a one-element array."""
+    return _mix(np.asarray([(seed << 32) ^ stream_id(stream)], dtype=np.uint64))
+
+
+def _unit(h: np.ndarray) -> np.ndarray:
+    """Uniform floats in [0, 1) from 64-bit hashes (the top 53 bits)."""
+    return (h >> _S11).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def uniform(seed: int, stream: str, *keys: np.ndarray | int) -> np.ndarray:
     """Uniform floats in [0, 1), one per broadcast key."""
-    return (hash64(seed, stream, *keys) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+    return _unit(hash64(seed, stream, *keys))
 
 
 def normal(seed: int, stream: str, *keys: np.ndarray | int) -> np.ndarray:
     """Standard normal draws (Box-Muller on two independent uniforms)."""
-    u1 = uniform(seed, stream + "/u1", *keys)
-    u2 = uniform(seed, stream + "/u2", *keys)
+    return _box_muller(uniform(seed, stream + "/u1", *keys), uniform(seed, stream + "/u2", *keys))
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
@@ -61,10 +86,56 @@ def integers(seed: int, stream: str, low: int, high: np.ndarray | int, *keys) ->
 def choice(seed: int, stream: str, cumulative: np.ndarray, *keys) -> np.ndarray:
     """Index drawn per row from cumulative probabilities: one vector for all rows, or a
     (rows x options) matrix with one distribution per row. The last column must be 1."""
-    u = uniform(seed, stream, *keys)
-    cumulative = np.asarray(cumulative)
+    return _pick(uniform(seed, stream, *keys), np.asarray(cumulative))
+
+
+def _pick(u: np.ndarray, cumulative: np.ndarray, row: np.ndarray | None = None) -> np.ndarray:
+    """The option of each uniform u: the number of cumulative bounds <= u, capped at the last
+    option. A matrix of cumulative bounds is indexed by `row` (all of its rows when None)."""
     if cumulative.ndim == 1:
         index = np.searchsorted(cumulative, u, side="right")
     else:
-        index = (u[:, None] >= cumulative).sum(axis=1)
+        index = np.zeros(len(u), dtype=np.int64)
+        for column in cumulative.T:  # one pass per option rather than a rows x options matrix
+            index += u >= (column if row is None else column[row])
     return np.minimum(index, cumulative.shape[-1] - 1)
+
+
+class Rows:
+    """Draws for rows that belong to users, keyed by (user_id, key): `Rows(...).uniform(name)`
+    equals `uniform(seed, name, user_id[user], key)` bit for bit, but the user's part of the
+    hash is computed once per user and shared by all of that user's rows (rows outnumber users
+    ten to one), and the key's multiplication once for every quantity drawn."""
+
+    def __init__(self, seed: int, user_id: np.ndarray, user: np.ndarray, key: np.ndarray) -> None:
+        self.seed = seed
+        self.user = user  # per row: index into user_id
+        with np.errstate(over="ignore"):
+            self._user_key = np.asarray(user_id).astype(np.uint64) * _KEY_MUL
+            self._row_key = np.asarray(key).astype(np.uint64) * _KEY_MUL
+
+    def __len__(self) -> int:
+        return len(self.user)
+
+    def hash64(self, stream: str) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            per_user = _mix_inplace(_head(self.seed, stream) ^ self._user_key)
+            h = per_user[self.user]
+            h ^= self._row_key
+            return _mix_inplace(h)
+
+    def uniform(self, stream: str) -> np.ndarray:
+        return _unit(self.hash64(stream))
+
+    def normal(self, stream: str) -> np.ndarray:
+        u1, u2 = self.uniform(stream + "/u1"), self.uniform(stream + "/u2")
+        return _box_muller(u1, u2)
+
+    def integers(self, stream: str, low: int, high: np.ndarray | int) -> np.ndarray:
+        return (low + np.floor(self.uniform(stream) * (np.asarray(high) - low))).astype(np.int64)
+
+    def choice(
+        self, stream: str, cumulative: np.ndarray, row: np.ndarray | None = None
+    ) -> np.ndarray:
+        """As `choice`; a matrix of cumulative bounds is indexed by `row` (default: all rows)."""
+        return _pick(self.uniform(stream), np.asarray(cumulative), row)

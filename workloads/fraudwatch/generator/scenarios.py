@@ -108,8 +108,14 @@ def foreign_device(seed: int, stream: str, *keys) -> np.ndarray:
     return (1 << 40) + (rnd.hash64(seed, stream, *keys) >> np.uint64(24)).astype(np.int64)
 
 
-def own_ip(seed: int, user_id: np.ndarray, slot: np.ndarray) -> np.ndarray:
-    return _as_ip(rnd.hash64(seed, "ip/home", user_id, slot))
+def own_ip(
+    seed: int, user_id: np.ndarray, slot: np.ndarray, user: np.ndarray | None = None
+) -> np.ndarray:
+    """The user's home IP number `slot`; with `user` (per row: an index into user_id) the same
+    values, computed with the user's part of the hash once per user (randomness.Rows)."""
+    if user is None:
+        return _as_ip(rnd.hash64(seed, "ip/home", user_id, slot))
+    return _as_ip(rnd.Rows(seed, user_id, user, slot).hash64("ip/home"))
 
 
 def foreign_ip(seed: int, stream: str, *keys) -> np.ndarray:
