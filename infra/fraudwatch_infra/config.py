@@ -75,6 +75,9 @@ class StorageConfig:
     device_filter: str
     data_replicas: int
     object_gateway_instances: int
+    #: dm-crypt under every OSD (Rook `storage.config.encryptedDevice`): every block volume
+    #: (Kafka, Elasticsearch, MongoDB) and every S3 object is encrypted at rest.
+    encrypt_devices: bool
     size: Size
 
 
@@ -377,6 +380,7 @@ def parse_config(raw: Mapping[str, Any]) -> PlatformConfig:
         device_filter=sto.string("deviceFilter", "'^sd[b-z]'"),
         data_replicas=sto.integer("dataReplicas", 3),
         object_gateway_instances=sto.integer("objectGatewayInstances", 2),
+        encrypt_devices=sto.boolean("encryptDevices", True),
         size=sto.size("osd", "1", "4Gi"),
     )
 

@@ -2,7 +2,8 @@
 
 System users (backup, cluster admin, monitor, ...) and the application user `fraudwatch`
 get generated passwords. TLS is required on every connection, with certificates from the
-platform CA (the operator asks cert-manager for them). Backups go to the Ceph S3 bucket
+platform CA (the operator asks cert-manager for them); data files are encrypted at rest
+(`enableEncryption`, key in its own Secret). Backups go to the Ceph S3 bucket
 with Percona Backup for MongoDB.
 """
 
@@ -24,6 +25,9 @@ DATABASE = "fraudwatch"
 APP_USER = "fraudwatch"
 # The UID of Percona's mongod image.
 MONGOD_UID = 1001
+# The operator's default name for the data-at-rest key Secret (kept, so existing clusters keep
+# their key).
+ENCRYPTION_KEY_SECRET = f"{CLUSTER}-mongodb-encryption-key"
 SYSTEM_USERS = ("BACKUP", "DATABASE_ADMIN", "CLUSTER_ADMIN", "CLUSTER_MONITOR", "USER_ADMIN")
 
 
@@ -71,6 +75,8 @@ class Documents(Component):
                     "resources": {"requests": {"storage": dc.storage}},
                 }
             },
+            # Encryption at rest is the operator's default; stated, so it cannot drift off.
+            "configuration": "security:\n  enableEncryption: true\n",
             "podSecurityContext": security_context(MONGOD_UID, fs_group=MONGOD_UID),
             "containerSecurityContext": chart_container_context(MONGOD_UID),
         }
@@ -89,7 +95,13 @@ class Documents(Component):
                 "image": versions.MONGODB_IMAGE,
                 # A replica set below 3 members is refused unless explicitly allowed (dev only).
                 "unsafeFlags": {"replsetSize": dc.replicas < 3},
-                "secrets": {"users": f"{CLUSTER}-system-users"},
+                # At rest: WiredTiger encryption (Percona Server for MongoDB) with a key the
+                # operator generates into this Secret on first start; back it up with the
+                # cluster's other secrets, without it the data files cannot be read.
+                "secrets": {
+                    "users": f"{CLUSTER}-system-users",
+                    "encryptionKey": ENCRYPTION_KEY_SECRET,
+                },
                 "tls": {
                     "mode": "requireTLS",
                     "issuerConf": {

@@ -1,5 +1,7 @@
 """Storage: Ceph with Rook — block volumes for every stateful server and an S3 endpoint
-(Ceph RGW) for raw data, scored data, checkpoints and model artefacts.
+(Ceph RGW) for raw data, scored data, checkpoints and model artefacts. Encrypted on the wire
+(msgr2 secure mode between Ceph daemons and clients, TLS at the gateway) and, with
+`storage.encryptDevices`, at rest (dm-crypt under every OSD).
 
 The S3 user's keys are derived here (credentials.py) and given to Rook through its
 "reference secret" (Rook then creates the RGW user with exactly those keys), so the same
@@ -63,6 +65,9 @@ class Storage(Component):
                     "useAllNodes": sc.use_all_nodes,
                     "useAllDevices": False,
                     "deviceFilter": sc.device_filter,
+                    # At rest: dm-crypt (LUKS) under each OSD, keys kept by the Ceph monitors.
+                    # Rook applies it when it creates an OSD: existing OSDs stay as they are.
+                    "config": {"encryptedDevice": "true" if sc.encrypt_devices else "false"},
                 },
                 "resources": {
                     "osd": osd,

@@ -165,6 +165,29 @@ def test_s3_credentials_reach_every_consumer_as_a_secret(prod: Rendering) -> Non
     assert cluster["disruptionManagement"]["managePodBudgets"] is True
 
 
+def test_prod_encrypts_every_osd_at_rest_and_dev_says_it_does_not(
+    prod: Rendering, dev: Rendering
+) -> None:
+    """Every block volume (Kafka, Elasticsearch, MongoDB) and S3 object lives on an OSD: dm-crypt
+    under each OSD is what encrypts them at rest. On the wire Ceph requires msgr2 secure mode."""
+    for rendering, encrypted in ((prod, "true"), (dev, "false")):
+        cluster = spec(rendering.one("CephCluster", "fraudwatch"))
+        assert cluster["storage"]["config"] == {"encryptedDevice": encrypted}
+        assert cluster["network"]["connections"] == {
+            "encryption": {"enabled": True},
+            "requireMsgr2": True,
+        }
+
+
+def test_mongodb_data_files_are_encrypted_at_rest_with_their_own_key(
+    each_stack: Rendering,
+) -> None:
+    mongo = spec(each_stack.one("PerconaServerMongoDB", "fraudwatch-mongo"))
+    assert mongo["secrets"]["encryptionKey"] == "fraudwatch-mongo-mongodb-encryption-key"
+    for replset in mongo["replsets"]:
+        assert "enableEncryption: true" in replset["configuration"]
+
+
 # --- compute, orchestration, bi, workloads ----------------------------------------------------
 
 

@@ -54,6 +54,11 @@ def test_decision_route_defaults_follow_high_availability() -> None:
             "pulumi config set --path 'fraudwatch:streaming.brokers'",
         ),
         (
+            lambda c: c["storage"].pop("encryptDevices"),
+            "fraudwatch:storage.encryptDevices is not set",
+            "pulumi config set --path 'fraudwatch:storage.encryptDevices' true",
+        ),
+        (
             lambda c: c["streaming"].update(minInsyncReplicas=4),
             "streaming.minInsyncReplicas (4)",
             "pulumi config set --path 'fraudwatch:streaming.minInsyncReplicas' 2",
