@@ -18,7 +18,23 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
+from fraudwatch.intervention.audit import (
+    CUSTOMER_KINDS,
+    ERASED,
+    ERASURE_KIND,
+    GENESIS_HASH,
+    PERSONAL_FIELDS,
+    STORED_FIELDS,
+    MigrationRefused,
+    commitment,
+    customer_of,
+    migration_entry,
+    new_key,
+    now_iso,
+    resealed,
+    seal,
+    verify_chain,
+)
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
@@ -67,11 +83,30 @@ class MongoStore(StateStore):
         self.client.close()
 
     # --- audit -------------------------------------------------------------------------
+    def _key(self, subject_id: str, *, create: bool) -> bytes | None:
+        """The customer's audit key (collection `audit_keys`, `_id` the subject id); created
+        when asked (of two racing creators the first insert wins)."""
+        doc = self.db.audit_keys.find_one({"_id": subject_id})
+        if doc is not None:
+            return bytes(doc["key"])
+        if not create:
+            return None
+        key = new_key()
+        try:
+            self.db.audit_keys.insert_one({"_id": subject_id, "key": key, "created_at": now_iso()})
+        except DuplicateKeyError:
+            doc = self.db.audit_keys.find_one({"_id": subject_id})
+            assert doc is not None
+            return bytes(doc["key"])
+        return key
+
     def append_audit(self, entry: dict[str, Any]) -> dict[str, Any]:
+        customer = customer_of(entry)
+        key = self._key(customer, create=True) if customer is not None else None
         while True:
             last = self.db.audit.find_one(sort=[("_id", DESCENDING)])
             seq, prev = (int(last["_id"]) + 1, last["hash"]) if last else (1, GENESIS_HASH)
-            sealed = seal(entry, seq, prev)
+            sealed = seal(entry, seq, prev, key)
             try:
                 self.db.audit.insert_one({"_id": seq, **sealed})
             except DuplicateKeyError:
@@ -101,11 +136,72 @@ class MongoStore(StateStore):
         cursor = self.db.audit.find(query).sort("_id", DESCENDING if newest_first else ASCENDING)
         if limit is not None:
             cursor = cursor.limit(int(limit))
-        return [{key: doc.get(key) for key in (*ENTRY_FIELDS, "hash")} for doc in cursor]
+        return [self._entry(doc) for doc in cursor]
+
+    @staticmethod
+    def _entry(doc: dict[str, Any]) -> dict[str, Any]:
+        entry = {key: doc.get(key) for key in STORED_FIELDS}
+        entry["commitments"] = dict(entry["commitments"] or {})
+        entry["erased"] = bool(entry["erased"])
+        return entry
 
     def audit_head(self) -> tuple[int, str] | None:
         head = self.db.meta.find_one({"_id": "audit_head"})
         return (int(head["seq"]), head["hash"]) if head and head["seq"] else None
+
+    def audit_keys(self) -> dict[str, bytes]:
+        return {str(doc["_id"]): bytes(doc["key"]) for doc in self.db.audit_keys.find({})}
+
+    def erase_audit_subject(self, subject_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        # No transaction: each step can be repeated. The erasure entry goes first (a run cut
+        # short leaves entries that still name the customer and the key, so the next run
+        # finds the same commitment); the key goes last but one, and a second pass catches an
+        # entry appended with the key while the first pass ran.
+        uid = str(subject_id)
+        key = self._key(uid, create=True)
+        assert key is not None
+        tag = commitment(key, "subject_id", uid)
+        sealed = self.append_audit({**entry, "subject_kind": ERASURE_KIND, "subject_id": tag})
+        about = {
+            "subject_kind": {"$in": list(CUSTOMER_KINDS)},
+            "subject_id": uid,
+            "commitments.subject_id": tag,
+            "erased": {"$ne": True},
+        }
+        blank = {"$set": {**dict.fromkeys(PERSONAL_FIELDS, ERASED), "erased": True}}
+        erased = self.db.audit.update_many(about, blank).modified_count
+        state = self.db.state.delete_many({"kind": "account", "subject_id": uid}).deleted_count
+        self.db.audit_keys.delete_one({"_id": uid})
+        erased += self.db.audit.update_many(about, blank).modified_count
+        return {"entry": sealed, "entries": int(erased), "state": int(state)}
+
+    def migrate_audit(self) -> dict[str, Any]:
+        # No transaction: entries are re-sealed one by one (the service must be stopped).
+        # The head before is kept in `meta` first, so a run cut short is finished by the next
+        # one (which then skips the check: the half re-sealed chain cannot verify).
+        marker = self.db.meta.find_one({"_id": "audit_migration"})
+        entries = self.audit_entries()
+        if marker is None:
+            format1 = sum(1 for e in entries if not e.get("v"))
+            if not format1:
+                return {"entry": None, "format1": 0, "entries": len(entries)}
+            head = self.audit_head()
+            check = verify_chain(entries, head, self.audit_keys())
+            if not check.ok:
+                raise MigrationRefused(check.problem)
+            seq, hash_ = head or (0, GENESIS_HASH)
+            self.db.meta.insert_one(
+                {"_id": "audit_migration", "seq": seq, "hash": hash_, "format1": format1}
+            )
+        else:
+            head = (int(marker["seq"]), str(marker["hash"]))
+            format1 = int(marker["format1"])
+        chain = resealed(entries, lambda subject: self._key(subject, create=True) or b"")
+        for entry in chain:
+            self.db.audit.replace_one({"_id": entry["seq"]}, {"_id": entry["seq"], **entry})
+        sealed = self.append_audit(migration_entry(head, format1))
+        self.db.meta.delete_one({"_id": "audit_migration"})
+        return {"entry": sealed, "format1": format1, "entries": len(chain)}
 
     def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
         docs = self.db.audit.find(

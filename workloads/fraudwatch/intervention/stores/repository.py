@@ -109,6 +109,29 @@ class StateStore(ABC):
         """(seq, hash) of the newest entry as recorded when it was appended."""
 
     @abstractmethod
+    def audit_keys(self) -> dict[str, bytes]:
+        """Every customer's audit key by subject id (collection `audit_keys`): what verify
+        tests the format 2 entries' personal fields against their commitments with."""
+
+    @abstractmethod
+    def erase_audit_subject(self, subject_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """Erase one customer (an account's `subject_id`) from the audit log: append `entry`,
+        the erasure's own record, with `subject_kind` ERASURE_KIND and as `subject_id` the
+        customer's `subject_id` commitment (not the id); replace the personal fields of every
+        format 2 entry about the customer by ERASED (marked `erased`); delete the account's
+        state rows and the customer's key. Returns {"entry": the sealed record, "entries":
+        how many entries were erased, "state": how many state rows went}."""
+
+    @abstractmethod
+    def migrate_audit(self) -> dict[str, Any]:
+        """`fraudwatch audit migrate`: re-seal the whole chain in format 2 when it holds format
+        1 entries (audit.resealed: seqs and fields kept, customers' entries committed under
+        their keys, every hash recomputed) and append the migration record naming the head
+        before. Raises audit.MigrationRefused, changing nothing, when the chain does not
+        verify. Returns {"entry": the record or None when nothing was in format 1, "format1":
+        how many were, "entries": how many were re-sealed}."""
+
+    @abstractmethod
     def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
         """How many entries since an ISO timestamp match (used by the circuit breaker)."""
 

@@ -14,7 +14,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from fraudwatch.intervention.audit import ENTRY_FIELDS, GENESIS_HASH, now_iso, seal
+from fraudwatch.intervention.audit import (
+    CUSTOMER_KINDS,
+    ERASED,
+    ERASURE_KIND,
+    GENESIS_HASH,
+    PERSONAL_FIELDS,
+    STORED_FIELDS,
+    MigrationRefused,
+    commitment,
+    customer_of,
+    migration_entry,
+    new_key,
+    now_iso,
+    resealed,
+    seal,
+    verify_chain,
+)
 from fraudwatch.intervention.stores.repository import (
     ACCOUNT_FLAGS,
     ACTION_EFFECTS,
@@ -30,11 +46,14 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY, ts TEXT NOT NULL, actor TEXT, role TEXT, via TEXT, action TEXT,
     subject_kind TEXT, subject_id TEXT, reason TEXT, alert_id TEXT, result TEXT, detail TEXT,
-    prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL, v INTEGER, commitments TEXT,
+    erased INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS audit_subject ON audit (subject_kind, subject_id);
 CREATE INDEX IF NOT EXISTS audit_action ON audit (action, result, ts);
 CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER,
     hash TEXT);
+CREATE TABLE IF NOT EXISTS audit_keys (subject_id TEXT PRIMARY KEY, key BLOB NOT NULL,
+    created_at TEXT);
 CREATE TABLE IF NOT EXISTS state (kind TEXT, subject_id TEXT, field TEXT, value INTEGER,
     seq INTEGER, PRIMARY KEY (kind, subject_id, field));
 CREATE TABLE IF NOT EXISTS idempotency (principal TEXT, key TEXT, fingerprint TEXT,
@@ -67,7 +86,7 @@ CREATE INDEX IF NOT EXISTS decisions_user ON decisions (user_id, decided_at);
 CREATE INDEX IF NOT EXISTS decisions_time ON decisions (decided_at);
 """
 
-AUDIT_COLUMNS = (*ENTRY_FIELDS, "hash")
+AUDIT_COLUMNS = STORED_FIELDS
 
 
 class SqliteStore(StateStore):
@@ -93,8 +112,14 @@ class SqliteStore(StateStore):
     @staticmethod
     def _migrate(con: sqlite3.Connection) -> None:
         """Columns added since the first schema (a store created by an older version)."""
-        added = {"idempotency": ("lease_until", "REAL")}
-        for table, (column, kind) in added.items():
+        added = [
+            ("idempotency", "lease_until", "REAL"),
+            # audit entry format 2 (audit.py): format 1 rows keep v NULL
+            ("audit", "v", "INTEGER"),
+            ("audit", "commitments", "TEXT"),
+            ("audit", "erased", "INTEGER NOT NULL DEFAULT 0"),
+        ]
+        for table, column, kind in added:
             names = {row["name"] for row in con.execute(f"PRAGMA table_info({table})")}
             if column not in names:
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
@@ -136,14 +161,47 @@ class SqliteStore(StateStore):
         self._local = threading.local()
 
     # --- audit -------------------------------------------------------------------------
+    @staticmethod
+    def _key(con: sqlite3.Connection, subject_id: str, *, create: bool) -> bytes | None:
+        """The customer's audit key; created (in the caller's transaction) when asked."""
+        row = con.execute(
+            "SELECT key FROM audit_keys WHERE subject_id = ?", (subject_id,)
+        ).fetchone()
+        if row is not None:
+            return bytes(row["key"])
+        if not create:
+            return None
+        key = new_key()
+        con.execute(
+            "INSERT INTO audit_keys (subject_id, key, created_at) VALUES (?, ?, ?)",
+            (subject_id, key, now_iso()),
+        )
+        return key
+
+    @staticmethod
+    def _row(sealed: dict[str, Any]) -> list[Any]:
+        values = dict(sealed)
+        values["commitments"] = json.dumps(sealed.get("commitments") or {}, sort_keys=True)
+        values["erased"] = int(bool(sealed.get("erased")))
+        return [values.get(c) for c in AUDIT_COLUMNS]
+
+    @staticmethod
+    def _entry(row: sqlite3.Row) -> dict[str, Any]:
+        entry = {c: row[c] for c in AUDIT_COLUMNS}
+        entry["commitments"] = json.loads(entry["commitments"]) if entry["commitments"] else {}
+        entry["erased"] = bool(entry["erased"])
+        return entry
+
     def _append(self, con: sqlite3.Connection, entry: dict[str, Any]) -> dict[str, Any]:
         last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS_HASH)
-        sealed = seal(entry, seq, prev)
+        customer = customer_of(entry)
+        key = self._key(con, customer, create=True) if customer is not None else None
+        sealed = seal(entry, seq, prev, key)
         con.execute(
             f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})",
-            [sealed[c] for c in AUDIT_COLUMNS],
+            self._row(sealed),
         )
         con.execute(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
@@ -178,12 +236,63 @@ class SqliteStore(StateStore):
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._read() as con:
-            return [dict(row) for row in con.execute(sql, args)]
+            return [self._entry(row) for row in con.execute(sql, args)]
 
     def audit_head(self) -> tuple[int, str] | None:
         with self._read() as con:
             row = con.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         return (row["seq"], row["hash"]) if row else None
+
+    def audit_keys(self) -> dict[str, bytes]:
+        with self._read() as con:
+            rows = con.execute("SELECT subject_id, key FROM audit_keys").fetchall()
+        return {row["subject_id"]: bytes(row["key"]) for row in rows}
+
+    def erase_audit_subject(self, subject_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+        uid = str(subject_id)
+        with self._write() as con:  # one transaction: all of it or nothing
+            key = self._key(con, uid, create=True)
+            assert key is not None
+            tag = commitment(key, "subject_id", uid)
+            sealed = self._append(con, {**entry, "subject_kind": ERASURE_KIND, "subject_id": tag})
+            kinds = ", ".join("?" for _ in CUSTOMER_KINDS)
+            erased = con.execute(
+                f"UPDATE audit SET {', '.join(f'{f} = ?' for f in PERSONAL_FIELDS)}, erased = 1 "
+                f"WHERE subject_kind IN ({kinds}) AND subject_id = ? AND v IS NOT NULL "
+                "AND erased = 0 AND json_extract(commitments, '$.subject_id') = ?",
+                (*(ERASED for _ in PERSONAL_FIELDS), *CUSTOMER_KINDS, uid, tag),
+            ).rowcount
+            state = con.execute(
+                "DELETE FROM state WHERE kind = 'account' AND subject_id = ?", (uid,)
+            ).rowcount
+            con.execute("DELETE FROM audit_keys WHERE subject_id = ?", (uid,))
+        return {"entry": sealed, "entries": int(erased), "state": int(state)}
+
+    def migrate_audit(self) -> dict[str, Any]:
+        with self._write() as con:  # one transaction: no entry is appended meanwhile
+            entries = [self._entry(r) for r in con.execute("SELECT * FROM audit ORDER BY seq")]
+            format1 = sum(1 for e in entries if not e.get("v"))
+            if not format1:
+                return {"entry": None, "format1": 0, "entries": len(entries)}
+            row = con.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+            head = (int(row["seq"]), str(row["hash"])) if row else None
+            keys = {
+                r["subject_id"]: bytes(r["key"])
+                for r in con.execute("SELECT subject_id, key FROM audit_keys")
+            }
+            check = verify_chain(entries, head, keys)
+            if not check.ok:
+                raise MigrationRefused(check.problem)
+            chain = resealed(entries, lambda subject: self._key(con, subject, create=True) or b"")
+            columns = [c for c in AUDIT_COLUMNS if c != "seq"]
+            for entry in chain:
+                values = dict(zip(AUDIT_COLUMNS, self._row(entry), strict=True))
+                con.execute(
+                    f"UPDATE audit SET {', '.join(f'{c} = ?' for c in columns)} WHERE seq = ?",
+                    [*(values[c] for c in columns), entry["seq"]],
+                )
+            sealed = self._append(con, migration_entry(head, format1))
+        return {"entry": sealed, "format1": format1, "entries": len(chain)}
 
     def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
         with self._read() as con:
