@@ -1,5 +1,6 @@
 """Commands of the intervention service, wired into `fraudwatch` by fraudwatch/cli.py:
-`fraudwatch serve`, `fraudwatch tokens create|list|revoke`, `fraudwatch audit verify|export`."""
+`fraudwatch serve`, `fraudwatch tokens create|list|revoke`,
+`fraudwatch audit verify|migrate|export`."""
 
 from __future__ import annotations
 
@@ -121,6 +122,33 @@ def audit_verify() -> None:
     if not result.ok:
         raise UserError(f"audit log tampered: {result.problem}")
     typer.echo(f"audit chain intact: {result.entries} entries, head {result.head_hash}")
+
+
+@audit_app.command("migrate")
+def audit_migrate() -> None:
+    """Re-seal the audit chain in entry format 2 once (with the service stopped), so the
+    entries written before it can be erased by `fraudwatch privacy erase`; the new head is
+    printed, and the record appended names the head before (docs/intervention.md)."""
+    from fraudwatch.intervention.audit import MigrationRefused
+
+    store = _store()
+    try:
+        done = store.migrate_audit()
+    except MigrationRefused as refused:
+        raise UserError(
+            f"audit log tampered: {refused}; not migrated (re-sealing would hide it)"
+        ) from None
+    if done["entry"] is None:
+        typer.echo(f"nothing to migrate: all {done['entries']} entries are in format 2")
+        return
+    result = verify_store(store)
+    if not result.ok:
+        raise UserError(f"re-sealed, but the log does not verify: {result.problem}")
+    typer.echo(
+        f"re-sealed {done['entries']} entries ({done['format1']} were in format 1); "
+        f"{done['entry']['detail'].split('; ', 1)[1]}; the head now: seq {result.entries}, "
+        f"hash {result.head_hash}"
+    )
 
 
 @audit_app.command("export")
