@@ -262,8 +262,10 @@ def erase(
     """Remove one customer from the raw and scored folders (affected partitions rewritten
     whole), Elasticsearch and the state store (erasure request). Refused while a fraud case is
     open unless an admin passes --override-hold. Recorded in the audit log."""
+    from fraudwatch.intervention.audit import new_entry
     from fraudwatch.intervention.auth import principal_from_token
     from fraudwatch.privacy.subject import (
+        audit_entries_of,
         erase_rows,
         es_documents,
         es_erase,
@@ -292,6 +294,24 @@ def erase(
             f"user {uid} is under a legal hold ({reason}): not erased. Close the case first, "
             "or have an admin pass --override-hold --admin-token TOKEN"
         )
+    entries = audit_entries_of(store, uid)
+    format1 = [e["seq"] for e in entries if not e.get("v")]
+    if format1:
+        _audit(
+            store,
+            "privacy_erase",
+            uid,
+            "refused",
+            f"{len(format1)} audit entries in format 1; run `fraudwatch audit migrate`",
+            actor,
+        )
+        raise UserError(
+            f"user {uid} has {len(format1)} audit entries in format 1 (seq "
+            f"{', '.join(map(str, format1[:5]))}{', ...' if len(format1) > 5 else ''}), "
+            "written before format 2: their hash covers the id itself, so nothing was erased. "
+            "Run `fraudwatch audit migrate` once (with the service stopped), then erase again "
+            "(docs/privacy.md)"
+        )
     _show_deletions_log()
     roots = [*stores.raw_dirs, *stores.scored_dirs]
     with console.status(f"finding user {uid} in every store"):
@@ -312,7 +332,25 @@ def erase(
     detail = (
         f"{removed_rows} rows, {es_docs} Elasticsearch documents, "
         + ", ".join(f"{n} {k}" for k, n in records.items())
+        + f", {sum(1 for e in entries if not e.get('erased'))} audit entries"
         + held
     )
-    _audit(store, "privacy_erase", uid, "applied", detail, actor)
-    console.print(f"erased user {uid}: {detail}", soft_wrap=True, highlight=False)
+    # The audit log last: its entries about the customer lose their personal fields and the
+    # customer's key goes; the record of the erasure names the id's commitment, not the id.
+    done = store.erase_audit_subject(
+        str(uid),
+        new_entry(
+            actor=actor,
+            role="admin",
+            via="cli",
+            action="privacy_erase",
+            reason="data-subject request",
+            result="applied",
+            detail=detail,
+        ),
+    )
+    console.print(
+        f"erased user {uid}: {detail}; audit entry {done['entry']['seq']} records it",
+        soft_wrap=True,
+        highlight=False,
+    )

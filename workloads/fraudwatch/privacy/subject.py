@@ -8,7 +8,7 @@ Where a customer's data is, and how erasure removes it:
 | raw folders (local, Ceph S3) | `users`, `transactions`, `logins`, `api_calls` rows with their `user_id` | the rows, file by file | every affected partition folder rewritten whole without them (local: staged and renamed; S3: staged, swapped, manifests last) |
 | scored folders | `users.parquet`, `transactions/*.parquet` rows | the rows | a file directly in the folder is replaced by one rename (local) or one PUT (S3); a partition folder as above. The intervention service's serving index is keyed by the files' sizes and times, so it is rebuilt from the rewritten folder |
 | Elasticsearch | `fraudwatch-*` documents with the `user_id`, audit copies with `subject_kind` account and the id | the documents | `_delete_by_query` (refreshed, so a search right after finds nothing) |
-| state store | profile, dispositions, decisions, approvals, account flags, audit entries | all of them | profile, dispositions, decisions, approvals deleted; the account flags and the audit chain stay (see docs/privacy.md: the hash chain covers the id) |
+| state store | profile, dispositions, decisions, approvals, account flags, audit entries | all of them | profile, dispositions, decisions, approvals deleted; the audit entries about the account keep their place in the chain but lose the id, reason, detail and alert id (their hash covers keyed commitments of those, and the customer's key is deleted), the account flags they set go with them (docs/privacy.md) |
 
 Nothing is erased before every store has been read: a store that does not answer fails the
 request before anything was changed.
@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from fraudwatch import storage
 from fraudwatch.errors import UserError
+from fraudwatch.intervention.audit import CUSTOMER_KINDS
 from fraudwatch.output import atomic_file
 from fraudwatch.pipelines import data_root
 
@@ -325,7 +326,16 @@ def es_erase(url: str, user_id: int) -> int:
 # --- the state store -----------------------------------------------------------------------
 APPROVAL_STATUSES = ("pending", "approved", "rejected")
 #: Audit entries about a customer: what was done to the account, and who looked at it.
-AUDIT_KINDS = ("account", "account_view")
+AUDIT_KINDS = CUSTOMER_KINDS
+
+
+def audit_entries_of(store: Any, user_id: int) -> list[dict[str, Any]]:
+    """The audit entries about the account or a view of it, in seq order."""
+    uid = str(user_id)
+    return sorted(
+        (e for kind in AUDIT_KINDS for e in store.audit_entries(subject_kind=kind, subject_id=uid)),
+        key=lambda e: e["seq"],
+    )
 
 
 def _about(approval: dict[str, Any], user_id: int) -> bool:
@@ -351,14 +361,7 @@ def state_records(store: Any, user_id: int) -> dict[str, Any]:
         "dispositions": dispositions,
         "decisions": decisions,
         "approvals": approvals,
-        "audit": sorted(
-            (
-                e
-                for kind in AUDIT_KINDS
-                for e in store.audit_entries(subject_kind=kind, subject_id=uid)
-            ),
-            key=lambda e: e["seq"],
-        ),
+        "audit": audit_entries_of(store, user_id),
     }
 
 
