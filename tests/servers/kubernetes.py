@@ -5,8 +5,10 @@ them Running and Ready (Job pods then Succeeded), and deleted pods go away. No c
 
 The binaries come from the shared Kubernetes kit (`$FRAUDWATCH_K8S_KIT`, else
 `../shared/k8s` from the repository root): its `bin/*.xz` are checked against the kit's
-SHA256SUMS, unpacked into `.cache/k8s/bin` and checked again. Without the kit this fails and
-says so (the kit's README has the recipe that builds the binaries from the Go module proxy).
+SHA256SUMS, unpacked into `.cache/k8s/bin` and checked again. Where the kit is absent (no kit
+folder, or no `bin/NAME.xz` in it) the binary is built from the Go module proxy by the kit's
+recipe instead (tests/servers/kubernetes_build.py, into the user cache; minutes the first
+time, nothing after). A kit that is there but does not match its checksums is an error.
 
 Everything listens on 127.0.0.1 on free ports chosen at start; TLS with a self-signed serving
 certificate (SAN IP:127.0.0.1), a bearer token in group system:masters, RBAC authorization,
@@ -37,7 +39,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import REPO_ROOT, default_state_dir
+from tests.servers import REPO_ROOT, default_state_dir, kubernetes_build
 from tests.servers.process_control import (
     ServerStartError,
     run_checked,
@@ -231,15 +233,14 @@ def _checksums(bin_dir: Path) -> dict[str, str]:
 
 def binary(name: str) -> Path:
     """`name` (kube-apiserver, pulumi, ...) from the kit, checksum-verified, unpacked into
-    .cache/k8s/bin. Raises ServerStartError naming what is missing."""
+    .cache/k8s/bin; where the kit has no `bin/NAME.xz`, built from the Go module proxy
+    (kubernetes_build). Raises ServerStartError saying what was tried."""
     source_dir = kit_dir() / "bin"
     packed = source_dir / f"{name}.xz"
-    if not packed.is_file() or not (source_dir / "SHA256SUMS").is_file():
-        raise ServerStartError(
-            f"{name}: {packed} (and its SHA256SUMS) not found. Set {KIT_VARIABLE} to the "
-            "shared Kubernetes kit (crds/, charts/, bin/), or build the binaries by the recipe "
-            "in the kit's README (Go module proxy) and put them there as NAME.xz + SHA256SUMS."
-        )
+    if not packed.is_file():
+        return _built(name, packed)
+    if not (source_dir / "SHA256SUMS").is_file():
+        raise ServerStartError(f"{name}: {packed} is there but {source_dir}/SHA256SUMS is not")
     sums = _checksums(source_dir)
     if name not in sums or f"{name}.xz" not in sums:
         raise ServerStartError(f"{name}: no checksum for it in {source_dir / 'SHA256SUMS'}")
@@ -258,6 +259,19 @@ def binary(name: str) -> Path:
     partial.chmod(0o755)
     partial.replace(target)
     return target
+
+
+def _built(name: str, packed: Path) -> Path:
+    """The kit has no `name`: build it by the kit's recipe (or reuse an earlier build)."""
+    out_dir = kubernetes_build.default_out_dir()
+    try:
+        return kubernetes_build.build(name, out_dir)
+    except kubernetes_build.BuildError as error:
+        raise ServerStartError(
+            f"{name}: not in the Kubernetes kit ({packed} not found; set {KIT_VARIABLE} to the "
+            f"kit holding crds/, charts/, bin/), and building it from the Go module proxy into "
+            f"{out_dir} failed: {error}"
+        ) from error
 
 
 def etcd_binary() -> str:
