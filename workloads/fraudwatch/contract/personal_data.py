@@ -88,6 +88,9 @@ FIELDS: Mapping[str, PersonalField] = MappingProxyType(
     {
         # who: the customer, the transaction or event, the other party, the staff member
         **_fields(_D.IDENTIFIER, "user_id tx_id event_id subject_id actor alert_id"),
+        # an audit entry's keyed commitments of its personal fields: pseudonyms under the
+        # customer's own key, which erasure deletes (then they name no one)
+        **_fields(_D.IDENTIFIER, "commitments"),
         **_fields(_D.IDENTIFIER, "counterparty", Masking.KEYED_HASH),
         **_fields(_D.NETWORK_IDENTIFIER, "ip", Masking.NETWORK_PREFIX),
         **_fields(_D.DEVICE_IDENTIFIER, "device_id", Masking.KEYED_HASH),
@@ -123,7 +126,7 @@ FIELDS: Mapping[str, PersonalField] = MappingProxyType(
         **_fields(
             _D.NOT_PERSONAL,
             "schema_version event_type event model_version scored_at record_type "
-            "seq hash prev_hash role via action result subject_kind",
+            "seq hash prev_hash role via action result subject_kind v erased",
         ),
     }
 )
