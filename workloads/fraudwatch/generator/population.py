@@ -88,7 +88,6 @@ class Population:
     preferred_hour: np.ndarray
     hour_spread: np.ndarray
     travel_share: np.ndarray
-    type_cumulative: np.ndarray  # users x len(TX_TYPES)
     scenario: np.ndarray  # index into SCENARIOS, -1 for normal users
     normal_tx: np.ndarray
     fraud_tx: np.ndarray
@@ -101,6 +100,20 @@ class Population:
     @property
     def size(self) -> int:
         return len(self.user_id)
+
+    def type_cumulative(self, first: int, last: int) -> np.ndarray:
+        """Cumulative shares of each transaction type (users first..last-1 x len(TX_TYPES)):
+        the persona's shares, spread per user. Six numbers per user, so they are computed for
+        a chunk of users when it is generated (in the worker), not for everyone up front."""
+        seed, uid, persona = self.config.seed, self.user_id[first:last], self.persona[first:last]
+        table = persona_table()
+        noise = rnd.normal(seed, "user/types", uid[:, None], np.arange(len(TX_TYPES))[None, :])
+        shares = table["type_share"][persona] * np.exp(
+            table["type_variety_sigma"][persona][:, None] * noise
+        )
+        cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
+        cumulative[:, -1] = 1.0
+        return cumulative
 
 
 def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
@@ -137,14 +150,6 @@ def build_population(config: GeneratorConfig) -> Population:
         np.int64
     )
 
-    type_idx = np.arange(len(TX_TYPES))
-    noise = rnd.normal(seed, "user/types", uid[:, None], type_idx[None, :])
-    shares = table["type_share"][persona] * np.exp(
-        table["type_variety_sigma"][persona][:, None] * noise
-    )
-    type_cumulative = np.cumsum(shares / shares.sum(axis=1, keepdims=True), axis=1)
-    type_cumulative[:, -1] = 1.0
-
     scenario, fraud_tx = _assign_scenarios(config, uid, persona)
     normal_tx = _largest_remainder(config.transactions - int(fraud_tx.sum()), activity)
     total_tx = normal_tx + fraud_tx
@@ -169,7 +174,6 @@ def build_population(config: GeneratorConfig) -> Population:
         preferred_hour=preferred_hour,
         hour_spread=table["hour_spread"][persona],
         travel_share=table["travel_share"][persona],
-        type_cumulative=type_cumulative,
         scenario=scenario,
         normal_tx=normal_tx,
         fraud_tx=fraud_tx,

@@ -24,10 +24,11 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return _mix_inplace(np.array(x, dtype=np.uint64))
 
 
-def _mix_inplace(x: np.ndarray) -> np.ndarray:
+def _mix_inplace(x: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
     """The same as _mix, computed in x itself with one scratch array: no temporary per step
     (at millions of rows the allocations cost more than the arithmetic)."""
-    scratch = np.empty_like(x)
+    if scratch is None:
+        scratch = np.empty_like(x)
     x += _GOLDEN
     for shift, mul in ((_S30, _MUL1), (_S27, _MUL2)):
         np.right_shift(x, shift, out=scratch)
@@ -48,9 +49,32 @@ def hash64(seed: int, stream: str, *keys: np.ndarray | int) -> np.ndarray:
     with np.errstate(over="ignore"):
         h = _head(seed, stream)
         for key in keys:
-            k = np.asarray(key).astype(np.uint64, copy=False)
-            h = _mix_inplace(h ^ (k * _KEY_MUL))
+            k = _unsigned(key) * _KEY_MUL
+            if k.ndim and k.shape == np.broadcast_shapes(k.shape, h.shape):
+                k ^= h  # the product is a new array of the result's shape: reuse it
+                h = k
+            else:
+                h = h ^ k
+            h = _mix_inplace(h)
     return h
+
+
+def _unsigned(key: np.ndarray | int) -> np.ndarray:
+    """The key's 64 bits as uint64 (a view of int64 arrays, no copy)."""
+    k = np.asarray(key)
+    return k.view(np.uint64) if k.dtype == np.int64 else k.astype(np.uint64)
+
+
+def fold(acc: np.ndarray, seed: int, stream: str, key: np.ndarray) -> None:
+    """acc = hash64(seed, stream, acc, key), computed in place (acc: uint64; key: 64-bit)."""
+    scratch = np.empty_like(acc)
+    with np.errstate(over="ignore"):
+        acc *= _KEY_MUL
+        acc ^= _head(seed, stream)
+        _mix_inplace(acc, scratch)
+        np.multiply(key.view(np.uint64), _KEY_MUL, out=scratch)
+        acc ^= scratch
+        _mix_inplace(acc, scratch)
 
 
 def _head(seed: int, stream: str) -> np.ndarray:
@@ -111,8 +135,8 @@ class Rows:
         self.seed = seed
         self.user = user  # per row: index into user_id
         with np.errstate(over="ignore"):
-            self._user_key = np.asarray(user_id).astype(np.uint64) * _KEY_MUL
-            self._row_key = np.asarray(key).astype(np.uint64) * _KEY_MUL
+            self._user_key = _unsigned(user_id) * _KEY_MUL
+            self._row_key = _unsigned(key) * _KEY_MUL
 
     def __len__(self) -> int:
         return len(self.user)

@@ -23,7 +23,7 @@ from fraudwatch.contract import events as raw_events
 from fraudwatch.contract.regulatory import reporting_thresholds
 from fraudwatch.generator import events
 from fraudwatch.generator.population import GeneratorConfig, Population, build_population
-from fraudwatch.generator.randomness import hash64
+from fraudwatch.generator.randomness import fold
 from fraudwatch.generator.scenarios import SCENARIOS
 from fraudwatch.storage import output_location
 
@@ -53,7 +53,7 @@ def table_fingerprint(table: pa.Table) -> int:
             values = array.cast(pa.int64()).to_numpy()
         else:
             values = array.to_numpy(zero_copy_only=False).astype(np.float64).view(np.int64)
-        row = hash64(0, f"column/{i}", row, values.astype(np.int64))
+        fold(row, 0, f"column/{i}", values.astype(np.int64, copy=False))
     with np.errstate(over="ignore"):
         return int(row.sum(dtype=np.uint64))
 
