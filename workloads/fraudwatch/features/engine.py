@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -23,26 +25,73 @@ def check_engine(engine: str) -> str:
     return engine
 
 
+#: Where Spark runs the `--engine spark` jobs: local[N] in this process, spark://HOST:PORT for a
+#: standalone cluster (several masters: spark://H1:P1,H2:P2), k8s://https://HOST:PORT, yarn.
+MASTER_SETTING = "FRAUDWATCH_SPARK_MASTER"
+_MASTER = re.compile(
+    r"local(\[(\*|[1-9][0-9]*)(,[0-9]+)?\])?"
+    r"|spark://[^:/,\s]+:[0-9]+(,[^:/,\s]+:[0-9]+)*"
+    r"|k8s://\S+"
+    r"|yarn"
+)
+
+
+def spark_master() -> str:
+    """The Spark master from FRAUDWATCH_SPARK_MASTER (default local[*]), checked: a malformed
+    value, or a standalone master that nothing answers at, is a one-line error naming it."""
+    master = os.environ.get(MASTER_SETTING, "").strip() or "local[*]"
+    if not _MASTER.fullmatch(master):
+        raise UserError(
+            f"{MASTER_SETTING}={master!r} is not a Spark master URL; use local[*] (this process), "
+            "spark://HOST:PORT (a standalone cluster), k8s://https://HOST:PORT or yarn"
+        )
+    if master.startswith("spark://"):
+        addresses = [a.rsplit(":", 1) for a in master.removeprefix("spark://").split(",")]
+        if not any(_answers(host, int(port)) for host, port in addresses):
+            raise UserError(
+                f"{MASTER_SETTING}={master}: no Spark master answers there; start the "
+                "standalone master (spark-class org.apache.spark.deploy.master.Master) or fix "
+                "the setting"
+            )
+    return master
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
 def spark_session():
-    """A local Spark session in UTC (local[*] unless FRAUDWATCH_SPARK_MASTER says otherwise)."""
+    """A Spark session in UTC on the master FRAUDWATCH_SPARK_MASTER names (default local[*])."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise UserError(
             "--engine spark needs PySpark; install it with: pip install 'fraudwatch[spark]'"
         ) from None
+    master = spark_master()
     # Python workers must run this interpreter (the one with fraudwatch and its models).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName("fraudwatch")
-        .master(os.environ.get("FRAUDWATCH_SPARK_MASTER", "local[*]"))
+        .master(master)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.memory", os.environ.get("FRAUDWATCH_SPARK_DRIVER_MEMORY", "2g"))
         .config("spark.sql.shuffle.partitions", os.environ.get("FRAUDWATCH_SPARK_PARTITIONS", "8"))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Timestamps written as Parquet's microsecond UTC type (what DuckDB and pyarrow
+        # write), not Spark's legacy INT96.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # the CLI shows its own progress
     )
+    if os.environ.get("FRAUDWATCH_SPARK_EXECUTOR_MEMORY"):
+        builder = builder.config(
+            "spark.executor.memory", os.environ["FRAUDWATCH_SPARK_EXECUTOR_MEMORY"]
+        )
     if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
         builder = builder.config("spark.jars.packages", hadoop_aws_package())
         for key, value in storage.s3a_settings().items():
