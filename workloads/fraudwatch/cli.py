@@ -192,18 +192,19 @@ def run_score(input, out, engine, models, top, fit_users, models_dir, overwrite)
 
 def print_top(scored: Path, n: int) -> None:
     """Print the top-n users and write them to SCORED/top_users.csv."""
-    import duckdb
+    import pyarrow.parquet as pq
 
-    rows = duckdb.connect().sql(
-        f"SELECT rank, user_id, persona, round(ensemble_score, 4) AS score, reasons, scenario "
-        f"FROM read_parquet('{scored / 'users.parquet'}', hive_partitioning = false) ORDER BY rank LIMIT {int(n)}"
-    )
-    rows.write_csv(str(scored / "top_users.csv"))
+    from fraudwatch.scoring.ranking import top_users, write_top_users
+
+    # users.parquet is the job's users ranking, in rank order: the top n are its first rows.
+    columns = ["rank", "user_id", "persona", "ensemble_score", "reasons", "scenario"]
+    top = top_users(pq.read_table(scored / "users.parquet", columns=columns), n)
+    write_top_users(top, scored / "top_users.csv")
     table = Table(title=f"Top {n} anomalous users")
     for column in ("rank", "user", "persona", "score", "why", "truth"):
         table.add_column(column, overflow="fold")
-    for r in rows.fetchall():
-        table.add_row(*[("" if v is None else str(v)) for v in r])
+    for r in top.to_pylist():
+        table.add_row(*[("" if v is None else str(v)) for v in r.values()])
     console.print(table)
 
 

@@ -1,8 +1,11 @@
-"""Where flagged anomalies concentrate: by hour, transaction type, persona, country, channel."""
+"""Where flagged anomalies concentrate: by hour, transaction type, persona, country, channel.
+
+One Ibis aggregate per dimension over the ranked transactions, so the same rule runs on DuckDB
+and, with `--engine spark`, on Spark; only the per-group counts come back to the driver."""
 
 from __future__ import annotations
 
-import duckdb
+import ibis.expr.types as ir
 
 DIMENSIONS = {
     "by_hour": "hour",
@@ -13,31 +16,35 @@ DIMENSIONS = {
 }
 
 
-def insights(con: duckdb.DuckDBPyConnection, scored_transactions: str) -> dict:
-    """For each dimension: flagged count, total, flagged share and lift over the overall share."""
-    overall = (
-        con.sql(
-            f"SELECT avg(flagged::INT) FROM read_parquet('{scored_transactions}', hive_partitioning = false)"
-        ).fetchall()[0][0]
-        or 0.0
+def _counts(t: ir.Table, column: str) -> list[tuple[str | None, int, int]]:
+    """(key as text, flagged, total) per value of `column`: most flagged first, then by key
+    (a missing key last)."""
+    rows = (
+        t.group_by(key=t[column].cast("string"))
+        .aggregate(flagged=t.flagged.cast("int64").sum(), total=t.count())
+        .to_pyarrow()
+        .to_pylist()
     )
+    counts = [(r["key"], int(r["flagged"] or 0), int(r["total"])) for r in rows]
+    return sorted(counts, key=lambda r: (-r[1], r[0] is None, r[0] or ""))
+
+
+def insights(scored_transactions: ir.Table) -> dict:
+    """For each dimension: flagged count, total, flagged share and lift over the overall share."""
+    t = scored_transactions
+    totals = t.aggregate(flagged=t.flagged.cast("int64").sum(), total=t.count()).to_pyarrow()
+    flagged, total = (totals[c][0].as_py() for c in ("flagged", "total"))
+    overall = (flagged or 0) / total if total else 0.0
     out: dict = {"overall_flagged_share": round(float(overall), 6)}
     for key, column in DIMENSIONS.items():
-        rows = con.sql(
-            f"""
-            SELECT CAST({column} AS VARCHAR) AS key, sum(flagged::INT) AS flagged, count(*) AS total
-            FROM read_parquet('{scored_transactions}', hive_partitioning = false)
-            GROUP BY 1 ORDER BY flagged DESC, key
-            """
-        ).fetchall()
         out[key] = [
             {
                 "key": k,
-                "flagged": int(f),
-                "total": int(t),
-                "share": round(f / t, 6) if t else 0.0,
-                "lift": round((f / t) / overall, 3) if t and overall else 0.0,
+                "flagged": f,
+                "total": n,
+                "share": round(f / n, 6) if n else 0.0,
+                "lift": round((f / n) / overall, 3) if n and overall else 0.0,
             }
-            for k, f, t in rows
+            for k, f, n in _counts(t, column)
         ]
     return out

@@ -4,15 +4,13 @@ insights and (when ground truth is present) evaluation. See docs/data-contract.m
 from __future__ import annotations
 
 import json
-import math
-import pickle
 import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import ibis
 import ibis.expr.types as ir
 import numpy as np
@@ -24,7 +22,6 @@ from fraudwatch.errors import UserError
 from fraudwatch.evaluation.metrics import ranking_metrics, recall_by_scenario
 from fraudwatch.features.engine import (
     check_engine,
-    configure_duckdb,
     connect,
     has_table,
     read_raw,
@@ -38,6 +35,7 @@ from fraudwatch.features.transactions import (
 from fraudwatch.features.users import USER_FEATURES, user_features
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.models.bundle import LevelModels, ModelSettings, ModelVersion, check_models
+from fraudwatch.scoring import ranking
 from fraudwatch.scoring.batches import feature_matrix, score_batches, score_table
 from fraudwatch.scoring.insights import insights
 from fraudwatch.scoring.reasons import explain
@@ -174,10 +172,10 @@ def _score_transactions_spark(
     schema = from_arrow_schema(
         score_table(models, probe.sort_by([("user_id", "ascending"), ("ts", "ascending")])).schema
     )
-    shared = session.sparkContext.broadcast(pickle.dumps(models))
+    shared = session.sparkContext.broadcast(_artefact(models))
 
     def score_partition(batches):
-        fitted = pickle.loads(shared.value)
+        fitted = _from_artefact(*shared.value)
         yield from score_batches(fitted, batches)
 
     partitions = max(2, session.sparkContext.defaultParallelism)
@@ -192,21 +190,82 @@ def _score_transactions_spark(
         progress("score transactions", total, total)
 
 
-def _rank_transactions(
-    db: duckdb.DuckDBPyConnection, unsorted: str, out: Path, flagged_share: float, total: int
-) -> None:
-    flagged = max(1, math.ceil(flagged_share * total))
-    (out / "transactions").mkdir()
-    db.sql(
-        f"""
-        COPY (
-            SELECT rank, * EXCLUDE (rank), rank <= {flagged} AS flagged FROM (
-                SELECT row_number() OVER (ORDER BY ensemble_score DESC, tx_id) AS rank, *
-                FROM read_parquet('{unsorted}', hive_partitioning = false)
-            ) ORDER BY rank
-        ) TO '{out / "transactions" / "part-0.parquet"}' (FORMAT parquet, COMPRESSION zstd)
-        """
-    )
+def _cache_on_spark(con, expr: ir.Table, name: str):
+    """`expr` kept by the executors (memory, then disk) as the temporary view `name`; the
+    cached DataFrame is returned so that it can be unpersisted."""
+    from pyspark import StorageLevel
+
+    df = con._session.sql(con.compile(expr)).persist(StorageLevel.MEMORY_AND_DISK)
+    df.createOrReplaceTempView(name)
+    return df
+
+
+def _artefact(models: LevelModels) -> tuple[str, dict, dict[str, bytes]]:
+    """The fitted models as their saved model-version files (level, spec, file bytes): what
+    executors receive. The deep models hold torch modules of classes built at run time, which
+    pickle cannot ship; their saved form is what `--models-dir` loads anyway."""
+    with tempfile.TemporaryDirectory(prefix="fraudwatch-models-") as folder:
+        spec = models.save(Path(folder))
+        files = {p.name: p.read_bytes() for p in Path(folder).iterdir() if p.is_file()}
+    return models.level, spec, files
+
+
+def _from_artefact(level: str, spec: dict, files: dict[str, bytes]) -> LevelModels:
+    with tempfile.TemporaryDirectory(prefix="fraudwatch-models-") as folder:
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data)
+        return LevelModels.load(level, Path(folder), spec)
+
+
+def _rank_transactions(con, unsorted: ir.Table, out: Path, flagged: int) -> None:
+    """Write OUT/transactions/part-*.parquet: every scored transaction ranked (ranking.py), in
+    rank order across the files' names. DuckDB writes one file; Spark one per partition of
+    its distributed sort."""
+    folder = out / "transactions"
+    if con.name == "duckdb":
+        folder.mkdir()
+        ranked = ranking.TRANSACTIONS.ibis(unsorted, flagged)
+        con.con.execute(
+            f"COPY ({con.compile(ranked)}) TO '{folder / 'part-0.parquet'}' "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        return
+    session = con._session
+    ranked, cached = ranking.TRANSACTIONS.spark(session.sql(con.compile(unsorted)), flagged)
+    try:
+        ranked.write.option("compression", "zstd").parquet(str(folder))
+    finally:
+        cached.unpersist()
+    _name_spark_parts(folder)
+
+
+def _name_spark_parts(folder: Path) -> None:
+    """Spark's part files renamed part-0.parquet, part-1.parquet, ... in partition order (the
+    width grows with the count so that names sort in rank order); its marker and checksum
+    files removed, so that the folder holds what the DuckDB path writes."""
+    parts = sorted(folder.glob("part-*.parquet"))
+    for other in folder.iterdir():
+        if other not in parts:
+            other.unlink()
+    width = len(str(max(len(parts) - 1, 0)))
+    for i, part in enumerate(parts):
+        part.rename(folder / f"part-{i:0{width}d}.parquet")
+
+
+def _read_scored(con, location: Path) -> ir.Table:
+    """Scored Parquet (a file, or a folder of Spark's parts) as a table of the job's engine."""
+    if con.name == "duckdb":
+        pattern = location / "*.parquet" if location.is_dir() else location
+        return con.read_parquet(str(pattern), hive_partitioning=False)
+    return con.read_parquet(str(location.absolute()))
+
+
+def _to_arrow(con, expr: ir.Table) -> pa.Table:
+    """Collect a (small or narrow) result to the driver; Spark's own Arrow collection rather
+    than Ibis's detour through pandas."""
+    if con.name == "duckdb":
+        return expr.to_pyarrow()
+    return con._session.sql(con.compile(expr)).toArrow()
 
 
 def _score_users(
@@ -222,8 +281,8 @@ def _score_users(
         }
     z, pct, ensemble = models.score(x, external=external)
     top, reasons = explain(z, x, list(USER_FEATURES))
-    order = np.lexsort((users["user_id"].to_numpy(), -ensemble))
-    n_flagged = max(1, math.ceil(flagged_share * len(ensemble)))
+    order = ranking.USERS.order(ensemble, users["user_id"].to_numpy())
+    n_flagged = ranking.flagged_count(flagged_share, len(ensemble))
     columns: dict[str, pa.Array] = {"rank": pa.array(np.arange(1, len(order) + 1))}
     columns["user_id"] = users["user_id"].take(order)
     columns["persona"] = users["persona"].take(order)
@@ -245,19 +304,17 @@ def _score_users(
     return pa.table(columns)
 
 
-def _evaluate(
-    db: duckdb.DuckDBPyConnection, scored_tx: str, users: pa.Table, scenarios: tuple[str, ...]
-) -> dict | None:
+def _evaluate(con, scored_tx: ir.Table, users: pa.Table, scenarios: tuple[str, ...]) -> dict | None:
     """Ranking metrics of every model and the ensemble against the ground truth, and recall
     per scenario for each of them (every scenario in `scenarios` listed, victims or not)."""
     if users["label"].null_count == len(users) or not pa.compute.sum(users["label"]).as_py():
         return None
     out: dict = {"users": {}, "transactions": {}}
     names = (*MODEL_NAMES, "ensemble")
-    cols = ", ".join(f"{n}_score" for n in names)
-    tx = db.sql(
-        f"SELECT label, scenario, {cols} FROM read_parquet('{scored_tx}', hive_partitioning = false)"
-    ).to_arrow_table()
+    # In rank order (as the DuckDB path reads its one file), sorted here rather than by a
+    # second distributed sort: the metrics break score ties by position.
+    columns = ("rank", "label", "scenario", *(f"{n}_score" for n in names))
+    tx = _to_arrow(con, scored_tx.select(*columns)).sort_by("rank")
     for level, table in (("users", users), ("transactions", tx)):
         label = table["label"].to_numpy(zero_copy_only=False).astype(int)
         scores = {}
@@ -308,15 +365,17 @@ def score(
         txf = txf.mutate(persona=ibis.null("string"))
     if "label" not in txf.columns:
         txf = txf.mutate(label=ibis.literal(0, "int8"), scenario=ibis.null("string"))
-    db = duckdb.connect()
-    configure_duckdb(db)
     with output_location(out, overwrite) as tmp:
         step = "extract features"
         if progress:
             progress(step, 0, 1)
+        # Computed once: the fit sample, the user features and the scoring stream read it.
+        cached_txf = None
         if options.engine == "duckdb":
-            # Computed once: the fit sample, the user features and the scoring stream read it.
             con.con.execute(f"CREATE TEMP TABLE fraudwatch_txf AS {con.compile(txf)}")
+            txf = con.table("fraudwatch_txf")
+        else:
+            cached_txf = _cache_on_spark(con, txf, "fraudwatch_txf")
             txf = con.table("fraudwatch_txf")
         user_table = user_features(txf, logins).to_pyarrow()
         truth = (
@@ -342,11 +401,17 @@ def score(
         flagged_share = THRESHOLDS.flagged_share
         unsorted = tmp / "unsorted"
         unsorted.mkdir()
+        # Where the scored rows are ranked, aggregated and read back: Spark on the Spark path;
+        # on the DuckDB path a connection of its own (its own memory budget), the feature
+        # table that the scoring stream read staying behind in `con`.
+        results = con if options.engine == "spark" else connect("duckdb")
         if options.engine == "spark":
             _score_transactions_spark(
                 con, txf, version.levels["transactions"], unsorted / "spark", progress, n_tx
             )
-            pattern = str(unsorted / "spark" / "*.parquet")
+            if cached_txf is not None:
+                cached_txf.unpersist()
+            scored_unsorted = _read_scored(results, unsorted / "spark")
         else:
             _score_transactions_duckdb(
                 con,
@@ -357,28 +422,38 @@ def score(
                 progress,
                 n_tx,
             )
-            pattern = str(unsorted / "part-0.parquet")
+            scored_unsorted = _read_scored(results, unsorted / "part-0.parquet")
         lstm_by_user = None
         if "lstm" in version.levels["transactions"].models:
-            rows = db.sql(
-                f"SELECT user_id, avg(lstm_score) FROM read_parquet('{pattern}', hive_partitioning = false) GROUP BY 1"
-            ).fetchall()
-            lstm_by_user = {int(u): (np.nan if v is None else v) for u, v in rows}
+            means = _to_arrow(
+                results,
+                scored_unsorted.group_by("user_id").aggregate(
+                    lstm=scored_unsorted.lstm_score.mean()
+                ),
+            )
+            lstm_by_user = {
+                int(u): (np.nan if v is None else v)
+                for u, v in zip(
+                    means["user_id"].to_pylist(), means["lstm"].to_pylist(), strict=True
+                )
+            }
         if progress:
             progress("rank and explain", 0, 3)
-        _rank_transactions(db, pattern, tmp, flagged_share, n_tx)
+        _rank_transactions(
+            results, scored_unsorted, tmp, ranking.flagged_count(flagged_share, n_tx)
+        )
         shutil.rmtree(unsorted)
         if progress:
             progress("rank and explain", 1, 3)
         scored_users = _score_users(version, user_table, lstm_by_user, flagged_share)
         pq.write_table(scored_users, tmp / "users.parquet", compression="zstd")
-        scored_tx = str(tmp / "transactions" / "*.parquet")
-        (tmp / "insights.json").write_text(json.dumps(insights(db, scored_tx), indent=2) + "\n")
+        scored_tx = _read_scored(results, tmp / "transactions")
+        (tmp / "insights.json").write_text(json.dumps(insights(scored_tx), indent=2) + "\n")
         if progress:
             progress("rank and explain", 1, 3)
         # The scenarios the data was generated with, so that one without victims is reported.
         scenarios = tuple(_raw_manifest(input_dir).get("scenarios", ()))
-        evaluation = _evaluate(db, scored_tx, scored_users, scenarios)
+        evaluation = _evaluate(results, scored_tx, scored_users, scenarios)
         if evaluation:
             (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
         version.save(tmp / "models", metrics=evaluation)
@@ -393,6 +468,9 @@ def score(
             "flagged_share": flagged_share,
             "thresholds": THRESHOLDS.as_json(),
         }
+        if options.engine == "spark":
+            context = con._session.sparkContext
+            run["spark"] = {"master": context.master, "application_id": context.applicationId}
         (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         if progress:
             progress("rank and explain", 1, 3)
