@@ -8,8 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from dashboards_fixtures import DASHBOARDS
+from fraudwatch.elasticsearch.bulk import bulk_index
+from fraudwatch.elasticsearch.client import ElasticsearchHttp, connect
+from fraudwatch.elasticsearch.definitions import ilm_available
 from fraudwatch.errors import UserError
-from fraudwatch.publish import elasticsearch as es
 from fraudwatch.publish.cli import es_app, publish
 from typer.testing import CliRunner
 
@@ -17,8 +19,8 @@ DEFINITIONS = DASHBOARDS / "elasticsearch"
 
 
 @pytest.fixture(scope="module")
-def client(es_url: str) -> Iterator[es.ElasticsearchHttp]:
-    with es.connect(es_url) as http:
+def client(es_url: str) -> Iterator[ElasticsearchHttp]:
+    with connect(es_url) as http:
         yield http
 
 
@@ -67,7 +69,7 @@ def test_templates_apply_and_write_aliases_exist(applied: str, client) -> None:
         assert f"applied _index_template/{name}" in applied
         assert client.exists(f"/_alias/{name}")
     assert "fraudwatch-transactions-000001 (write index" in applied
-    if es.ilm_available(client):
+    if ilm_available(client):
         assert "applied _ilm/policy/fraudwatch-scored" in applied
     else:  # the OSS test node has no ILM: the policy is skipped, said so, not silently
         assert "skipped _ilm/policy/fraudwatch-scored: this cluster has no ILM" in applied
@@ -194,7 +196,7 @@ def test_a_document_the_mapping_refuses_stops_with_one_line(applied: str, client
     """A content error from the real node is not retried: it names the document and the fix."""
     bad = [("bad-doc:test", {"record_type": "transaction", "ensemble_score": "not a number"})]
     with pytest.raises(UserError) as refused:
-        es.bulk_index(client, "fraudwatch-transactions", bad, sleep=lambda _: None)
+        bulk_index(client, "fraudwatch-transactions", bad, sleep=lambda _: None)
     assert "refused document bad-doc:test (400 mapper_parsing_exception" in str(refused.value)
     assert "fraudwatch es apply" in str(refused.value)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fraudwatch.elasticsearch.client import connect
 from fraudwatch.intervention.audit import new_entry
 from fraudwatch.intervention.audit_export import export_audit
 from fraudwatch.intervention.stores import open_store
 from fraudwatch.publish.cli import es_app
-from fraudwatch.publish.elasticsearch import connect
 from typer.testing import CliRunner
 
 DEFINITIONS = Path(__file__).resolve().parents[3] / "dashboards" / "elasticsearch"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 from fraudwatch import storage
+from fraudwatch.elasticsearch.client import connect
+from fraudwatch.elasticsearch.definitions import apply_definitions
 from fraudwatch.intervention.stores.mongodb import MongoStore
-from fraudwatch.publish.elasticsearch import apply_definitions, connect
 from retention_store_records import backdate_approvals, populate, survivors
 from subject_records import fraudwatch
 

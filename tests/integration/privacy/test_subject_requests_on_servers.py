@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 from fraudwatch import storage
+from fraudwatch.elasticsearch.client import connect
+from fraudwatch.elasticsearch.definitions import apply_definitions
 from fraudwatch.intervention.stores.mongodb import MongoStore
-from fraudwatch.publish.elasticsearch import apply_definitions, connect
 from subject_records import CUSTOMER, OTHER, fraudwatch, generate_raw, held, populate, write_scored
 
 REPO = Path(__file__).resolve().parents[3]

@@ -87,3 +87,26 @@ def test_event_readers_and_the_contract_do_not_import_the_generator(path: Path):
 )
 def test_the_scan_catches_every_form_of_import(source: str):
     assert generator_imports(source, "fraudwatch.features") != []
+
+
+#: Packages downstream of publishing or beside it: they talk to Elasticsearch through
+#: fraudwatch.elasticsearch, never through the batch publisher.
+PUBLISH_INDEPENDENT = ("intervention", "streaming", "privacy", "feedback")
+PUBLISHER = "fraudwatch.publish.elasticsearch"
+
+
+def publish_independent_files() -> list[Path]:
+    return sorted(f for p in PUBLISH_INDEPENDENT for f in (ROOT / p).rglob("*.py"))
+
+
+@pytest.mark.parametrize(
+    "path", publish_independent_files(), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_services_do_not_import_the_batch_publisher(path: Path):
+    package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
+    found = sorted(
+        m
+        for m in imported_modules(path.read_text(encoding="utf-8"), package)
+        if m == PUBLISHER or m.startswith(f"{PUBLISHER}.")
+    )
+    assert found == [], f"{path.name} imports {found}; use fraudwatch.elasticsearch instead"

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 from dashboards_fixtures import DASHBOARDS
-from fraudwatch.publish.elasticsearch import index_template_mappings, mapped_fields
+from fraudwatch.elasticsearch.definitions import index_template_mappings, mapped_fields
 
 MAPPINGS = index_template_mappings(DASHBOARDS / "elasticsearch")
 FIELDS_BY_RECORD_TYPE = {

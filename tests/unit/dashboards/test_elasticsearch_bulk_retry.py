@@ -14,16 +14,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fraudwatch.elasticsearch.bulk import ElasticsearchUnavailable, RetryBudget, bulk_index
+from fraudwatch.elasticsearch.client import ElasticsearchHttp, connect
 from fraudwatch.errors import UserError
-from fraudwatch.publish import elasticsearch as es
 
-TWO = es.RetryBudget(retries=2)
+TWO = RetryBudget(retries=2)
 DOCS = [(f"tx{i}:v1", {"tx_id": f"tx{i}", "ensemble_score": i / 10}) for i in range(4)]
 
 
 def scripted(
     answers: list[Callable[[list[str]], httpx.Response]],
-) -> tuple[es.ElasticsearchHttp, list[list[str]]]:
+) -> tuple[ElasticsearchHttp, list[list[str]]]:
     """A client whose n-th bulk request gets answers[n](ids sent); records the ids of each."""
     sent: list[list[str]] = []
 
@@ -37,7 +38,7 @@ def scripted(
         sent.append(ids)
         return answers[len(sent) - 1](ids)
 
-    client = es.ElasticsearchHttp("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
+    client = ElasticsearchHttp("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
     return client, sent
 
 
@@ -71,7 +72,7 @@ def test_busy_items_are_retried_alone_with_growing_back_off() -> None:
     )
     waits: list[float] = []
 
-    report = es.bulk_index(client, "fraudwatch-transactions", DOCS, sleep=waits.append)
+    report = bulk_index(client, "fraudwatch-transactions", DOCS, sleep=waits.append)
 
     assert sent == [["tx0:v1", "tx1:v1", "tx2:v1", "tx3:v1"], ["tx1:v1", "tx3:v1"], ["tx3:v1"]]
     assert report.indexed == 4  # each document counted once, whatever the retries
@@ -83,7 +84,7 @@ def test_lost_connection_and_overloaded_answers_are_retried() -> None:
     client, sent = scripted([unreachable, whole_request(429), whole_request(502), items({})])
     waits: list[float] = []
 
-    report = es.bulk_index(client, "fraudwatch-transactions", DOCS, sleep=waits.append)
+    report = bulk_index(client, "fraudwatch-transactions", DOCS, sleep=waits.append)
 
     assert len(sent) == 4 and all(ids == [d for d, _ in DOCS] for ids in sent)
     assert (report.indexed, report.retries) == (4, 3)
@@ -92,16 +93,16 @@ def test_lost_connection_and_overloaded_answers_are_retried() -> None:
 
 def test_a_cluster_that_stays_down_is_one_line_error() -> None:
     client, _ = scripted([unreachable] * 3)
-    with pytest.raises(es.ElasticsearchUnavailable, match=r"did not answer .*check --es-url"):
-        es.bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
+    with pytest.raises(ElasticsearchUnavailable, match=r"did not answer .*check --es-url"):
+        bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
 
 
 def test_items_still_busy_after_the_last_retry_are_reported() -> None:
     client, _ = scripted([items({"tx2:v1": 429})] * 3)
     with pytest.raises(
-        es.ElasticsearchUnavailable, match=r"still refused 1 documents as busy after 2 retries"
+        ElasticsearchUnavailable, match=r"still refused 1 documents as busy after 2 retries"
     ):
-        es.bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
+        bulk_index(client, "fraudwatch-transactions", DOCS, budget=TWO, sleep=lambda _: None)
 
 
 class FakeClock:
@@ -123,9 +124,9 @@ def test_a_time_budget_rides_out_an_outage_then_delivers_everything_once() -> No
     """The streaming job's budget: no retry count, minutes of waiting, capped back-off."""
     clock = FakeClock()
     client, sent = scripted([unreachable] * 7 + [items({})])
-    budget = es.RetryBudget(retries=None, seconds=300, initial_s=0.5, max_s=15)
+    budget = RetryBudget(retries=None, seconds=300, initial_s=0.5, max_s=15)
 
-    report = es.bulk_index(
+    report = bulk_index(
         client, "fraudwatch-transactions", DOCS, budget=budget, sleep=clock.sleep, clock=clock
     )
 
@@ -137,9 +138,9 @@ def test_a_time_budget_rides_out_an_outage_then_delivers_everything_once() -> No
 def test_a_time_budget_ends_with_unavailable_not_a_silent_drop() -> None:
     clock = FakeClock()
     client, _ = scripted([unreachable] * 100)
-    budget = es.RetryBudget(retries=None, seconds=60, initial_s=0.5, max_s=15)
-    with pytest.raises(es.ElasticsearchUnavailable, match=r"did not answer .* over 4\d s"):
-        es.bulk_index(
+    budget = RetryBudget(retries=None, seconds=60, initial_s=0.5, max_s=15)
+    with pytest.raises(ElasticsearchUnavailable, match=r"did not answer .* over 4\d s"):
+        bulk_index(
             client, "fraudwatch-transactions", DOCS, budget=budget, sleep=clock.sleep, clock=clock
         )
     assert sum(clock.waits) <= 60
@@ -147,13 +148,13 @@ def test_a_time_budget_ends_with_unavailable_not_a_silent_drop() -> None:
 
 def test_a_budget_without_any_limit_is_refused() -> None:
     with pytest.raises(ValueError, match="needs a limit"):
-        es.RetryBudget(retries=None, seconds=None)
+        RetryBudget(retries=None, seconds=None)
 
 
 def test_a_client_error_for_the_whole_request_is_not_retried() -> None:
     client, sent = scripted([whole_request(400)])
     with pytest.raises(UserError, match=r"bulk request to fraudwatch-transactions failed \(400"):
-        es.bulk_index(client, "fraudwatch-transactions", DOCS, sleep=lambda _: None)
+        bulk_index(client, "fraudwatch-transactions", DOCS, sleep=lambda _: None)
     assert len(sent) == 1
 
 
@@ -171,12 +172,12 @@ def test_credentials_come_from_the_environment_or_secrets_dir(
     (tmp_path / "es-password").write_text("s3cret\n")
     monkeypatch.setenv("FRAUDWATCH_SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("FRAUDWATCH_ES_USERNAME", "publisher")
-    client = es.connect("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
+    client = connect("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
     client.request("GET", "/")
     assert seen[-1] == "Basic " + base64.b64encode(b"publisher:s3cret").decode()
 
     monkeypatch.setenv("FRAUDWATCH_ES_API_KEY", "a2V5")
-    client = es.connect("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
+    client = connect("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
     client.request("GET", "/")
     assert seen[-1] == "ApiKey a2V5"
 
@@ -189,14 +190,14 @@ def test_a_username_without_password_is_one_line_error(
     monkeypatch.setenv("FRAUDWATCH_SECRETS_DIR", str(tmp_path))
     monkeypatch.setenv("FRAUDWATCH_ES_USERNAME", "publisher")
     with pytest.raises(UserError, match="FRAUDWATCH_ES_USERNAME is set but no password"):
-        es.connect("http://127.0.0.1:9200")
+        connect("http://127.0.0.1:9200")
 
 
 def test_missing_ca_file_and_bad_scheme_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"--ca-cert .* does not exist"):
-        es.ElasticsearchHttp("https://127.0.0.1:9200", ca_cert=tmp_path / "missing.pem")
+        ElasticsearchHttp("https://127.0.0.1:9200", ca_cert=tmp_path / "missing.pem")
     with pytest.raises(UserError, match="must start with http:// or https://"):
-        es.ElasticsearchHttp("127.0.0.1:9200")
+        ElasticsearchHttp("127.0.0.1:9200")
 
 
 def test_after_a_failure_it_writes_only_once_the_cluster_is_ready_again() -> None:
@@ -218,8 +219,8 @@ def test_after_a_failure_it_writes_only_once_the_cluster_is_ready_again() -> Non
             return next(health)
         return next(bulks)([d for d, _ in DOCS])
 
-    client = es.ElasticsearchHttp("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
-    report = es.bulk_index(client, "fraudwatch-transactions", DOCS, sleep=lambda _: None)
+    client = ElasticsearchHttp("http://127.0.0.1:9200", transport=httpx.MockTransport(handle))
+    report = bulk_index(client, "fraudwatch-transactions", DOCS, sleep=lambda _: None)
 
     assert asked == ["/_bulk", "/_cluster/health", "/_cluster/health", "/_bulk"]
     assert (report.indexed, report.retries) == (4, 2)

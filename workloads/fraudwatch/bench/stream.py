@@ -208,8 +208,10 @@ def elasticsearch_alone_run(
 ) -> dict[str, Any]:
     """The backlog's documents built first (scored without history), then only their bulk
     indexing timed, through the stream's sink: what the node takes on this machine."""
+    from fraudwatch.elasticsearch.bulk import RetryBudget
+    from fraudwatch.elasticsearch.client import connect
+    from fraudwatch.elasticsearch.definitions import bootstrap_write_index
     from fraudwatch.models.bundle import ModelVersion
-    from fraudwatch.publish.elasticsearch import RetryBudget, bootstrap_write_index, connect
     from fraudwatch.streaming.batch_validation import RAW_TRANSACTION_SCHEMA
     from fraudwatch.streaming.compiled_features import score_transactions
     from fraudwatch.streaming.document_sinks import ElasticsearchSink

@@ -13,17 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fraudwatch.errors import UserError
-from fraudwatch.intervention.audit import ENTRY_FIELDS
-from fraudwatch.intervention.stores import StateStore
-from fraudwatch.publish.elasticsearch import (
+from fraudwatch.elasticsearch.bulk import bulk_index
+from fraudwatch.elasticsearch.client import (
     ElasticsearchHttp,
     ElasticsearchRefused,
     ElasticsearchUnreachable,
-    bootstrap_write_index,
-    bulk_index,
-    has_index_template,
 )
+from fraudwatch.elasticsearch.definitions import bootstrap_write_index, has_index_template
+from fraudwatch.errors import UserError
+from fraudwatch.intervention.audit import ENTRY_FIELDS
+from fraudwatch.intervention.stores import StateStore
 
 AUDIT_ALIAS = "fraudwatch-audit"
 BATCH = 1000

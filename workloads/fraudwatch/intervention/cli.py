@@ -162,8 +162,8 @@ def audit_export(
     ] = None,
 ) -> None:
     """Copy the audit entries not yet exported to Elasticsearch (alias fraudwatch-audit)."""
+    from fraudwatch.elasticsearch.client import connect
     from fraudwatch.intervention.audit_export import AUDIT_ALIAS, export_audit
-    from fraudwatch.publish.elasticsearch import connect
 
     with connect(es_url, ca_cert) as client:
         done = export_audit(_store(), client)

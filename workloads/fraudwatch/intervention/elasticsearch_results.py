@@ -7,7 +7,7 @@ suite runs on both. An index can hold several published runs (document ids are
 `results.elasticsearch_model_version` or else the newest run in the users index (looked up
 again every VERSION_TTL_SECONDS, so a new publish is picked up without a restart).
 
-HTTP goes through `publish.elasticsearch.ElasticsearchHttp`. When the cluster does not
+HTTP goes through `elasticsearch.client.ElasticsearchHttp`. When the cluster does not
 answer, or refuses, a query raises `ResultsUnavailable` with one line saying what to do; the
 API answers it with 503.
 """
@@ -21,6 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudwatch.elasticsearch.client import (
+    ElasticsearchHttp,
+    ElasticsearchRefused,
+    ElasticsearchUnreachable,
+)
 from fraudwatch.intervention.config import ElasticsearchSettings
 from fraudwatch.intervention.results import (
     TX_SUMMARY,
@@ -29,11 +34,6 @@ from fraudwatch.intervention.results import (
     AnomalyFilter,
     ResultsUnavailable,
     user_view,
-)
-from fraudwatch.publish.elasticsearch import (
-    ElasticsearchHttp,
-    ElasticsearchRefused,
-    ElasticsearchUnreachable,
 )
 
 #: How long the resolved newest model version (and the facets of it) is reused.

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fraudwatch.errors import UserError
-from fraudwatch.publish.elasticsearch import (
+from fraudwatch.elasticsearch.client import (
     ElasticsearchHttp,
     ElasticsearchRefused,
     ElasticsearchUnreachable,
-    alias_indices,
-    ilm_available,
 )
+from fraudwatch.elasticsearch.definitions import alias_indices, ilm_available
+from fraudwatch.errors import UserError
 
 log = logging.getLogger("fraudwatch.privacy.retain")
 

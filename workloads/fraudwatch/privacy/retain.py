@@ -116,7 +116,7 @@ def _day_steps(policy: RetentionPolicy, stores: Stores, today: date) -> list[Ste
 def _elasticsearch_steps(
     policy: RetentionPolicy, url: str, today: date, now: datetime
 ) -> list[Step]:
-    from fraudwatch.publish.elasticsearch import connect
+    from fraudwatch.elasticsearch.client import connect
 
     client = connect(url)
     ilm = elasticsearch_indices.has_ilm(client)

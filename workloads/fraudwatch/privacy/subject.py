@@ -253,13 +253,13 @@ def es_query(user_id: int) -> dict[str, Any]:
 
 
 def _es(url: str) -> Any:
-    from fraudwatch.publish.elasticsearch import connect
+    from fraudwatch.elasticsearch.client import connect
 
     return connect(url)
 
 
 def _es_call(url: str, call: Callable[[], Any]) -> Any:
-    from fraudwatch.publish.elasticsearch import ElasticsearchRefused, ElasticsearchUnreachable
+    from fraudwatch.elasticsearch.client import ElasticsearchRefused, ElasticsearchUnreachable
 
     try:
         return call()

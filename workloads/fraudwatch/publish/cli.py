@@ -81,10 +81,11 @@ def publish(
         raise UserError(f"--to {to!r} is not a target; use elasticsearch or tableau")
     run = open_scored(scored)
     if to == "elasticsearch":
+        from fraudwatch.elasticsearch.client import connect
         from fraudwatch.publish import elasticsearch as es
 
         folder = definitions or _dashboards_dir(None) / "elasticsearch"
-        client = es.connect(_es_url(es_url), ca_cert)
+        client = connect(_es_url(es_url), ca_cert)
         summary = es.publish_scored(client, run, folder)
         typer.echo(
             f"indexed {summary.transactions:,} transactions into {es.TRANSACTIONS_ALIAS} and "
@@ -128,10 +129,11 @@ def es_apply(
     ),
 ) -> None:
     """Apply ILM policies and index templates (and watches) and bootstrap the write aliases."""
-    from fraudwatch.publish import elasticsearch as es
+    from fraudwatch.elasticsearch.client import connect
+    from fraudwatch.elasticsearch.definitions import apply_definitions
 
     folder = definitions or _dashboards_dir(None) / "elasticsearch"
-    result = es.apply_definitions(es.connect(_es_url(es_url), ca_cert), folder, watches=watches)
+    result = apply_definitions(connect(_es_url(es_url), ca_cert), folder, watches=watches)
     for name in result.applied:
         typer.echo(f"applied {name}")
     for note in result.skipped:

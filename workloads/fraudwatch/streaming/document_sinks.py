@@ -1,7 +1,7 @@
 """Where a micro-batch's documents go: Elasticsearch, or nowhere (the bench's null sink).
 
-`ElasticsearchSink` sends the documents `DocumentBuilder` serialised through the batch
-publisher's bulk writer (`publish.elasticsearch.bulk_index`: one retry policy, one set of
+`ElasticsearchSink` sends the documents `DocumentBuilder` serialised through the bulk writer
+the batch publisher uses (`elasticsearch.bulk.bulk_index`: one retry policy, one set of
 errors), with three differences that matter at 20,000 documents a second:
 
 * the sources are sent as the JSON text they already are (`_PreSerialisedBulk`), not decoded
@@ -23,12 +23,8 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from fraudwatch.publish.elasticsearch import (
-    BulkReport,
-    ElasticsearchHttp,
-    RetryBudget,
-    bulk_index,
-)
+from fraudwatch.elasticsearch.bulk import BulkReport, RetryBudget, bulk_index
+from fraudwatch.elasticsearch.client import ElasticsearchHttp
 from fraudwatch.streaming.es_documents import ScoredDocuments
 
 #: Documents per bulk request (about 6 MB of streamed documents).

@@ -31,8 +31,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from fraudwatch.elasticsearch.bulk import RetryBudget
+from fraudwatch.elasticsearch.client import connect
+from fraudwatch.elasticsearch.definitions import bootstrap_write_index
 from fraudwatch.errors import UserError
-from fraudwatch.publish.elasticsearch import RetryBudget, bootstrap_write_index, connect
 from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.streaming.alerts import AlertForwarder
 from fraudwatch.streaming.batch_validation import (
