@@ -357,10 +357,10 @@ def _pulumi(go: _Go, name: str, partial: Path) -> None:
     )
     go(["mod", "tidy", "-e"], cwd=module, env=mod_flags, what="go mod tidy")
     ldflags = _ldflags(
-        ("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION)
+        ("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", PULUMI_VERSION), strip=False
     )
-    go(
-        ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), f"{PULUMI_PKG}/cmd/pulumi"],
+    go(  # as the recipe: no -trimpath, symbols kept
+        ["build", "-ldflags", ldflags, "-o", str(partial), f"{PULUMI_PKG}/cmd/pulumi"],
         cwd=module,
         env=mod_flags,
         what="go build (about 20 min on 2 busy cores)",
@@ -398,10 +398,11 @@ def _provider(go: _Go, name: str, partial: Path) -> None:
         what="go generate step (schema-embed.json)",
     )
     ldflags = _ldflags(
-        ("github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version", PROVIDER_VERSION)
+        ("github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version", PROVIDER_VERSION),
+        strip=False,
     )
-    go(
-        ["build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), f"./{PROVIDER_CMD}"],
+    go(  # as the recipe: no -trimpath, symbols kept
+        ["build", "-ldflags", ldflags, "-o", str(partial), f"./{PROVIDER_CMD}"],
         cwd=module,
         env=mod_flags,
         what="go build (about 15 min)",
