@@ -31,12 +31,13 @@ def _counts(t: ir.Table, column: str) -> list[tuple[str | None, int, int]]:
 
 def insights(scored_transactions: ir.Table) -> dict:
     """For each dimension: flagged count, total, flagged share and lift over the overall share."""
-    t = scored_transactions
-    totals = t.aggregate(flagged=t.flagged.cast("int64").sum(), total=t.count()).to_pyarrow()
-    flagged, total = (totals[c][0].as_py() for c in ("flagged", "total"))
-    overall = (flagged or 0) / total if total else 0.0
+    counts = {key: _counts(scored_transactions, column) for key, column in DIMENSIONS.items()}
+    # Every dimension's groups (a missing key is a group too) add up to all the rows.
+    some = next(iter(counts.values()))
+    flagged, total = sum(r[1] for r in some), sum(r[2] for r in some)
+    overall = flagged / total if total else 0.0
     out: dict = {"overall_flagged_share": round(float(overall), 6)}
-    for key, column in DIMENSIONS.items():
+    for key in DIMENSIONS:
         out[key] = [
             {
                 "key": k,
@@ -45,6 +46,6 @@ def insights(scored_transactions: ir.Table) -> dict:
                 "share": round(f / n, 6) if n else 0.0,
                 "lift": round((f / n) / overall, 3) if n and overall else 0.0,
             }
-            for k, f, n in _counts(t, column)
+            for k, f, n in counts[key]
         ]
     return out
