@@ -353,9 +353,8 @@ def _incidents(pop: Population, first: int, last: int) -> dict[str, np.ndarray]:
         parts.append(built)
     names = (*_INCIDENT_COLUMNS, "idx", "scenario")
     if not parts:
-        empty = {name: np.zeros(0, dtype=np.int64) for name in names}
-        empty["ts"] = empty["amount"] = np.zeros(0)
-        return empty
+        floats = ("ts", "amount")
+        return {name: np.zeros(0, dtype=float if name in floats else np.int64) for name in names}
     return {name: np.concatenate([np.asarray(p[name]) for p in parts]) for name in names}
 
 

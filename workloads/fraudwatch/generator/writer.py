@@ -90,17 +90,23 @@ def _write_partitioned(table: pa.Table, root: Path, part: str) -> None:
         pq.write_table(table.slice(lo, hi - lo), folder / part, **_parquet_options(table))
 
 
+_STATISTICS = ("tx_id", "event_id", "user_id", "ts")
+
+
 def _parquet_options(table: pa.Table) -> dict[str, Any]:
-    """zstd, and dictionary pages only where values repeat: the category columns (already
+    """zstd; dictionary pages only where values repeat: the category columns (already
     dictionary arrays) and the label. Ids, times, amounts, IPs, devices and counterparties are
     nearly unique within a file, where a dictionary costs time and space (a third of the write
-    time, and the files come out smaller without it)."""
+    time, and the files come out smaller without it). Min/max statistics for the ids and the
+    time, what a reader prunes files by (a user's rows, a time range); for the other columns
+    they cost a sixth of the write time and serve no filter."""
     repeated = [
         field.name
         for field in table.schema
         if pa.types.is_dictionary(field.type) or field.name == "label"
     ]
-    return {"compression": "zstd", "use_dictionary": repeated}
+    pruned_by = [name for name in table.column_names if name in _STATISTICS]
+    return {"compression": "zstd", "use_dictionary": repeated, "write_statistics": pruned_by}
 
 
 def _write_chunk(job: tuple[Path, int, int]) -> _ChunkResult:
