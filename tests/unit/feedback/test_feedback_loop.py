@@ -15,7 +15,8 @@ from fraudwatch.feedback.analyst import AnalystSettings, simulate
 from fraudwatch.feedback.labels import write_dispositions
 from fraudwatch.feedback.learning import MIN_LABELS
 from fraudwatch.models.registry import ModelRegistry
-from fraudwatch.pipelines import steps
+from fraudwatch.pipelines import daily_steps, steps
+from fraudwatch.pipelines.daily_steps import score_options
 from fraudwatch.scoring.pipeline import score as run_score
 
 from .conftest import day, pipeline_config
@@ -32,7 +33,7 @@ def retrain(config, on: str) -> dict:
 def analyst_reviews(config, days: list[str], found: list, file) -> None:
     """Score each day with the promoted model (the daily job) and let the analyst judge it."""
     for d in days:
-        steps.score(config, d)
+        daily_steps.score(config, d)
         found += simulate(config.scored_dir(d), ANALYST)
     write_dispositions(file, sorted(found, key=lambda x: (x.ts, x.user_id)))
 
@@ -63,7 +64,7 @@ def loop(generated_raw, tmp_path_factory):
     for name, version in (("first", first["candidate"]), ("promoted", registry.promoted())):
         for d in (day(11), day(12)):
             out = home / "later" / name / d
-            run_score(config.raw_dir(d), out, steps._score_options(config, registry.path(version)))
+            run_score(config.raw_dir(d), out, score_options(config, registry.path(version)))
             later[(name, d)] = precision_at_budget(out)
     return {"home": home, "gates": (first, cycle1, cycle2), "later": later, "found": found}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 from fraudwatch.feedback.labels import Disposition, write_dispositions
 from fraudwatch.models.registry import ModelRegistry
-from fraudwatch.pipelines import steps
+from fraudwatch.pipelines import retrain_steps, steps
 
 from .conftest import day, pipeline_config
 
@@ -34,8 +34,8 @@ def truth_dispositions(config, days: list[str], at: datetime, flip: bool = False
 
 
 def _train(config, on: str) -> tuple[dict, dict]:
-    steps.prepare_window(config, on)
-    result = steps.train(config, on)
+    retrain_steps.prepare_window(config, on)
+    result = retrain_steps.train(config, on)
     manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
     return result, manifest
 
@@ -61,7 +61,7 @@ def test_labels_after_the_cutoff_never_reach_training(pipeline_home):
     honest_ensemble = manifest_honest[users[0]][users[1]][users[2]]
     assert manifest_leaky[users[0]][users[1]][users[2]] == honest_ensemble
     # Evaluation sees only the verdicts from the cut-off on: every one of them flipped.
-    steps.evaluate_candidate(leaky_config, day(7))
+    retrain_steps.evaluate_candidate(leaky_config, day(7))
     evaluation = json.loads((pipeline_home / "retrain" / day(7) / "evaluation.json").read_text())
     assert evaluation["label_cutoff"] == cutoff.isoformat()
     assert evaluation["candidate_labels"]["labelled"] > 0

@@ -44,7 +44,7 @@ def notify_failure(context: dict) -> None:
     """Airflow failure callback: one readable line per failed task, to the notifier."""
     import json
 
-    from fraudwatch.pipelines.steps import notify
+    from fraudwatch.pipelines.notifications import notify
 
     ti = context.get("task_instance") or context.get("ti")
     dag_id = getattr(ti, "dag_id", "?")
@@ -59,7 +59,8 @@ def notify_failure(context: dict) -> None:
 def _run_local(step: str, day: str, config_json: str) -> dict:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from fraudwatch.pipelines.steps import StepSkipped, run_step
+    from fraudwatch.pipelines.daily_steps import StepSkipped
+    from fraudwatch.pipelines.steps import run_step
 
     try:
         return run_step(step, day, config_json)
