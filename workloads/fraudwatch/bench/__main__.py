@@ -31,7 +31,7 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _run_cli(*args: str) -> tuple[float, float]:
+def _run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (GiB, largest single process) of one `fraudwatch` run."""
     start = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -40,9 +40,16 @@ def _run_cli(*args: str) -> tuple[float, float]:
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=env,
     )
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     return time.perf_counter() - start, peak / 1024 / 1024
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes and theirs, so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def baseline_generate(rows: int, out: Path) -> None:
@@ -95,6 +102,14 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="stop after the generator's figures (against its plain numpy baseline)",
     )
+    parser.add_argument(
+        "--generator-before",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also time the generator from the fraudwatch package under DIR (e.g. the "
+        "workloads/ folder of an older commit's `git archive`), in turns with this one",
+    )
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument(
         "--stream",
@@ -113,8 +128,11 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
     }
 
-    def gen():
-        return _run_cli(
+    def gen(code: Path | None = None) -> dict[str, float]:
+        """One `fraudwatch generate` run: wall and CPU seconds (workers included), peak RSS;
+        with `code`, the fraudwatch package under that directory runs instead of this one."""
+        cpu = _children_cpu()
+        wall, peak = _run_cli(
             "generate",
             "--out",
             str(raw),
@@ -123,26 +141,55 @@ def main(argv: list[str] | None = None) -> None:
             "--transactions",
             str(args.transactions),
             "--overwrite",
+            env=None if code is None else {**os.environ, "PYTHONPATH": str(code)},
         )
+        return {"s": wall, "cpu_s": _children_cpu() - cpu, "rss": peak}
 
-    # The generator and its baseline take turns, so that a shared machine's load weighs on
-    # both alike; the ratio of the medians is the figure (docs/benchmarks.md).
-    base = work / "baseline.parquet"
-    runs, base_times, load = [], [], [os.getloadavg()[0]]
+    def baseline() -> dict[str, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        baseline_generate(args.transactions, work / "baseline.parquet")
+        return {"s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
+
+    # The generator, its baseline (and the code before a change, --generator-before) take
+    # turns, so that a shared machine's load weighs on each alike; the figures are medians
+    # and their ratios (docs/benchmarks.md). CPU seconds are reported beside wall seconds:
+    # other work on the machine stretches the wall time, much less the CPU time.
+    ways: dict[str, list[dict[str, float]]] = {"generate": [], "baseline": []}
+    if args.generator_before:
+        ways["before"] = []
+    load = [os.getloadavg()[0]]
     for _ in range(args.repeats):
-        runs.append(gen())
-        base_times.append(_median_time(lambda: baseline_generate(args.transactions, base), 1))
+        if args.generator_before:  # first, so that the data left in RAW is this code's
+            ways["before"].append(gen(args.generator_before))
+        ways["generate"].append(gen())
+        ways["baseline"].append(baseline())
         load.append(os.getloadavg()[0])
-    gen_s, base_s = statistics.median(r[0] for r in runs), statistics.median(base_times)
+    median = {
+        way: {key: statistics.median(run[key] for run in runs) for key in ("s", "cpu_s")}
+        for way, runs in ways.items()
+    }
+    gen_s, base_s = median["generate"]["s"], median["baseline"]["s"]
     figures["generate_s"] = round(gen_s, 1)
     figures["generate_tx_per_s"] = round(args.transactions / gen_s)
-    figures["generate_peak_rss_gib"] = round(max(r[1] for r in runs), 2)
+    figures["generate_peak_rss_gib"] = round(max(r["rss"] for r in ways["generate"]), 2)
     figures["baseline_numpy_generate_s"] = round(base_s, 1)
     figures["generate_vs_baseline"] = round(gen_s / base_s, 2)
-    figures["generate_runs"] = [
-        {"generate_s": round(g[0], 2), "baseline_s": round(b, 2), "ratio": round(g[0] / b, 2)}
-        for g, b in zip(runs, base_times, strict=True)
-    ]
+    figures["generate_cpu_s"] = round(median["generate"]["cpu_s"], 1)
+    figures["baseline_numpy_generate_cpu_s"] = round(median["baseline"]["cpu_s"], 1)
+    figures["generate_cpu_vs_baseline"] = round(
+        median["generate"]["cpu_s"] / median["baseline"]["cpu_s"], 2
+    )
+    if args.generator_before:
+        figures["before_generate_s"] = round(median["before"]["s"], 1)
+        figures["before_generate_cpu_s"] = round(median["before"]["cpu_s"], 1)
+        figures["before_generate_vs_baseline"] = round(median["before"]["s"] / base_s, 2)
+        figures["before_generate_cpu_vs_baseline"] = round(
+            median["before"]["cpu_s"] / median["baseline"]["cpu_s"], 2
+        )
+    figures["generate_runs"] = {
+        way: [{key: round(value, 2) for key, value in run.items()} for run in runs]
+        for way, runs in ways.items()
+    }
     figures["generate_load_average"] = [round(x, 1) for x in load]
     if args.generator_only:
         print(json.dumps(figures, indent=2))
