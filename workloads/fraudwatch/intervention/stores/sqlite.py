@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -249,7 +250,20 @@ class SqliteStore(StateStore):
         return {row["subject_id"]: bytes(row["key"]) for row in rows}
 
     def erase_audit_subject(self, subject_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-        uid = str(subject_id)
+        # secure_delete: the freed space of the blanked texts and the deleted key is zeroed
+        # (else the key's bytes could be read back from the file's free pages); the WAL is
+        # then checkpointed and truncated, so no older page image holds them either.
+        connection = self._connect()
+        connection.execute("PRAGMA secure_delete = ON")
+        try:
+            done = self._erase_audit_subject(str(subject_id), entry)
+        finally:
+            connection.execute("PRAGMA secure_delete = OFF")
+        with contextlib.suppress(sqlite3.OperationalError):  # busy: the next checkpoint
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return done
+
+    def _erase_audit_subject(self, uid: str, entry: dict[str, Any]) -> dict[str, Any]:
         with self._write() as con:  # one transaction: all of it or nothing
             key = self._key(con, uid, create=True)
             assert key is not None
