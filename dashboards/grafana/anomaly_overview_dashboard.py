@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fraudwatch.contract.scored_output import SCORE_COLUMNS
 from grafana_foundation_sdk.builders import barchart, dashboard, geomap, table, timeseries
 from grafana_foundation_sdk.builders import common as common_builders
 from grafana_foundation_sdk.models import common
@@ -38,15 +39,10 @@ def _score_over_time() -> timeseries.Panel:
         .span(24)
         .height(8)
     )
-    for ref_id, field in (
-        ("A", "ensemble_score"),
-        ("B", "iforest_score"),
-        ("C", "copod_score"),
-        ("D", "autoencoder_score"),
-        ("E", "lstm_score"),
-    ):
+    # The ensemble, then one line per model: queries A, B, ...
+    for n, field in enumerate(SCORE_COLUMNS):
         panel = panel.with_target(
-            es_query(ref_id, TRANSACTIONS, [average(field)], [over_time()], alias=field)
+            es_query(chr(ord("A") + n), TRANSACTIONS, [average(field)], [over_time()], alias=field)
         )
     return panel
 

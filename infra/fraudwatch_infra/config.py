@@ -16,7 +16,8 @@ from typing import Any
 
 NAMESPACE = "fraudwatch"
 
-# The product's topics (workloads/fraudwatch/streaming/schemas.py): `fraudwatch stream` reads
+# The product's topics (workloads/fraudwatch/streaming/schemas.py, the prefix in
+# workloads/fraudwatch/contract/events.py): `fraudwatch stream` reads
 # "<prefix>transactions|logins|api-calls" and writes "<prefix>dead-letter". The stack
 # configuration keys them by the name without the prefix.
 TOPIC_PREFIX = "fraudwatch."

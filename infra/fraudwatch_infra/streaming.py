@@ -24,8 +24,9 @@ from .tls import Tls, certificate
 
 CLUSTER = "fraudwatch"
 TLS_PORT = 9093
-# The topics are the product's (workloads/fraudwatch/streaming/schemas.py: TOPICS, DEAD_LETTER,
-# DEFAULT_TOPIC_PREFIX); tests/infra/pulumi/test_pulumi_product_contract.py compares them.
+# The topics are the product's (workloads/fraudwatch/streaming/schemas.py: TOPICS, DEAD_LETTER;
+# contract/events.py: DEFAULT_TOPIC_PREFIX); tests/infra/pulumi/test_pulumi_product_contract.py
+# compares them.
 RAW_TOPICS = tuple(f"{TOPIC_PREFIX}{name}" for name in EVENT_TOPICS)
 DEAD_LETTER_TOPIC = f"{TOPIC_PREFIX}{DEAD_LETTER}"
 # Spark's Kafka source names its consumer groups "spark-kafka-source-<uuid>..." (its default

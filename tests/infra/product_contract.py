@@ -4,8 +4,9 @@ never imports the product (it runs in its own virtualenv without it).
 - `product_env_names()`: every FRAUDWATCH_* name in a string literal of the product's Python
   code (comments, docstrings and identifiers do not count: they read no variable). A variable
   the chart sets that is not in it is read by nothing.
-- `product_topics()`: DEFAULT_TOPIC_PREFIX, TOPICS and DEAD_LETTER of
-  workloads/fraudwatch/streaming/schemas.py, parsed with `ast` (literals only).
+- `product_topics()`: TOPICS and DEAD_LETTER of workloads/fraudwatch/streaming/schemas.py and
+  DEFAULT_TOPIC_PREFIX of workloads/fraudwatch/contract/events.py, parsed with `ast` (literals
+  only).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_DIR = REPO_ROOT / "workloads" / "fraudwatch"
 SCHEMAS = PRODUCT_DIR / "streaming" / "schemas.py"
+EVENTS = PRODUCT_DIR / "contract" / "events.py"
 ENV_NAME = re.compile(r"FRAUDWATCH_[A-Z0-9_]+")
 
 
@@ -98,9 +100,10 @@ def _module_constants(path: Path, names: set[str]) -> dict[str, Any]:
 @cache
 def product_topics() -> ProductTopics:
     """The topic names `fraudwatch stream` reads and writes, with the default prefix."""
-    found = _module_constants(SCHEMAS, {"DEFAULT_TOPIC_PREFIX", "TOPICS", "DEAD_LETTER"})
+    found = _module_constants(SCHEMAS, {"TOPICS", "DEAD_LETTER"})
+    prefix = _module_constants(EVENTS, {"DEFAULT_TOPIC_PREFIX"})["DEFAULT_TOPIC_PREFIX"]
     return ProductTopics(
-        prefix=found["DEFAULT_TOPIC_PREFIX"],
+        prefix=prefix,
         events=tuple(found["TOPICS"]),  # a dict: topic name -> generator table
         dead_letter=found["DEAD_LETTER"],
     )

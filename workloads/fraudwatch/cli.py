@@ -88,8 +88,8 @@ def run_generate(
 
 
 def _generate_to_kafka(config, users, chunk_users, bootstrap, topic_prefix):
+    from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
     from fraudwatch.streaming.produce import generate_to_kafka
-    from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
 
     if not bootstrap:
         raise UserError(

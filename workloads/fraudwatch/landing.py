@@ -468,7 +468,7 @@ def land_day(
     """Land the events of `day` from Kafka at `bootstrap` as that day's partition under `out`
     (a local directory or s3://bucket/prefix), replacing a previous landing of the day."""
     from fraudwatch import storage
-    from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
+    from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 
     d = parse_day(day)
     if not bootstrap:

@@ -180,7 +180,7 @@ def test_publish_to_an_unreachable_cluster_is_one_line_error(scored_dir: Path) -
 
 
 def test_document_ids_are_id_and_model_version(published: str, client, scored_dir: Path) -> None:
-    from fraudwatch.publish.scored_input import open_scored
+    from fraudwatch.contract.scored_directory import open_scored
 
     run = open_scored(str(scored_dir))
     tx_id = duckdb.sql(

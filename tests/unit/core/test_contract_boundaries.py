@@ -89,10 +89,11 @@ def test_the_scan_catches_every_form_of_import(source: str):
     assert generator_imports(source, "fraudwatch.features") != []
 
 
-#: Packages downstream of publishing or beside it: they talk to Elasticsearch through
-#: fraudwatch.elasticsearch, never through the batch publisher.
+#: Packages downstream of publishing or beside it import nothing from it: they talk to
+#: Elasticsearch through fraudwatch.elasticsearch and read a scored directory through
+#: fraudwatch.contract.
 PUBLISH_INDEPENDENT = ("intervention", "streaming", "privacy", "feedback")
-PUBLISHER = "fraudwatch.publish.elasticsearch"
+PUBLISHER = "fraudwatch.publish"
 
 
 def publish_independent_files() -> list[Path]:
@@ -102,11 +103,13 @@ def publish_independent_files() -> list[Path]:
 @pytest.mark.parametrize(
     "path", publish_independent_files(), ids=lambda p: str(p.relative_to(ROOT))
 )
-def test_services_do_not_import_the_batch_publisher(path: Path):
+def test_services_do_not_import_publishing(path: Path):
     package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
     found = sorted(
         m
         for m in imported_modules(path.read_text(encoding="utf-8"), package)
         if m == PUBLISHER or m.startswith(f"{PUBLISHER}.")
     )
-    assert found == [], f"{path.name} imports {found}; use fraudwatch.elasticsearch instead"
+    assert found == [], (
+        f"{path.name} imports {found}; use fraudwatch.elasticsearch or fraudwatch.contract"
+    )

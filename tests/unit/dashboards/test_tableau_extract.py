@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from fraudwatch.contract.scored_directory import open_scored
 from fraudwatch.errors import UserError
 from fraudwatch.publish import tableau
-from fraudwatch.publish.scored_input import open_scored
 from tableauhyperapi import Connection, HyperProcess, Telemetry
 
 

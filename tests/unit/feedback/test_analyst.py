@@ -8,10 +8,10 @@ from datetime import timedelta
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from fraudwatch.contract.scored_directory import open_scored
 from fraudwatch.errors import UserError
 from fraudwatch.feedback.analyst import ACTOR, AnalystSettings, simulate
 from fraudwatch.feedback.labels import read_dispositions
-from fraudwatch.publish.scored_input import open_scored
 
 from .conftest import run_cli
 

@@ -1,4 +1,5 @@
-"""Small scored results that follow docs/data-contract.md exactly, written with pyarrow."""
+"""Small scored results that follow the scored-output contract (contract/scored_output.py,
+docs/data-contract.md) exactly, written with pyarrow."""
 
 from __future__ import annotations
 
@@ -7,12 +8,22 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fraudwatch.contract.scored_output import (
+    MODEL_SCORE_COLUMNS,
+    TRANSACTION_COLUMNS,
+    USER_COLUMNS,
+    score_column,
+)
+from fraudwatch.models import MODEL_NAMES
 
 PERSONAS = ["loose-passive", "tight-passive", "loose-aggressive", "tight-aggressive"]
 TX_TYPES = ["payment", "purchase", "transfer", "withdrawal"]
 COUNTRIES = ["DE", "FR", "NL", "US"]
 N_USERS = 40
 TX_PER_USER = 5
+#: Models whose scores the fixture has, each this far from the ensemble's for a user; the
+#: other models' columns are null (not run), as the contract allows.
+MODEL_OFFSETS = {"iforest": 0.01, "autoencoder": -0.02}
 
 
 def user_score(user_id: int) -> float:
@@ -26,15 +37,22 @@ def write_scored(root: Path) -> Path:
     ids = list(range(1, N_USERS + 1))
     scores = [user_score(u) for u in ids]
     scenario = ["account_takeover" if u <= 3 else ("card_testing" if u <= 5 else None) for u in ids]
+    model_scores = {
+        score_column(name): pa.array(
+            [None] * N_USERS
+            if name not in MODEL_OFFSETS
+            else [min(1.0, max(0.0, s + MODEL_OFFSETS[name])) for s in scores],
+            pa.float64(),
+        )
+        for name in MODEL_NAMES
+    }
     users = pa.table(
         {
             "rank": pa.array(ids, pa.int64()),
             "user_id": pa.array(ids, pa.int64()),
             "persona": pa.array([PERSONAS[u % 4] for u in ids]),
             "ensemble_score": pa.array(scores, pa.float64()),
-            "iforest_score": pa.array([min(1.0, s + 0.01) for s in scores], pa.float64()),
-            "autoencoder_score": pa.array([max(0.0, s - 0.02) for s in scores], pa.float64()),
-            "lstm_score": pa.array([None] * N_USERS, pa.float64()),
+            **model_scores,
             "flagged": pa.array([u <= 4 for u in ids]),
             "reasons": pa.array(
                 [
@@ -54,37 +72,10 @@ def write_scored(root: Path) -> Path:
             "scenario": pa.array(scenario, pa.string()),
         }
     )
+    assert set(USER_COLUMNS) <= set(users.column_names), "the fixture lacks a contract column"
     pq.write_table(users, root / "users.parquet")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    rows: dict[str, list] = {
-        k: []
-        for k in (
-            "rank",
-            "tx_id",
-            "user_id",
-            "ts",
-            "amount",
-            "currency",
-            "tx_type",
-            "channel",
-            "country",
-            "ip",
-            "device_id",
-            "counterparty",
-            "status",
-            "persona",
-            "hour",
-            "ensemble_score",
-            "iforest_score",
-            "autoencoder_score",
-            "lstm_score",
-            "flagged",
-            "reasons",
-            "top_features",
-            "label",
-            "scenario",
-        )
-    }
+    rows: dict[str, list] = {k: [] for k in TRANSACTION_COLUMNS}
     for u in ids:
         for k in range(TX_PER_USER):
             tx_id = u * 100 + k
@@ -105,9 +96,8 @@ def write_scored(root: Path) -> Path:
             rows["persona"].append(PERSONAS[u % 4])
             rows["hour"].append(ts.hour)
             rows["ensemble_score"].append(score)
-            rows["iforest_score"].append(score)
-            rows["autoencoder_score"].append(score)
-            rows["lstm_score"].append(None)
+            for name in MODEL_NAMES:
+                rows[score_column(name)].append(score if name in MODEL_OFFSETS else None)
             rows["flagged"].append(score >= 0.9)
             rows["reasons"].append("amount far above usual" if score >= 0.9 else "")
             rows["top_features"].append(["amount"])
@@ -123,7 +113,7 @@ def write_scored(root: Path) -> Path:
         "ts": pa.timestamp("us", tz="UTC"),
         "hour": pa.int32(),
         "label": pa.int8(),
-        "lstm_score": pa.float64(),
+        **{column: pa.float64() for column in MODEL_SCORE_COLUMNS},
         "top_features": pa.list_(pa.string()),
         "scenario": pa.string(),
     }

@@ -37,6 +37,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
+
 
 @dataclass(frozen=True)
 class StreamBenchConfig:
@@ -57,7 +59,7 @@ class StreamBenchConfig:
     template: Path | None = None
 
 
-TEMPLATE = Path("dashboards/elasticsearch/index-templates/fraudwatch-transactions.json")
+TEMPLATE = Path(f"dashboards/elasticsearch/index-templates/{TRANSACTIONS_INDEX}.json")
 
 
 def _load() -> list[float]:

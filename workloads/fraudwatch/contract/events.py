@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+#: Prefix of the Kafka topics the events travel on (`<prefix>transactions`, ... and the
+#: dead-letter topic; the names are in streaming/schemas.py); every command takes another.
+DEFAULT_TOPIC_PREFIX = "fraudwatch."
 #: The largest id of a user, transaction or event: every id is an int64 in the raw schemas.
 MAX_ID = 2**63 - 1
 TX_TYPES = ("payment", "purchase", "transfer", "withdrawal", "deposit", "bill")

@@ -22,9 +22,9 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from fraudwatch.contract.scored_directory import open_scored
 from fraudwatch.errors import UserError
 from fraudwatch.feedback.labels import Disposition
-from fraudwatch.publish.scored_input import open_scored
 
 ACTOR = "simulated-analyst"
 

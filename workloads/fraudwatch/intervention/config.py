@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
 from fraudwatch.errors import UserError
 from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
@@ -64,8 +65,8 @@ class ElasticsearchSettings:
     password: str = field(default="", repr=False)
     api_key: str = field(default="", repr=False)
     ca_cert: str = ""
-    transactions_index: str = "fraudwatch-transactions"
-    users_index: str = "fraudwatch-users"
+    transactions_index: str = TRANSACTIONS_INDEX
+    users_index: str = USERS_INDEX
     model_version: str = ""  # empty: the newest published run
     timeout_seconds: float = 10.0
 

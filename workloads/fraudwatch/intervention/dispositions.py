@@ -58,7 +58,7 @@ def served_model_version(results: ResultsReader) -> str | None:
     scored_dir = getattr(results, "dir", None)
     if scored_dir is None:
         return None
-    from fraudwatch.publish.scored_input import open_scored
+    from fraudwatch.contract.scored_directory import open_scored
 
     try:
         return open_scored(scored_dir).model_version

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
 from fraudwatch.elasticsearch.client import (
     ElasticsearchHttp,
     ElasticsearchRefused,
@@ -96,8 +97,8 @@ class ElasticsearchResults:
         self,
         client: ElasticsearchHttp,
         *,
-        transactions_index: str = "fraudwatch-transactions",
-        users_index: str = "fraudwatch-users",
+        transactions_index: str = TRANSACTIONS_INDEX,
+        users_index: str = USERS_INDEX,
         model_version: str = "",
     ) -> None:
         self.client = client

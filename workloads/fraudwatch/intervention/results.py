@@ -20,6 +20,13 @@ from typing import Any, Protocol
 
 import duckdb
 
+from fraudwatch.contract.scored_output import (
+    GROUND_TRUTH_COLUMNS,
+    MODEL_SCORE_COLUMNS,
+    SCORE_COLUMNS,
+    TRANSACTION_COLUMNS,
+    score_column,
+)
 from fraudwatch.intervention.results_index import (
     FACETS,
     HISTORY_COLUMNS,
@@ -28,38 +35,19 @@ from fraudwatch.intervention.results_index import (
     users_file,
 )
 
-USER_SUMMARY = (
-    "rank",
-    "user_id",
-    "persona",
-    "ensemble_score",
-    "iforest_score",
-    "autoencoder_score",
-    "lstm_score",
-    "flagged",
-    "reasons",
-    "scenario",
-)
-TX_SUMMARY = (
-    "rank",
-    "tx_id",
-    "user_id",
-    "ts",
-    "amount",
-    "currency",
-    "tx_type",
-    "channel",
-    "country",
-    "status",
-    "persona",
-    "hour",
-    "ensemble_score",
-    "flagged",
-    "reasons",
-    "scenario",
+#: The scores the API and the admin page show: every score column of the contract but COPOD's,
+#: which the admin page's per-model bar chart has no room for yet (templates/user.html).
+SHOWN_SCORES = tuple(c for c in SCORE_COLUMNS if c != score_column("copod"))
+USER_SUMMARY = ("rank", "user_id", "persona", *SHOWN_SCORES, "flagged", "reasons", "scenario")
+#: A scored transaction in a list: its columns but the device and payment identifiers, the
+#: per-model scores, top_features and the label.
+TX_SUMMARY = tuple(
+    c
+    for c in TRANSACTION_COLUMNS
+    if c not in {"ip", "device_id", "counterparty", *MODEL_SCORE_COLUMNS, "top_features", "label"}
 )
 # Not the user's features: everything else in users.parquet is shown as a feature.
-USER_NON_FEATURES = {*USER_SUMMARY, "top_features", "label"}
+USER_NON_FEATURES = {*USER_SUMMARY, "top_features", *GROUND_TRUTH_COLUMNS}
 #: The columns of a user's transaction history (newest first).
 USER_TX_COLUMNS = HISTORY_COLUMNS
 
@@ -106,10 +94,7 @@ def user_view(row: dict[str, Any], features: dict[str, Any]) -> dict[str, Any]:
         "user_id": row["user_id"],
         "rank": row.get("rank"),
         "persona": row.get("persona"),
-        "scores": {
-            k: row.get(k)
-            for k in ("ensemble_score", "iforest_score", "autoencoder_score", "lstm_score")
-        },
+        "scores": {k: row.get(k) for k in SHOWN_SCORES},
         "flagged": row.get("flagged"),
         "reasons": [r for r in str(row.get("reasons") or "").split("; ") if r],
         "top_features": row.get("top_features") or [],

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.errors import UserError
 from fraudwatch.privacy.retention_policy import RetentionPolicy
 from fraudwatch.scoring.thresholds import THRESHOLDS
@@ -40,7 +41,7 @@ class KafkaSource:
     """Where `source: kafka` lands each logical date from (`fraudwatch land`, landing.py)."""
 
     bootstrap: str = ""  # HOST:PORT[,...]; empty = $FRAUDWATCH_KAFKA_BOOTSTRAP
-    topic_prefix: str = "fraudwatch."
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
     clock_skew_minutes: int = 60  # how early (broker time) a day's event may reach Kafka
     max_lateness_minutes: int | None = None  # None: read every partition to its end
     timeout_seconds: int = 30  # no answer from Kafka for this long fails the task

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
 from fraudwatch.elasticsearch.client import (
     ElasticsearchHttp,
     ElasticsearchRefused,
@@ -35,8 +36,8 @@ log = logging.getLogger("fraudwatch.privacy.retain")
 
 #: Rollover alias → (data class, the field whose newest value dates an index).
 ALIASES = {
-    "fraudwatch-transactions": ("scored_results", "ts"),
-    "fraudwatch-users": ("scored_results", "scored_at"),
+    TRANSACTIONS_INDEX: ("scored_results", "ts"),
+    USERS_INDEX: ("scored_results", "scored_at"),
     "fraudwatch-audit": ("audit", "ts"),
 }
 #: How old a write index gets before the job rolls it over (clusters without ILM).

@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.privacy import date_partitions, elasticsearch_indices, kafka_topics
 from fraudwatch.privacy.retention_policy import RetentionPolicy, check_against_retraining
 from fraudwatch.privacy.state_store_records import BY_POLICY, StateStoreRetention
@@ -55,7 +56,7 @@ class Stores:
     raw_dirs: list[Location] = field(default_factory=list)  # `generate`/`land` raw folders
     elasticsearch_url: str = ""
     kafka_bootstrap: str = ""
-    topic_prefix: str = "fraudwatch."
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
     state_url: str = ""
 
     def names(self) -> list[str]:

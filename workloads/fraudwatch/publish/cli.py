@@ -75,12 +75,13 @@ def publish(
     ),
 ) -> None:
     """Publish scored results to Elasticsearch (bulk, idempotent ids) or Tableau (.hyper + .tds)."""
-    from fraudwatch.publish.scored_input import open_scored
+    from fraudwatch.contract.scored_directory import open_scored
 
     if to not in ("elasticsearch", "tableau"):
         raise UserError(f"--to {to!r} is not a target; use elasticsearch or tableau")
     run = open_scored(scored)
     if to == "elasticsearch":
+        from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
         from fraudwatch.elasticsearch.client import connect
         from fraudwatch.publish import elasticsearch as es
 
@@ -88,8 +89,8 @@ def publish(
         client = connect(_es_url(es_url), ca_cert)
         summary = es.publish_scored(client, run, folder)
         typer.echo(
-            f"indexed {summary.transactions:,} transactions into {es.TRANSACTIONS_ALIAS} and "
-            f"{summary.users:,} users into {es.USERS_ALIAS} (model {summary.model_version}, "
+            f"indexed {summary.transactions:,} transactions into {TRANSACTIONS_INDEX} and "
+            f"{summary.users:,} users into {USERS_INDEX} (model {summary.model_version}, "
             f"{summary.retries} retries)"
         )
         return

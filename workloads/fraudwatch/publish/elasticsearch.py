@@ -1,7 +1,7 @@
 """Publish a scored run to Elasticsearch: `fraudwatch publish --to elasticsearch`.
 
 `publish_scored` bulk-indexes a scored directory into the `fraudwatch-transactions` and
-`fraudwatch-users` aliases. Document ids are `<tx_id|user_id>:<model_version>`, so a replay of
+`fraudwatch-users` aliases (contract/scored_output.py). Document ids are `<tx_id|user_id>:<model_version>`, so a replay of
 the same run overwrites instead of duplicating, and a new model version adds its own documents.
 An id is unique per index, not per alias: once the alias has rolled over (ILM, or the
 retention job on a cluster without ILM), a replay writes its documents into the new write
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fraudwatch.contract.scored_directory import ScoredRun
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USER_COLUMNS, USERS_INDEX
 from fraudwatch.elasticsearch.bulk import bulk_index
 from fraudwatch.elasticsearch.client import (
     ElasticsearchHttp,
@@ -31,12 +33,6 @@ from fraudwatch.elasticsearch.definitions import (
     index_template_mappings,
 )
 from fraudwatch.errors import UserError
-from fraudwatch.models import MODEL_NAMES
-from fraudwatch.publish.scored_input import ScoredRun
-
-TRANSACTIONS_ALIAS = "fraudwatch-transactions"
-USERS_ALIAS = "fraudwatch-users"
-
 
 #: Ids per delete request when a replay removes the copies left in older indices.
 SUPERSEDED_BATCH = 10_000
@@ -116,9 +112,7 @@ def user_documents(
     time (so Grafana's time filter applies to users too)."""
     allowed = set(mappings["properties"]) - {"features", "ts"}
     table = run.users()
-    core = {"rank", "user_id", "persona", "flagged", "reasons", "top_features", "label"}
-    core |= {"scenario", "ensemble_score", *(f"{name}_score" for name in MODEL_NAMES)}
-    feature_columns = [c for c in table.schema.names if c not in core]
+    feature_columns = [c for c in table.schema.names if c not in USER_COLUMNS]
 
     def extra(row: dict[str, Any]) -> dict[str, Any]:
         features = {c: document_value(row[c]) for c in feature_columns if row.get(c) is not None}
@@ -138,11 +132,11 @@ class PublishSummary:
 def publish_scored(client: ElasticsearchHttp, run: ScoredRun, definitions: Path) -> PublishSummary:
     """Index a scored run's transactions and users; idempotent for the same run."""
     mappings = index_template_mappings(definitions)
-    for alias in (TRANSACTIONS_ALIAS, USERS_ALIAS):
+    for alias in (TRANSACTIONS_INDEX, USERS_INDEX):
         if alias not in mappings:
             raise UserError(f"{definitions} has no index template for {alias}; restore it")
     try:
-        for alias in (TRANSACTIONS_ALIAS, USERS_ALIAS):
+        for alias in (TRANSACTIONS_INDEX, USERS_INDEX):
             if not client.exists(f"/_template/{alias}") and not has_index_template(client, alias):
                 raise UserError(
                     f"the cluster has no index template {alias}: "
@@ -151,22 +145,22 @@ def publish_scored(client: ElasticsearchHttp, run: ScoredRun, definitions: Path)
             bootstrap_write_index(client, alias)
         tx = bulk_index(
             client,
-            TRANSACTIONS_ALIAS,
+            TRANSACTIONS_INDEX,
             replacing_older_copies(
                 client,
-                TRANSACTIONS_ALIAS,
+                TRANSACTIONS_INDEX,
                 run.model_version,
-                transaction_documents(run, mappings[TRANSACTIONS_ALIAS]),
+                transaction_documents(run, mappings[TRANSACTIONS_INDEX]),
             ),
         )
         users = bulk_index(
             client,
-            USERS_ALIAS,
+            USERS_INDEX,
             replacing_older_copies(
-                client, USERS_ALIAS, run.model_version, user_documents(run, mappings[USERS_ALIAS])
+                client, USERS_INDEX, run.model_version, user_documents(run, mappings[USERS_INDEX])
             ),
         )
-        client.request("POST", f"/{TRANSACTIONS_ALIAS},{USERS_ALIAS}/_refresh")
+        client.request("POST", f"/{TRANSACTIONS_INDEX},{USERS_INDEX}/_refresh")
     except ElasticsearchUnreachable as exc:
         raise unreachable(client.url, exc) from None
     return PublishSummary(tx.indexed, users.indexed, tx.retries + users.retries, run.model_version)

@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 
 from fraudwatch import settings as fw_settings
+from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
 from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
-from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
-from fraudwatch.streaming.stream_settings import DEFAULT_INDEX, StreamSettings
+from fraudwatch.streaming.stream_settings import StreamSettings
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
 
@@ -40,7 +41,7 @@ def stream(
         str, typer.Option(envvar="FRAUDWATCH_ELASTICSEARCH_URL", help="Elasticsearch URL")
     ] = "http://127.0.0.1:9200",
     es_index: Annotated[str, typer.Option(help="Index or write alias for scored events")] = (
-        DEFAULT_INDEX
+        TRANSACTIONS_INDEX
     ),
     topic_prefix: Annotated[
         str, typer.Option(envvar="FRAUDWATCH_TOPIC_PREFIX", help="Prefix of the event topics")

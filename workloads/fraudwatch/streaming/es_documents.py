@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from fraudwatch.contract.scored_output import ENSEMBLE_SCORE, MODEL_SCORE_COLUMNS
+from fraudwatch.elasticsearch.client import document_value
 from fraudwatch.features.transactions import CONTEXT_COLUMNS
 
 #: The fields of a streamed document: those of the fraudwatch-transactions index template
@@ -30,11 +31,8 @@ DOCUMENT_FIELDS = (
     "hour",
     "label",
     "scenario",
-    "iforest_score",
-    "copod_score",
-    "autoencoder_score",
-    "lstm_score",
-    "ensemble_score",
+    *MODEL_SCORE_COLUMNS,
+    ENSEMBLE_SCORE,
     "reasons",
     "top_features",
     "flagged",
@@ -157,14 +155,6 @@ class DocumentBuilder:
         )
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value
-
-
 def documents_one_by_one(
     scored: pa.Table, model_version: str, threshold: float, scored_at: str
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -176,6 +166,6 @@ def documents_one_by_one(
         row["model_version"] = model_version
         row["record_type"] = "transaction"
         row["scored_at"] = scored_at
-        source = {k: _json_ready(row.get(k)) for k in DOCUMENT_FIELDS if row.get(k) is not None}
+        source = {k: document_value(row.get(k)) for k in DOCUMENT_FIELDS if row.get(k) is not None}
         out.append((f"{row['tx_id']}:{model_version}", source))
     return out

@@ -17,9 +17,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.errors import UserError
 from fraudwatch.streaming.kafka_security import client_config
-from fraudwatch.streaming.schemas import DEAD_LETTER, DEFAULT_TOPIC_PREFIX, TOPICS, envelope
+from fraudwatch.streaming.schemas import DEAD_LETTER, TOPICS, envelope
 
 DEFAULT_PARTITIONS = 3
 

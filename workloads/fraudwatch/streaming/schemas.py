@@ -30,7 +30,6 @@ from fraudwatch.contract.events import (
 #: Topic names without the prefix; the generator's table of each.
 TOPICS = {"transactions": "transactions", "logins": "logins", "api-calls": "api_calls"}
 DEAD_LETTER = "dead-letter"
-DEFAULT_TOPIC_PREFIX = "fraudwatch."
 SCHEMA_DIR = Path(__file__).with_name("json-schemas")
 
 TxType = Literal[TX_TYPES]  # type: ignore[valid-type]

@@ -8,11 +8,10 @@ from pathlib import Path
 
 from fraudwatch import settings as fw_settings
 from fraudwatch import storage
+from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
+from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
 from fraudwatch.errors import UserError
-from fraudwatch.streaming.schemas import DEFAULT_TOPIC_PREFIX
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER, FILE_NAME
-
-DEFAULT_INDEX = "fraudwatch-transactions"
 
 
 @dataclass
@@ -24,7 +23,7 @@ class StreamSettings:
     #: Spark's checkpoint: a local folder, or s3://BUCKET/PREFIX (Spark writes it through s3a).
     checkpoint: str | Path
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
-    es_index: str = DEFAULT_INDEX
+    es_index: str = TRANSACTIONS_INDEX
     #: Flag (and forward to intervention) at this ensemble score; None: the model version's
     #: own `flag_at` (its manifest's thresholds, from scoring/thresholds.py).
     threshold: float | None = None

@@ -1,4 +1,6 @@
-"""Read a scored directory (docs/data-contract.md) from a local path or an s3:// URI."""
+"""Open a scored directory (the layout in contract/scored_output.py, docs/data-contract.md)
+from a local path or an s3:// URI: the publishers, the intervention service and the feedback
+loop read a run through it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fraudwatch.contract.scored_output import RUN_FILE, TRANSACTIONS_DIR, USERS_FILE
 from fraudwatch.errors import UserError
 
 
@@ -25,10 +28,12 @@ class ScoredRun:
     root: str  # path inside `filesystem`
 
     def users(self) -> pa.Table:
-        return pq.read_table(f"{self.root}/users.parquet", filesystem=self.filesystem)
+        return pq.read_table(f"{self.root}/{USERS_FILE}", filesystem=self.filesystem)
 
     def transactions(self) -> ds.Dataset:
-        return ds.dataset(f"{self.root}/transactions", filesystem=self.filesystem, format="parquet")
+        return ds.dataset(
+            f"{self.root}/{TRANSACTIONS_DIR}", filesystem=self.filesystem, format="parquet"
+        )
 
 
 def open_scored(uri: str | Path) -> ScoredRun:
@@ -44,7 +49,7 @@ def open_scored(uri: str | Path) -> ScoredRun:
         ) from None
     root = root.rstrip("/")
     try:
-        with filesystem.open_input_stream(f"{root}/run.json") as stream:
+        with filesystem.open_input_stream(f"{root}/{RUN_FILE}") as stream:
             run = json.loads(stream.read())
     except (FileNotFoundError, OSError):
         raise UserError(
@@ -53,7 +58,7 @@ def open_scored(uri: str | Path) -> ScoredRun:
         ) from None
     missing = [
         name
-        for name in ("users.parquet", "transactions")
+        for name in (USERS_FILE, TRANSACTIONS_DIR)
         if filesystem.get_file_info(f"{root}/{name}").type == pafs.FileType.NotFound
     ]
     if missing:
