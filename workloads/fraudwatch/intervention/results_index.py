@@ -43,28 +43,29 @@ from pathlib import Path
 
 import duckdb
 
+from fraudwatch.contract.scored_output import (
+    GROUND_TRUTH_COLUMNS,
+    MODEL_SCORE_COLUMNS,
+    TRANSACTION_COLUMNS,
+)
 from fraudwatch.errors import UserError
 
 #: Bumped whenever the tables or their layout change: older index files are then rebuilt.
 INDEX_FORMAT = 2
 INDEX_DIR = ".serving-index"
-#: The columns of a user's transaction history, newest first (the API's USER_TX_COLUMNS).
-HISTORY_COLUMNS = (
-    "tx_id",
-    "ts",
-    "amount",
-    "currency",
-    "tx_type",
-    "channel",
-    "country",
-    "ip",
-    "device_id",
-    "status",
-    "hour",
-    "ensemble_score",
-    "flagged",
-    "reasons",
-)
+#: The columns of a user's transaction history, newest first (the API's USER_TX_COLUMNS): a
+#: scored transaction's but what the user view shows once (user, persona, ground truth), its
+#: rank, counterparty, per-model scores and top_features.
+_NOT_IN_HISTORY = {
+    "rank",
+    "user_id",
+    "persona",
+    "counterparty",
+    *MODEL_SCORE_COLUMNS,
+    "top_features",
+    *GROUND_TRUTH_COLUMNS,
+}
+HISTORY_COLUMNS = tuple(c for c in TRANSACTION_COLUMNS if c not in _NOT_IN_HISTORY)
 FACETS = (("persona", "users"), ("scenario", "users"), ("tx_type", "tx"), ("country", "tx"))
 
 
