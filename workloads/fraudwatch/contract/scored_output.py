@@ -47,10 +47,9 @@ USER_COLUMNS = (
     *VERDICT_COLUMNS,
     *GROUND_TRUTH_COLUMNS,
 )
-#: SCORED/transactions/part-*.parquet, one row per transaction sorted by ensemble_score
-#: descending.
-TRANSACTION_COLUMNS = (
-    "rank",
+#: The transaction event's fields every scored transaction carries through unchanged (the
+#: feature step passes them along beside the features: features/transactions.py).
+TRANSACTION_CONTEXT_COLUMNS = (
     "tx_id",
     "user_id",
     "ts",
@@ -63,6 +62,12 @@ TRANSACTION_COLUMNS = (
     "device_id",
     "counterparty",
     "status",
+)
+#: SCORED/transactions/part-*.parquet, one row per transaction sorted by ensemble_score
+#: descending.
+TRANSACTION_COLUMNS = (
+    "rank",
+    *TRANSACTION_CONTEXT_COLUMNS,
     "persona",
     "hour",
     *SCORE_COLUMNS,

@@ -18,6 +18,7 @@ from fraudwatch.contract.regulatory import (
     NEAR_THRESHOLD_SHARE,
     reporting_thresholds,
 )
+from fraudwatch.contract.scored_output import TRANSACTION_CONTEXT_COLUMNS
 
 NIGHT_HOURS = (0, 6)  # [start, end) in UTC
 VELOCITY_WINDOW_S = 3600  # "transactions in the last hour"
@@ -63,20 +64,7 @@ TRANSACTION_FEATURES = (
     "geo_velocity_kmh_log",
     "impossible_travel",
 )
-CONTEXT_COLUMNS = (
-    "tx_id",
-    "user_id",
-    "ts",
-    "amount",
-    "currency",
-    "tx_type",
-    "channel",
-    "country",
-    "ip",
-    "device_id",
-    "counterparty",
-    "status",
-)
+CONTEXT_COLUMNS = TRANSACTION_CONTEXT_COLUMNS  # carried through beside the features
 REQUIRED_COLUMNS = {
     "tx_id": "int",
     "user_id": "int",
