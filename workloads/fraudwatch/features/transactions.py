@@ -64,7 +64,6 @@ TRANSACTION_FEATURES = (
     "geo_velocity_kmh_log",
     "impossible_travel",
 )
-CONTEXT_COLUMNS = TRANSACTION_CONTEXT_COLUMNS  # carried through beside the features
 REQUIRED_COLUMNS = {
     "tx_id": "int",
     "user_id": "int",
@@ -191,7 +190,7 @@ def transaction_features(
     )
     threshold = _threshold(t.currency, thresholds)
     return t.select(
-        *CONTEXT_COLUMNS,
+        *TRANSACTION_CONTEXT_COLUMNS,  # carried through beside the features
         *[c for c in GROUND_TRUTH if c in tx.columns],
         log_amount=t.log_amount,
         amount_to_user_median=t.amount / ibis.greatest(t.user_median, 0.01),

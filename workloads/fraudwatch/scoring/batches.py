@@ -12,12 +12,13 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from fraudwatch.features.transactions import CONTEXT_COLUMNS, TRANSACTION_FEATURES
+from fraudwatch.contract.scored_output import TRANSACTION_CONTEXT_COLUMNS
+from fraudwatch.features.transactions import TRANSACTION_FEATURES
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.models.bundle import LevelModels
 from fraudwatch.scoring.reasons import explain
 
-PASS_THROUGH = (*CONTEXT_COLUMNS, "persona", "hour", "label", "scenario")
+PASS_THROUGH = (*TRANSACTION_CONTEXT_COLUMNS, "persona", "hour", "label", "scenario")
 
 
 def complete_users(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:

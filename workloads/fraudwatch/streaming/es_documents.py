@@ -19,14 +19,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from fraudwatch.contract.scored_output import ENSEMBLE_SCORE, MODEL_SCORE_COLUMNS
+from fraudwatch.contract.scored_output import (
+    ENSEMBLE_SCORE,
+    MODEL_SCORE_COLUMNS,
+    TRANSACTION_CONTEXT_COLUMNS,
+)
 from fraudwatch.elasticsearch.client import document_value
-from fraudwatch.features.transactions import CONTEXT_COLUMNS
 
 #: The fields of a streamed document: those of the fraudwatch-transactions index template
 #: (dashboards/elasticsearch/), which maps strictly. A test checks the two agree.
 DOCUMENT_FIELDS = (
-    *CONTEXT_COLUMNS,
+    *TRANSACTION_CONTEXT_COLUMNS,
     "persona",
     "hour",
     "label",
