@@ -301,7 +301,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
 ):
     """generate → score → evaluate → report, on embedded defaults (no servers)."""
-    from fraudwatch.settings import demo_dir
+    from fraudwatch.locations.home import demo_dir
 
     root = out or demo_dir()
     if full:

@@ -1,15 +1,8 @@
-"""Where fraudwatch keeps its files when no path is given."""
+"""Kept while models/registry.py still imports `home` from here: fraudwatch's home folder is
+resolved in locations/home.py."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from fraudwatch.locations.home import fraudwatch_home as home
 
-
-def home() -> Path:
-    """$FRAUDWATCH_HOME, or ~/.fraudwatch when unset."""
-    return Path(os.environ.get("FRAUDWATCH_HOME") or Path.home() / ".fraudwatch")
-
-
-def demo_dir() -> Path:
-    return home() / "demo"
+__all__ = ["home"]

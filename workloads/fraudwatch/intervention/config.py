@@ -15,15 +15,9 @@ from typing import Any
 
 from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
 from fraudwatch.errors import UserError
+from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
-
-DEFAULT_HOME = "~/.fraudwatch"
-
-
-def fraudwatch_home() -> Path:
-    """`$FRAUDWATCH_HOME`, or `~/.fraudwatch` when unset."""
-    return Path(os.environ.get("FRAUDWATCH_HOME") or DEFAULT_HOME).expanduser()
 
 
 def default_scored_dir() -> Path:

@@ -147,7 +147,7 @@ class ScoredResults:
     read-only with one connection per thread."""
 
     def __init__(self, scored_dir: Path, home: Path | None = None) -> None:
-        from fraudwatch.intervention.config import fraudwatch_home
+        from fraudwatch.locations.home import fraudwatch_home
 
         self.dir = Path(scored_dir)
         self.index_path = ensure_index(self.dir, home or fraudwatch_home())

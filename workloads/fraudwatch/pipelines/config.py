@@ -15,9 +15,9 @@ from typing import Any
 
 from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.errors import UserError
+from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.privacy.retention_policy import RetentionPolicy
 from fraudwatch.scoring.thresholds import THRESHOLDS
-from fraudwatch.settings import home
 
 CONFIG_ENV = "FRAUDWATCH_PIPELINE_CONFIG"
 CONFIG_JSON_ENV = "FRAUDWATCH_PIPELINE_CONFIG_JSON"
@@ -200,7 +200,7 @@ class PipelineConfig:
     @property
     def root(self) -> Path:
         """The local root: the model registry, notifications, retraining, Tableau extracts."""
-        return Path(self.home) if self.home else home() / "pipeline"
+        return Path(self.home) if self.home else fraudwatch_home() / "pipeline"
 
     @property
     def data(self) -> Path | str:

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from fraudwatch import settings as fw_settings
 from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
+from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import DEFAULT_PARTITIONS, produce_raw
 from fraudwatch.streaming.stream_settings import StreamSettings
@@ -97,7 +97,7 @@ def stream(
         models_dir=models_dir,
         registry=registry,
         es_url=es_url,
-        checkpoint=checkpoint or fw_settings.home() / "stream-checkpoint",
+        checkpoint=checkpoint or fraudwatch_home() / "stream-checkpoint",
         state_dir=state_dir,
         topic_prefix=topic_prefix,
         es_index=es_index,

@@ -6,11 +6,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fraudwatch import settings as fw_settings
 from fraudwatch import storage
 from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
 from fraudwatch.errors import UserError
+from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER, FILE_NAME
 
 
@@ -86,4 +86,4 @@ class StreamSettings:
         if not self.checkpoint_on_s3:
             return Path(self.checkpoint) / "fraudwatch-state" / FILE_NAME
         digest = hashlib.sha256(str(self.checkpoint).encode()).hexdigest()[:16]
-        return fw_settings.home() / "stream-state" / digest / FILE_NAME
+        return fraudwatch_home() / "stream-state" / digest / FILE_NAME
