@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from fraudwatch.errors import UserError
+from fraudwatch.locations.secrets_dir import secret
 
 
 class ElasticsearchUnreachable(Exception):
@@ -166,15 +167,6 @@ def _error_of(response: httpx.Response) -> tuple[str, str]:
     return "", str(error if error is not None else body)[:300]
 
 
-def _secret(env_name: str, file_name: str) -> str | None:
-    """A secret from the environment, else from `$FRAUDWATCH_SECRETS_DIR/<file_name>`."""
-    value = os.environ.get(env_name)
-    secrets_dir = os.environ.get("FRAUDWATCH_SECRETS_DIR")
-    if not value and secrets_dir and (Path(secrets_dir) / file_name).is_file():
-        value = (Path(secrets_dir) / file_name).read_text(encoding="utf-8").strip()
-    return value or None
-
-
 def connect(
     url: str,
     ca_cert: Path | None = None,
@@ -187,11 +179,11 @@ def connect(
     The CA bundle: `ca_cert`, else FRAUDWATCH_ES_CA_FILE, else the system's."""
     if ca_cert is None and os.environ.get("FRAUDWATCH_ES_CA_FILE"):
         ca_cert = Path(os.environ["FRAUDWATCH_ES_CA_FILE"])
-    api_key = _secret("FRAUDWATCH_ES_API_KEY", "es-api-key")
+    api_key = secret("FRAUDWATCH_ES_API_KEY", "es-api-key") or None
     basic_auth = None
     username = os.environ.get("FRAUDWATCH_ES_USERNAME")
     if username and not api_key:
-        password = _secret("FRAUDWATCH_ES_PASSWORD", "es-password")
+        password = secret("FRAUDWATCH_ES_PASSWORD", "es-password")
         if not password:
             raise UserError(
                 "FRAUDWATCH_ES_USERNAME is set but no password: set FRAUDWATCH_ES_PASSWORD "

@@ -16,6 +16,7 @@ from typing import Any
 from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX, USERS_INDEX
 from fraudwatch.errors import UserError
 from fraudwatch.locations.home import fraudwatch_home
+from fraudwatch.locations.secrets_dir import secret_file
 from fraudwatch.scoring.thresholds import THRESHOLDS
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER
 
@@ -473,7 +474,7 @@ MIN_PSEUDONYM_KEY_CHARS = 16
 
 def _pseudonym_key(values: dict[str, Any], origin: Any, env: dict[str, str]) -> str:
     """privacy.pseudonym_key (or $FRAUDWATCH_SECRETS_DIR/pseudonym-key), checked; "" when unset."""
-    key = str(values.get("privacy.pseudonym_key", "")).strip() or _secret_file(env, "pseudonym-key")
+    key = str(values.get("privacy.pseudonym_key", "")).strip() or secret_file("pseudonym-key", env)
     if key and len(key) < MIN_PSEUDONYM_KEY_CHARS:
         raise UserError(
             f"config key privacy.pseudonym_key in {origin('privacy.pseudonym_key')} is "
@@ -481,14 +482,6 @@ def _pseudonym_key(values: dict[str, Any], origin: Any, env: dict[str, str]) -> 
             "the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     return key
-
-
-def _secret_file(env: dict[str, str], name: str) -> str:
-    """`$FRAUDWATCH_SECRETS_DIR/<name>` (the same files `fraudwatch publish` reads), or ""."""
-    folder = env.get("FRAUDWATCH_SECRETS_DIR")
-    if folder and (Path(folder) / name).is_file():
-        return (Path(folder) / name).read_text(encoding="utf-8").strip()
-    return ""
 
 
 def _elasticsearch(
@@ -504,12 +497,10 @@ def _elasticsearch(
             "e.g. http://127.0.0.1:9200"
         )
     defaults = ElasticsearchSettings()
-    api_key = str(values.get("results.elasticsearch_api_key", "")) or _secret_file(
-        env, "es-api-key"
-    )
+    api_key = str(values.get("results.elasticsearch_api_key", "")) or secret_file("es-api-key", env)
     username = str(values.get("results.elasticsearch_username", ""))
-    password = str(values.get("results.elasticsearch_password", "")) or _secret_file(
-        env, "es-password"
+    password = str(values.get("results.elasticsearch_password", "")) or secret_file(
+        "es-password", env
     )
     if url and username and not api_key and not password:
         raise UserError(
