@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -171,18 +172,77 @@ def test_behaviour_change_against_the_users_own_baseline(features):
     assert u[2]["amount_change_point"] is None  # one transaction: no split point
 
 
-def _activity_rise_reference(times: list[float], end: float) -> float | None:
-    """The activity change point written out in plain Python: over the splits after each of
-    the user's transactions but the first, the signed root of the Poisson rate-change
-    likelihood ratio, rises only."""
-    n, best = len(times), None
+def _activity_rises(times: list[float], end: float) -> list[float]:
+    """The activity rise at each split (after each of the user's transactions but the first)
+    written out in plain Python: the signed root of the Poisson rate-change likelihood ratio,
+    rises only."""
+    n, rises = len(times), []
     for k in range(1, n):
         f = min(max((times[k] - times[0]) / (end - times[0]), 1e-6), 1 - 1e-6)
         share = k / n
         llr = k * math.log(share / f) + (n - k) * math.log((1 - share) / (1 - f))
-        value = math.sqrt(2 * max(llr, 0.0)) if share < f else 0.0
-        best = value if best is None else max(best, value)
-    return best
+        rises.append(math.sqrt(2 * max(llr, 0.0)) if share < f else 0.0)
+    return rises
+
+
+def _activity_rise_reference(times: list[float], end: float) -> float | None:
+    return max(_activity_rises(times, end), default=None)
+
+
+def _user_rows(user_id: int) -> list[tuple[float, float, float]]:
+    """(time, log amount, risky indicator) of one user's HISTORY rows in time order."""
+    rows = zip(
+        HISTORY["user_id"].to_pylist(),
+        HISTORY["ts"].to_pylist(),
+        HISTORY["tx_id"].to_pylist(),
+        HISTORY["amount"].to_pylist(),
+        HISTORY["tx_type"].to_pylist(),
+        strict=True,
+    )
+    return [
+        (ts.timestamp(), math.log(amount + 1), float(kind in ("transfer", "withdrawal")))
+        for _, ts, _, amount, kind in sorted(
+            (r for r in rows if r[0] == user_id), key=lambda r: (r[1], r[2])
+        )
+    ]
+
+
+def _behaviour_change_reference(user_id: int) -> float:
+    """The joint change point in plain Python: at each split, the amount and risky-type rises
+    in units of the user's own spread (floored at 0) and the activity rise, combined as the
+    root of their squares; the largest over the splits."""
+    rows = _user_rows(user_id)
+    end = max(ts.timestamp() for ts in HISTORY["ts"].to_pylist())
+    times, amounts, risky = (list(c) for c in zip(*rows, strict=True))
+    n = len(rows)
+
+    def rise(values: list[float], k: int) -> float:
+        return (sum(values[k:]) / (n - k) - sum(values[:k]) / k) * math.sqrt(k * (n - k) / n)
+
+    amount_sd = statistics.stdev(amounts)
+    p = sum(risky) / n
+    risky_sd = math.sqrt(p * (1 - p))
+    activity = _activity_rises(times, end)
+    return max(
+        math.sqrt(
+            max(rise(amounts, k) / amount_sd, 0.0) ** 2
+            + max(rise(risky, k) / risky_sd, 0.0) ** 2
+            + activity[k - 1] ** 2
+        )
+        for k in range(1, n)
+    )
+
+
+def test_behaviour_change_point_joins_amount_risk_and_rate(features):
+    _, users = features
+    u = {r["user_id"]: r for r in users}
+    # User 3 turns from small purchases to large transfers after a quiet spell: amount, risky
+    # share and rate step up at one split, and the joint statistic matches the definition.
+    assert u[3]["behaviour_change_point"] == pytest.approx(_behaviour_change_reference(3))
+    assert u[3]["behaviour_change_point"] > u[3]["activity_change_point"]
+    # User 1's large foreign transfers at the end, too; one transaction: no split.
+    assert u[1]["behaviour_change_point"] == pytest.approx(_behaviour_change_reference(1))
+    assert u[2]["behaviour_change_point"] is None
 
 
 def test_activity_change_point_sees_a_quiet_account_turn_busy(features):

@@ -114,6 +114,7 @@ FIELDS: Mapping[str, PersonalField] = MappingProxyType(
             "night_share distinct_ips distinct_devices distinct_countries "
             "distinct_counterparties declined_share api_share fast_country_switches "
             "new_device_share failed_logins risky_change_point activity_change_point "
+            "behaviour_change_point "
             "geo_velocity_max_log "
             "impossible_travel_count "
             # what the models say about the customer

@@ -34,6 +34,7 @@ USER_FEATURES = (
     "amount_change_point",
     "risky_change_point",
     "activity_change_point",
+    "behaviour_change_point",
     "max_amount_vs_baseline",
     "geo_velocity_max_log",
     "impossible_travel_count",
@@ -67,9 +68,20 @@ def _change_points(txf: ir.Table) -> ir.Table:
     def rise(before: ir.FloatingValue, total: ir.FloatingValue) -> ir.FloatingValue:
         return ((total - before) / (n - k) - before / k) * scale
 
+    amount_shift = rise(t.amount_before, t.amount_total)
+    risky_shift = rise(t.risky_before, t.risky_total)
+    share = t.risky_total / n
     return t.mutate(
-        amount_shift_at=rise(t.amount_before, t.amount_total),
-        risky_shift_at=rise(t.risky_before, t.risky_total),
+        amount_shift_at=amount_shift,
+        risky_shift_at=risky_shift,
+        # The same rises in units of the user's own spread (the statistic's null scale):
+        # log-amount standard deviation, and sqrt(p (1 - p)) of the risky indicator.
+        amount_rise_z=(amount_shift / txf.log_amount.std().over(whole).nullif(0.0))
+        .clip(lower=0.0)
+        .fill_null(0.0),
+        risky_rise_z=(risky_shift / (share * (1 - share)).sqrt().nullif(0.0))
+        .clip(lower=0.0)
+        .fill_null(0.0),
     )
 
 
@@ -95,7 +107,14 @@ def _activity_change_points(txf: ir.Table) -> ir.Table:
     share = k / n
     llr = k * (share / f).ln() + (n - k) * ((1 - share) / (1 - f)).ln()
     rise = (2 * llr.clip(lower=0.0)).sqrt() * (share < f).cast("float64")
-    return t.mutate(activity_rise_at=rise).drop("ts_s", "data_end_s", "first_s")
+    t = t.mutate(activity_rise_at=rise)
+    # One change of persona moves amount, risk and rate at the same split: the joint statistic
+    # of one change in several independent standardised streams is the root of the sum of
+    # their squared rises at that split (a chi statistic), so three moderate rises together
+    # stand out where each alone does not.
+    joint = (t.amount_rise_z**2 + t.risky_rise_z**2 + t.activity_rise_at.fill_null(0.0) ** 2).sqrt()
+    joint = ibis.ifelse(t.user_tx_index == 0, ibis.null("float64"), joint)
+    return t.mutate(behaviour_rise_at=joint).drop("ts_s", "data_end_s", "first_s")
 
 
 def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
@@ -128,6 +147,7 @@ def user_features(txf: ir.Table, logins: ir.Table | None = None) -> ir.Table:
         amount_change_point=txf.amount_shift_at.max(),
         risky_change_point=txf.risky_shift_at.max(),
         activity_change_point=txf.activity_rise_at.max(),
+        behaviour_change_point=txf.behaviour_rise_at.max(),
         max_amount_vs_baseline=txf.amount_vs_baseline_log.max(),
         geo_velocity_max_log=txf.geo_velocity_kmh_log.max(),
         impossible_travel_count=txf.impossible_travel.sum(),
