@@ -31,7 +31,7 @@ LANDING_MANIFEST = f"raw/{DAY_S}/_landing/date={DAY_S}/manifest.json"
 
 
 def _fs() -> pafs.S3FileSystem:
-    from fraudwatch import storage
+    from fraudwatch.locations import storage
 
     return storage.s3_filesystem()
 

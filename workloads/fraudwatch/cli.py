@@ -12,9 +12,9 @@ import typer
 from rich.table import Table
 
 from fraudwatch.errors import UserError, user_errors
+from fraudwatch.locations.storage import is_s3
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.progress import console, progress_bar
-from fraudwatch.storage import is_s3
 
 app = typer.Typer(
     help="fraudwatch: find the transactions and users that do not fit, explain why, act on them.",

@@ -414,16 +414,16 @@ def _place_local(staging: Path, out: Path, day: str) -> None:
 def _place_s3(staging: Path, out: str, day: str) -> None:
     """Upload the staged day under OUT/_staging/<token>/ first (a failure there leaves the day
     as it was), then delete the manifest, replace each folder of the day by server-side copies
-    of the staged objects, and copy the manifest last (storage.swap_in)."""
-    from fraudwatch import storage
+    of the staged objects, and copy the manifest last (atomic.swap_in)."""
+    from fraudwatch.locations import atomic
 
-    storage.swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
+    atomic.swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
 
 
 @contextmanager
 def _staging(out: str) -> Iterator[Path]:
     """A private folder on the same file system as a local `out` (renames stay atomic)."""
-    from fraudwatch import storage
+    from fraudwatch.locations import storage
 
     if storage.is_s3(out):
         parent = None
@@ -444,7 +444,7 @@ def _staging(out: str) -> Iterator[Path]:
 
 def check_out(out: str | Path) -> None:
     """A clear error for an unusable --out, before anything is read."""
-    from fraudwatch import storage
+    from fraudwatch.locations import storage
 
     out = str(out)
     if storage.is_s3(out):
@@ -467,8 +467,8 @@ def land_day(
 ) -> LandingSummary:
     """Land the events of `day` from Kafka at `bootstrap` as that day's partition under `out`
     (a local directory or s3://bucket/prefix), replacing a previous landing of the day."""
-    from fraudwatch import storage
     from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
+    from fraudwatch.locations import storage
 
     d = parse_day(day)
     if not bootstrap:
@@ -504,7 +504,7 @@ def land_day(
 
 def landing_manifest(out: str | Path, day: str | date) -> dict[str, Any] | None:
     """The manifest of a landed day, or None when the day has not (completely) landed."""
-    from fraudwatch import storage
+    from fraudwatch.locations import storage
 
     text = storage.read_text(
         f"{str(out).rstrip('/')}/{LANDING_DIR}/date={parse_day(day)}/{MANIFEST}"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from fraudwatch import storage
+from fraudwatch.locations import storage
 
 DAYS = ("2026-03-01", "2026-03-02", "2026-03-03")
 TABLES = ("transactions", "logins", "api_calls")

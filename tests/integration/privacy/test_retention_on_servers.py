@@ -12,10 +12,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.fs as pafs
-from fraudwatch import storage
 from fraudwatch.elasticsearch.client import connect
 from fraudwatch.elasticsearch.definitions import apply_definitions
 from fraudwatch.intervention.stores.mongodb import MongoStore
+from fraudwatch.locations import storage
 from retention_store_records import backdate_approvals, populate, survivors
 from subject_records import fraudwatch
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.fs as pafs
-from fraudwatch import storage
 from fraudwatch.elasticsearch.client import connect
 from fraudwatch.elasticsearch.definitions import apply_definitions
 from fraudwatch.intervention.stores.mongodb import MongoStore
+from fraudwatch.locations import storage
 from subject_records import CUSTOMER, OTHER, fraudwatch, generate_raw, held, populate, write_scored
 
 REPO = Path(__file__).resolve().parents[3]

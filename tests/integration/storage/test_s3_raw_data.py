@@ -12,7 +12,7 @@ import uuid
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from fraudwatch import storage
+from fraudwatch.locations import storage
 
 USERS, TRANSACTIONS = "400", "6000"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 import pytest
-from fraudwatch import storage
+from fraudwatch.locations import storage
 from fraudwatch.streaming.job import run_stream
 from fraudwatch.streaming.produce import produce_raw
 from fraudwatch.streaming.stream_settings import StreamSettings

@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fraudwatch.errors import UserError
-from fraudwatch.pipelines import data_root, steps
+from fraudwatch.locations import atomic
+from fraudwatch.locations import storage as data_root
+from fraudwatch.pipelines import steps
 from fraudwatch.pipelines.config import parse_config
 
 S3_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
@@ -58,7 +60,7 @@ def test_missing_s3_settings_name_the_key_and_the_variables(monkeypatch):
 def test_a_local_day_folder_is_replaced_whole(tmp_path):
     root = tmp_path / "data"
     for rows in (5, 2):
-        with data_root.written_whole(root, "scored/2026-03-02", ["run.json"]) as tmp:
+        with atomic.written_whole(root, "scored/2026-03-02", ["run.json"]) as tmp:
             (tmp / "transactions").mkdir()
             pq.write_table(pa.table({"x": list(range(rows))}), tmp / "transactions" / "p.parquet")
             (tmp / "run.json").write_text("{}")
@@ -72,9 +74,9 @@ def test_a_local_day_folder_is_replaced_whole(tmp_path):
 
 def test_a_failed_write_leaves_the_previous_day(tmp_path):
     root = tmp_path / "data"
-    with data_root.written_whole(root, "features/d") as tmp:
+    with atomic.written_whole(root, "features/d") as tmp:
         (tmp / "users.parquet").write_text("old")
-    with pytest.raises(RuntimeError), data_root.written_whole(root, "features/d") as tmp:
+    with pytest.raises(RuntimeError), atomic.written_whole(root, "features/d") as tmp:
         (tmp / "users.parquet").write_text("half")
         raise RuntimeError("interrupted")
     assert (root / "features" / "d" / "users.parquet").read_text() == "old"

@@ -13,8 +13,8 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow.dataset as ds
 
-from fraudwatch import storage
 from fraudwatch.errors import UserError
+from fraudwatch.locations import storage
 
 ENGINES = ("duckdb", "spark")
 

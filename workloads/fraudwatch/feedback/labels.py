@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fraudwatch.errors import UserError
-from fraudwatch.output import atomic_file
+from fraudwatch.locations.atomic import atomic_file
 
 #: The verdicts, as the intervention service names them (intervention/dispositions.py).
 LABELS = ("fraud", "legitimate", "unsure")

@@ -25,7 +25,7 @@ from fraudwatch.generator import events
 from fraudwatch.generator.population import GeneratorConfig, Population, build_population
 from fraudwatch.generator.randomness import fold
 from fraudwatch.generator.scenarios import SCENARIOS
-from fraudwatch.storage import output_location
+from fraudwatch.locations.atomic import output_location
 
 TABLES = ("transactions", "logins", "api_calls")
 _population: Population | None = None  # set in the parent before workers fork

@@ -4,7 +4,8 @@ steps.py names them for Airflow and the pods' command line; retrain_steps.py hol
 fraudwatch_retrain. Every step writes only under its logical date's folders and replaces them
 whole, so a rerun or a backfill of a date replaces that date's outputs. The data (raw,
 features, scored, reports) lives below `data_root`, a local folder or an s3:// prefix
-(data_root.py); the model registry and notifications stay below the local `home`.
+(locations/storage.py, written whole by locations/atomic.py); the model registry and
+notifications stay below the local `home`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import duckdb
 import numpy as np
 
 from fraudwatch.errors import UserError
+from fraudwatch.locations import atomic, storage
 from fraudwatch.models.registry import ModelRegistry
-from fraudwatch.pipelines import data_root, quality
+from fraudwatch.pipelines import quality
 from fraudwatch.pipelines.config import PipelineConfig
 from fraudwatch.pipelines.notifications import notify
 
@@ -44,11 +46,11 @@ def logical_date(value: str) -> date:
 
 def write_json(path: Path | str, payload: dict) -> None:
     """A JSON file written whole, locally or on S3."""
-    data_root.write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    atomic.write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _report(config: PipelineConfig, day: str, name: str, payload: dict) -> dict:
-    write_json(data_root.join(config.reports_dir(day), f"{name}.json"), payload)
+    write_json(storage.join(config.reports_dir(day), f"{name}.json"), payload)
     for line in payload.get("checks", []):
         log.info("%s %s: %s", name, day, line)
     return payload
@@ -67,7 +69,7 @@ def _sql(query: str, **tables) -> list[tuple]:
 def check_data_root(config: PipelineConfig) -> None:
     """An s3:// data root needs the S3 settings in the environment; say which are missing."""
     if config.data_on_s3:
-        data_root.check_s3_settings(config.data_root, "data_root")
+        storage.check_s3_settings(config.data_root, "data_root")
 
 
 # ---- fraudwatch_daily ------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def land(config: PipelineConfig, day: str) -> dict:
         fraud_rate=demo.fraud_rate,
     )
     if config.data_on_s3:  # staged locally, uploaded aside, swapped in, manifest last
-        with data_root.written_whole(config.data, f"raw/{day}", ["manifest.json"]) as staged:
+        with atomic.written_whole(config.data, f"raw/{day}", ["manifest.json"]) as staged:
             summary = generate(generator, staged, workers=1, overwrite=True)
     else:
         summary = generate(generator, config.raw_dir(day), workers=1, overwrite=True)
@@ -136,7 +138,7 @@ def _land_from_kafka(config: PipelineConfig, d: date) -> dict:
 
 def check_raw(config: PipelineConfig, day: str) -> dict:
     raw = config.raw_dir(day)
-    tx = data_root.dataset(data_root.join(raw, "transactions"))
+    tx = storage.dataset(storage.join(raw, "transactions"))
     if tx is None:
         raise quality.DataQualityError(f"raw transactions for {day}: no files under {raw}")
     nulls = ", ".join(f"count(*) - count({c})" for c in RAW_REQUIRED)
@@ -175,7 +177,7 @@ def features(config: PipelineConfig, day: str) -> dict:
     tx = read_raw(con, raw, "transactions", REQUIRED_COLUMNS)
     logins = read_raw(con, raw, "logins", {"user_id": "int"}) if has_table(raw, "logins") else None
     table = user_features(transaction_features(tx), logins).order_by("user_id").to_pyarrow()
-    with data_root.written_whole(config.data, f"features/{day}") as tmp:
+    with atomic.written_whole(config.data, f"features/{day}") as tmp:
         pq.write_table(table, tmp / "users.parquet", compression="zstd")
     checks = [quality.check_row_count(f"user features for {day}", table.num_rows, 1)]
     return _report(config, day, "features", {"users": table.num_rows, "checks": checks})
@@ -207,7 +209,7 @@ def score(config: PipelineConfig, day: str) -> dict:
     bootstrap = registry.promoted() is None and config.bootstrap_models
     models_dir = None if bootstrap else registry.promoted_path()
     # Written locally, then renamed (local) or staged and swapped in, run.json last (S3).
-    with data_root.written_whole(config.data, f"scored/{day}", ["run.json"]) as out:
+    with atomic.written_whole(config.data, f"scored/{day}", ["run.json"]) as out:
         summary = run_score(raw, out, score_options(config, models_dir), overwrite=True)
         if bootstrap:
             version = registry.add(out / "models" / summary.model_version)
@@ -224,18 +226,18 @@ def score(config: PipelineConfig, day: str) -> dict:
 
 def _previous_scored_day(config: PipelineConfig, day: str) -> str | None:
     """The latest complete scored day (its run.json written) before `day`."""
-    earlier = [d for d in data_root.subfolders(config.data_location("scored")) if d < day]
+    earlier = [d for d in storage.subfolders(config.data_location("scored")) if d < day]
     for d in reversed(earlier):
-        if data_root.is_file(data_root.join(config.scored_dir(d), "run.json")):
+        if storage.is_file(storage.join(config.scored_dir(d), "run.json")):
             return d
     return None
 
 
 def _scored_transactions(config: PipelineConfig, day: str):
     scored = config.scored_dir(day)
-    if not data_root.is_file(data_root.join(scored, "run.json")):
+    if not storage.is_file(storage.join(scored, "run.json")):
         raise UserError(f"{scored} is not a complete scored day (no run.json); run score first")
-    return data_root.dataset(data_root.join(scored, "transactions"))
+    return storage.dataset(storage.join(scored, "transactions"))
 
 
 def _ensemble_scores(config: PipelineConfig, day: str) -> np.ndarray:
@@ -244,7 +246,7 @@ def _ensemble_scores(config: PipelineConfig, day: str) -> np.ndarray:
 
 
 def check_scores(config: PipelineConfig, day: str) -> dict:
-    raw = data_root.dataset(data_root.join(config.raw_dir(day), "transactions"))
+    raw = storage.dataset(storage.join(config.raw_dir(day), "transactions"))
     raw_rows = raw.count_rows() if raw is not None else 0
     rows, nulls, distinct = _sql(
         "SELECT count(*), count(*) - count(ensemble_score), count(DISTINCT tx_id) FROM tx",
@@ -306,7 +308,7 @@ def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
         f"SELECT count(*) FROM tx WHERE ensemble_score >= {float(cond.score_threshold)}",
         tx=_scored_transactions(config, day),
     )[0][0]
-    users = data_root.read_table(data_root.join(scored, "users.parquet"), columns=["flagged"])
+    users = storage.read_table(storage.join(scored, "users.parquet"), columns=["flagged"])
     flagged_users = _sql("SELECT count(*) FROM users WHERE flagged", users=users)[0][0]
     fired = []
     if critical > cond.max_critical_transactions:
@@ -322,7 +324,7 @@ def evaluate_alerts(config: PipelineConfig, day: str) -> dict:
         "flagged_users": flagged_users,
         "fired": fired,
     }
-    write_json(data_root.join(config.reports_dir(day), "alerts.json"), payload)
+    write_json(storage.join(config.reports_dir(day), "alerts.json"), payload)
     if fired:
         notify(config, f"fraudwatch_daily {day}: alert conditions hold: " + "; ".join(fired))
     return payload

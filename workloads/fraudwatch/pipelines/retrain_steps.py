@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fraudwatch.errors import UserError
+from fraudwatch.locations import storage
+from fraudwatch.locations.atomic import atomic_directory
 from fraudwatch.models.registry import ModelRegistry
-from fraudwatch.output import atomic_directory
-from fraudwatch.pipelines import data_root
 from fraudwatch.pipelines.config import PipelineConfig
 from fraudwatch.pipelines.daily_steps import land, logical_date, score_options, write_json
 from fraudwatch.pipelines.model_gate import decide, decide_on_labels
@@ -40,11 +40,9 @@ def prepare_window(config: PipelineConfig, day: str) -> dict:
     days = _window(config, day)
     if config.source == "generate":
         for d in days:
-            if not data_root.is_file(data_root.join(config.raw_dir(d), "manifest.json")):
+            if not storage.is_file(storage.join(config.raw_dir(d), "manifest.json")):
                 land(config, d)
-    present = [
-        d for d in days if data_root.dataset(data_root.join(config.raw_dir(d), "transactions"))
-    ]
+    present = [d for d in days if storage.dataset(storage.join(config.raw_dir(d), "transactions"))]
     if len(present) < config.retrain.min_days or day not in present:
         raise UserError(
             f"retraining for {day} needs at least {config.retrain.min_days} landed days "
@@ -57,7 +55,7 @@ def prepare_window(config: PipelineConfig, day: str) -> dict:
         for d in train_days:
             # One snapshot of the users: the latest. Local days are hard-linked, S3 days copied.
             skip = () if d == train_days[-1] else ("users",)
-            data_root.download(config.raw_dir(d), tmp, skip=skip)
+            storage.download(config.raw_dir(d), tmp, skip=skip)
     return {"train_days": train_days, "holdout_day": day, "train_input": str(target)}
 
 
@@ -131,7 +129,7 @@ def evaluate_candidate(config: PipelineConfig, day: str) -> dict:
         from fraudwatch.feedback.precision import budget_metrics
 
         for who in ("candidate", "current") if current is not None else ("candidate",):
-            users = data_root.read_table(
+            users = storage.read_table(
                 folder / f"eval_{who}" / "users.parquet", columns=["user_id", "flagged"]
             )
             result[f"{who}_labels"] = budget_metrics(

@@ -7,7 +7,8 @@ Airflow runs them in-process in local mode (PythonOperator) and as
 Nothing here imports Airflow. Every step writes only under its logical date's folders and
 replaces them whole, so a rerun or a backfill of a date replaces that date's outputs. The data
 (raw, features, scored, reports) lives below `data_root`, a local folder or an s3:// prefix
-(data_root.py); the model registry and notifications stay below the local `home`.
+(locations/storage.py, written whole by locations/atomic.py); the model registry and
+notifications stay below the local `home`.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from fraudwatch import storage
 from fraudwatch.errors import UserError
+from fraudwatch.locations import storage
 
 log = logging.getLogger("fraudwatch.privacy.retain")
 

@@ -32,11 +32,10 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from fraudwatch import storage
 from fraudwatch.errors import UserError
 from fraudwatch.intervention.audit import CUSTOMER_KINDS
-from fraudwatch.output import atomic_file
-from fraudwatch.pipelines import data_root
+from fraudwatch.locations import atomic, storage
+from fraudwatch.locations.atomic import atomic_file
 
 log = logging.getLogger("fraudwatch.privacy.subject")
 
@@ -145,7 +144,7 @@ def rows_in(root: Location, user_id: int) -> list[FileRows]:
     for relative in row_files(root):
         location = _location(root, relative)
         try:
-            table = data_root.read_table(location)
+            table = storage.read_table(location)
         except (OSError, pa.ArrowInvalid) as exc:
             raise UserError(f"cannot read {location}: {str(exc).splitlines()[0]}") from None
         mask = _matches(table, user_id)
@@ -158,7 +157,7 @@ def rows_in(root: Location, user_id: int) -> list[FileRows]:
 
 
 def _write_without(source: Location, user_id: int, target: Path) -> int:
-    table = data_root.read_table(source)
+    table = storage.read_table(source)
     mask = _matches(table, user_id)
     assert mask is not None
     kept = table.filter(pc.invert(mask))
@@ -185,7 +184,7 @@ def erase_rows(root: Location, affected: list[FileRows], user_id: int) -> int:
     A file directly in the folder (a scored folder's `users.parquet`) is replaced on its own:
     one rename locally, one PUT on S3, both atomic. A file inside a partition folder
     (`transactions/date=DAY/`) takes its whole folder with it: the folder is staged with
-    every file rewritten and replaces the old one whole (data_root.written_whole), so a reader
+    every file rewritten and replaces the old one whole (atomic.written_whole), so a reader
     sees the partition before or after, never a mix."""
     removed = 0
     by_folder: dict[PurePosixPath, list[FileRows]] = {}
@@ -198,8 +197,8 @@ def erase_rows(root: Location, affected: list[FileRows], user_id: int) -> int:
             continue
         parent = _location(root, folder.parent) if folder.parent != PurePosixPath(".") else root
         source = _location(root, folder)
-        manifests = [m for m in storage.MANIFESTS if data_root.is_file(_location(source, m))]
-        with data_root.written_whole(parent, folder.name, manifests) as staged:
+        manifests = [m for m in storage.MANIFESTS if storage.is_file(_location(source, m))]
+        with atomic.written_whole(parent, folder.name, manifests) as staged:
             _copy_folder(source, staged)
             for item in items:
                 target = staged / item.relative.name

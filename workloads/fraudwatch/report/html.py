@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from fraudwatch.errors import UserError
+from fraudwatch.locations.atomic import atomic_file
 from fraudwatch.models import MODEL_NAMES
-from fraudwatch.output import atomic_file
 
 TOP_ROWS = 100
 _BLUE, _RED, _GREY = "#2563eb", "#dc2626", "#9ca3af"

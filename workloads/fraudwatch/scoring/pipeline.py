@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fraudwatch import __version__, storage
+from fraudwatch import __version__
 from fraudwatch.errors import UserError
 from fraudwatch.evaluation.metrics import ranking_metrics, recall_by_scenario
 from fraudwatch.features.engine import (
@@ -33,6 +33,8 @@ from fraudwatch.features.transactions import (
     transaction_features,
 )
 from fraudwatch.features.users import USER_FEATURES, user_features
+from fraudwatch.locations import storage
+from fraudwatch.locations.atomic import output_location
 from fraudwatch.models import MODEL_NAMES
 from fraudwatch.models.bundle import LevelModels, ModelSettings, ModelVersion, check_models
 from fraudwatch.scoring import ranking
@@ -40,7 +42,6 @@ from fraudwatch.scoring.batches import feature_matrix, score_batches, score_tabl
 from fraudwatch.scoring.insights import insights
 from fraudwatch.scoring.reasons import explain
 from fraudwatch.scoring.thresholds import THRESHOLDS
-from fraudwatch.storage import output_location
 
 Progress = Callable[[str, int, int | None], None]  # (step, advance, total)
 

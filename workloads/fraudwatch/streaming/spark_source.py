@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from fraudwatch import storage
 from fraudwatch.errors import UserError
+from fraudwatch.locations import storage
 from fraudwatch.streaming.kafka_security import KafkaSecurity
 from fraudwatch.streaming.schemas import TOPICS
 from fraudwatch.streaming.stream_settings import StreamSettings

@@ -6,10 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fraudwatch import storage
 from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
 from fraudwatch.contract.scored_output import TRANSACTIONS_INDEX
 from fraudwatch.errors import UserError
+from fraudwatch.locations import storage
 from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.streaming.user_history import DEFAULT_PER_USER, FILE_NAME
 
