@@ -51,6 +51,37 @@ def test_an_anomaly_only_one_member_sees_still_ranks_at_the_top():
     assert set(seen_by_one) <= set(top.tolist())
 
 
+def test_the_sequence_view_is_not_outvoted_by_three_readers_of_one_feature_vector():
+    # The three tabular members read the same features and miss what only the user's sequence
+    # shows: one vote per view keeps those rows in the top 1 %, one vote per member did not.
+    rng = np.random.default_rng(6)
+    n = 5_000
+    shared = rng.normal(size=n)
+    raw = {
+        "iforest": shared + rng.normal(scale=0.2, size=n),
+        "copod": shared + rng.normal(scale=0.2, size=n),
+        "autoencoder": np.exp(shared + rng.normal(scale=0.2, size=n)),
+        "lstm": rng.exponential(size=n),
+    }
+    seen_by_sequence = np.arange(20)
+    # Ordinary for the three that read the features, a prediction error far out for the LSTM.
+    raw["iforest"][seen_by_sequence] = raw["copod"][seen_by_sequence] = 0.0
+    raw["autoencoder"][seen_by_sequence] = 1.0
+    raw["lstm"][seen_by_sequence] = 50.0
+    ensemble = Ensemble.fit(raw)
+    assert ensemble.weights == {
+        "iforest": 1 / 6,
+        "copod": 1 / 6,
+        "autoencoder": 1 / 6,
+        "lstm": 1 / 2,
+    }
+    top = np.argsort(-ensemble.score(raw), kind="stable")[: n // 100]
+    assert set(seen_by_sequence) <= set(top.tolist())
+    per_member = ensemble.reweighted(dict.fromkeys(raw, 0.25), raw)
+    top = np.argsort(-per_member.score(raw), kind="stable")[: n // 100]
+    assert not set(seen_by_sequence) <= set(top.tolist())
+
+
 def test_the_ensemble_uses_the_members_present_in_each_row():
     rng = np.random.default_rng(4)
     raw = {"iforest": rng.random(1_000), "lstm": rng.random(1_000)}

@@ -1,17 +1,20 @@
-"""The ensemble: members' raw scores, robustly standardised, averaged with equal weights,
-then calibrated like any member (docs/models.md, "Ensemble").
+"""The ensemble: members' raw scores, robustly standardised, averaged with one equal weight per
+view of the data, then calibrated like any member (docs/models.md, "Ensemble").
 
 1. Unification. Each member's raw score (reconstruction and prediction errors on a log scale,
    since they are positive and heavy-tailed) is centred on its training median and divided by
    its training inter-quartile range. Unlike percentiles this keeps the tail's magnitude: a
    row far beyond anything seen in training stays far above one that is merely in the top
    percentile, and the median/IQR are not moved by the anomalies in the training sample.
-2. Weights. Equal: the members are built to see different things (trees, tails, a
-   reconstruction, a sequence), and an anomaly that one of them alone sees must still lift the
+2. Weights. One equal vote per view of the data, shared equally by the members that read it:
+   the Isolation Forest, COPOD and the autoencoder read the same feature vector (one view),
+   the LSTM reads the user's sequence (another). Members that read the same input err
+   together, so one vote per member would count the tabular view three times and drown what
+   only the sequence shows; within a view the members are built to see different things
+   (trees, tails, a reconstruction) and an anomaly one of them alone sees must still lift the
    score. Weights fitted to the members' agreement were tried and measured (docs/models.md):
-   they reward the members that resemble each other and cost the complementary ones, which
-   lowered PR-AUC on generated users and did not help on the public sets. Analysts' labels may
-   replace the weights (feedback/learning.py, `reweighted`).
+   they reward the members that resemble each other and cost the complementary ones. Analysts'
+   labels may replace the weights (feedback/learning.py, `reweighted`).
 3. Combination. The weighted mean of the standardised scores that are present (the LSTM has no
    score for a user's first transaction), then calibrated on the training sample like a member
    (calibration.py), so that the ensemble score is the share of the training population it
@@ -60,9 +63,15 @@ def _prepare(raw: np.ndarray, log: bool) -> np.ndarray:
         return np.log(np.maximum(raw, 0.0) + 1e-12)
 
 
-def equal_weights(names: list[str]) -> dict[str, float]:
-    """The unsupervised weighting: every member counts the same."""
-    return dict.fromkeys(names, 1.0 / len(names))
+# What each member reads; a member not listed is a view of its own.
+MEMBER_VIEWS = {"iforest": "features", "copod": "features", "autoencoder": "features"}
+
+
+def view_weights(names: list[str]) -> dict[str, float]:
+    """The unsupervised weighting: each view of the data present counts the same, shared
+    equally by its members."""
+    views = [MEMBER_VIEWS.get(n, n) for n in names]
+    return {n: 1.0 / (len(set(views)) * views.count(v)) for n, v in zip(names, views, strict=True)}
 
 
 def weighted_mean(standardised: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -91,7 +100,7 @@ class Ensemble:
     def fit(cls, raw: dict[str, np.ndarray]) -> Ensemble:
         scales = {name: MemberScale.fit(name, values) for name, values in raw.items()}
         standardised = {name: scales[name].standardise(v) for name, v in raw.items()}
-        weights = equal_weights(list(standardised))
+        weights = view_weights(list(standardised))
         statistic = weighted_mean(standardised, weights)
         return cls(scales, weights, TailCalibration.fit(statistic))
 
