@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +84,36 @@ def utc_iso(value: str | None, timespec: str = "auto") -> str | None:
     return parsed.astimezone(UTC).isoformat(timespec=timespec)
 
 
+@dataclass(frozen=True)
+class AuditFilter:
+    """What `StateStore.audit_entries` matches: entries after `after_seq`, about one subject
+    kind and id where given (None: any)."""
+
+    subject_kind: str | None = None
+    subject_id: str | None = None
+    after_seq: int = 0
+
+
+@dataclass(frozen=True)
+class DispositionFilter:
+    """What `StateStore.dispositions` matches (None: any); `since` and `until` are UTC ISO
+    times with microseconds, the form dispositions are stored with."""
+
+    user_id: int | None = None
+    label: str | None = None
+    since: str | None = None
+    until: str | None = None
+    model_version: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionFilter:
+    """What `StateStore.decisions` matches (None: any); `since` as DispositionFilter's."""
+
+    user_id: int | None = None
+    since: str | None = None
+
+
 class StateStore(ABC):
     """Interventions, the audit chain, tokens, idempotency keys, approvals, settings, admin
     page sessions, user profiles and dispositions."""
@@ -92,7 +123,6 @@ class StateStore(ABC):
     def append_audit(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Seal the entry onto the end of the chain (seq, prev_hash, hash) and return it."""
 
-    @abstractmethod
     def audit_entries(
         self,
         *,
@@ -103,6 +133,14 @@ class StateStore(ABC):
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         """Entries in seq order (or newest first), optionally for one subject."""
+        subject = None if subject_id is None else str(subject_id)
+        return self._audit_page(AuditFilter(subject_kind, subject, after_seq), limit, newest_first)
+
+    @abstractmethod
+    def _audit_page(
+        self, matching: AuditFilter, limit: int | None, newest_first: bool
+    ) -> list[dict[str, Any]]:
+        """`audit_entries` with its filter in the stored form."""
 
     @abstractmethod
     def audit_head(self) -> tuple[int, str] | None:
@@ -273,7 +311,6 @@ class StateStore(ABC):
         `ts` (the entry's), `actor`, `role`, `via`, `user_id` (int), `tx_id` (str or None),
         `label`, `reason`, `model_version` (str or None). Returns the stored disposition."""
 
-    @abstractmethod
     def dispositions(
         self,
         *,
@@ -287,6 +324,15 @@ class StateStore(ABC):
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of dispositions, newest first, and how many match in all. `since` and
         `until` are ISO 8601 times (inclusive; no zone means UTC)."""
+        since, until = utc_iso(since, "microseconds"), utc_iso(until, "microseconds")
+        matching = DispositionFilter(user_id, label, since, until, model_version)
+        return self._disposition_page(matching, offset, limit)
+
+    @abstractmethod
+    def _disposition_page(
+        self, matching: DispositionFilter, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`dispositions` with its filter in the stored form."""
 
     @abstractmethod
     def users_with_disposition(self) -> list[int]:
@@ -303,7 +349,6 @@ class StateStore(ABC):
     def get_decision(self, tx_id: str) -> dict[str, Any] | None:
         """The decision recorded for a transaction, or None."""
 
-    @abstractmethod
     def decisions(
         self,
         *,
@@ -314,6 +359,15 @@ class StateStore(ABC):
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of decisions, newest first, and how many match in all. `since` is an
         ISO 8601 time (inclusive; no zone means UTC)."""
+        user = None if user_id is None else int(user_id)
+        matching = DecisionFilter(user, utc_iso(since, "microseconds"))
+        return self._decision_page(matching, offset, limit)
+
+    @abstractmethod
+    def _decision_page(
+        self, matching: DecisionFilter, offset: int, limit: int | None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """`decisions` with its filter in the stored form."""
 
     @abstractmethod
     def prune_decisions(self, before: str) -> int:
