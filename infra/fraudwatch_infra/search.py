@@ -19,7 +19,7 @@ import yaml
 
 from . import versions
 from .component import Component, Options, Placement
-from .config import Size
+from .config_values import Size
 from .credentials import generated_password, kubernetes_secret
 from .pod_security import (
     chart_container_context,

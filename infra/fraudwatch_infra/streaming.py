@@ -17,7 +17,8 @@ import pulumi_kubernetes as k8s
 
 from . import versions
 from .component import Component, Options, Placement
-from .config import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX, Size
+from .config_data_services import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX
+from .config_values import Size
 from .credentials import generated_password, kubernetes_secret
 from .pod_security import chart_container_context, resources, security_context
 from .tls import Tls, certificate
