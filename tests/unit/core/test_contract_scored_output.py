@@ -54,3 +54,17 @@ def test_the_data_contract_document_names_every_column():
         (row,) = [line for line in text.splitlines() if line.startswith(f"| `{path}` |")]
         named = set(re.findall(r"`([a-z_]+)`", row))
         assert [c for c in columns if c not in named] == [], path
+
+
+def test_the_run_file_says_what_each_stage_of_the_job_cost(scored_dir: Path):
+    # Operators (and the scale bench) read where a run's time and memory went from run.json.
+    stages = json.loads((scored_dir / RUN_FILE).read_text(encoding="utf-8"))["stages"]
+    assert list(stages) == [
+        "extract features",
+        "fit models",
+        "score transactions",
+        "rank and explain",
+    ]
+    assert all(s["seconds"] >= 0 for s in stages.values())
+    peaks = [s["peak_rss_gib_so_far"] for s in stages.values()]
+    assert peaks == sorted(peaks) and peaks[0] > 0

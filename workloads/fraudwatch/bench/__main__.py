@@ -9,8 +9,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +18,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from fraudwatch.bench.runs import run_cli
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -33,17 +33,8 @@ def _median_time(fn, repeats: int) -> float:
 
 def _run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak RSS (GiB, largest single process) of one `fraudwatch` run."""
-    start = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, "-m", "fraudwatch.cli", *args],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-    return time.perf_counter() - start, peak / 1024 / 1024
+    measured = run_cli(*args, env=env)
+    return measured["seconds"], measured["peak_rss_gib"]
 
 
 def _children_cpu() -> float:

@@ -4,8 +4,10 @@ insights and (when ground truth is present) evaluation. See docs/data-contract.m
 from __future__ import annotations
 
 import json
+import resource
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -339,6 +341,24 @@ def _raw_fingerprint(root: str | Path) -> str:
     return _raw_manifest(root).get("fingerprint", "unknown")
 
 
+class StageClock:
+    """Wall seconds of each stage of the job, and the process's peak resident memory so far at
+    its end (a Spark engine's JVM is another process: not counted), for run.json."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, dict[str, float]] = {}
+        self._start = time.perf_counter()
+
+    def done(self, stage: str) -> None:
+        now = time.perf_counter()
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.stages[stage] = {
+            "seconds": round(now - self._start, 3),
+            "peak_rss_gib_so_far": round(peak_kib / 1024**2, 3),
+        }
+        self._start = now
+
+
 def score(
     input_dir: str | Path,
     out: str | Path,
@@ -347,6 +367,7 @@ def score(
     progress: Progress | None = None,
 ) -> ScoreSummary:
     """Run the scoring job; `out` appears complete or not at all."""
+    clock = StageClock()
     con = connect(options.engine)
     tx = read_raw(con, input_dir, "transactions", REQUIRED_COLUMNS)
     if tx.count().to_pyarrow().as_py() == 0:
@@ -390,6 +411,7 @@ def score(
         )
         user_table = _join_on_user(user_table, truth)
         n_users, n_tx = user_table.num_rows, int(user_table["tx_count"].to_numpy().sum())
+        clock.done("extract features")
         if progress:
             progress(step, 1, 1)
             progress("fit models", 0, 1)
@@ -397,6 +419,7 @@ def score(
             version = ModelVersion.load(options.models_dir)
         else:
             version = _fit(txf, user_table, options, _raw_fingerprint(input_dir))
+        clock.done("fit models")
         if progress:
             progress("fit models", 1, 1)
         flagged_share = THRESHOLDS.flagged_share
@@ -438,6 +461,7 @@ def score(
                     means["user_id"].to_pylist(), means["lstm"].to_pylist(), strict=True
                 )
             }
+        clock.done("score transactions")
         if progress:
             progress("rank and explain", 0, 3)
         _rank_transactions(
@@ -458,6 +482,7 @@ def score(
         if evaluation:
             (tmp / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
         version.save(tmp / "models", metrics=evaluation)
+        clock.done("rank and explain")
         run = {
             "fraudwatch": __version__,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -468,6 +493,7 @@ def score(
             "counts": {"users": n_users, "transactions": n_tx},
             "flagged_share": flagged_share,
             "thresholds": THRESHOLDS.as_json(),
+            "stages": clock.stages,
         }
         if options.engine == "spark":
             context = con._session.sparkContext
