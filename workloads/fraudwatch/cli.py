@@ -342,6 +342,7 @@ def _wire_subcommands() -> None:
     from fraudwatch.feedback.cli import feedback_app
     from fraudwatch.intervention.cli import audit_app, serve, tokens_app
     from fraudwatch.landing import land
+    from fraudwatch.pipelines.retention import retain
     from fraudwatch.privacy.cli import privacy_app
     from fraudwatch.publish.cli import dashboards_app, es_app, publish
     from fraudwatch.streaming.cli import produce, stream
@@ -356,6 +357,7 @@ def _wire_subcommands() -> None:
     app.command("produce")(user_errors(produce))
     app.command("land")(user_errors(land))
     app.add_typer(feedback_app, name="feedback")
+    privacy_app.command("retain")(user_errors(retain))
     app.add_typer(privacy_app, name="privacy")
 
 

@@ -113,3 +113,25 @@ def test_services_do_not_import_publishing(path: Path):
     assert found == [], (
         f"{path.name} imports {found}; use fraudwatch.elasticsearch or fraudwatch.contract"
     )
+
+
+#: The pipelines orchestrate every job, the retention and subject-request jobs included; the
+#: jobs themselves import nothing from the pipelines (their configuration reaches them as
+#: arguments: pipelines/retention.py).
+ORCHESTRATED = ("privacy", "scoring", "features", "models", "publish", "intervention", "streaming")
+PIPELINES = "fraudwatch.pipelines"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(f for p in ORCHESTRATED for f in (ROOT / p).rglob("*.py")),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_jobs_do_not_import_the_pipelines_that_run_them(path: Path):
+    package = ".".join(("fraudwatch", *path.relative_to(ROOT).parts[:-1]))
+    found = sorted(
+        m
+        for m in imported_modules(path.read_text(encoding="utf-8"), package)
+        if m == PIPELINES or m.startswith(f"{PIPELINES}.")
+    )
+    assert found == [], f"{path.name} imports {found}; pass the configuration in instead"

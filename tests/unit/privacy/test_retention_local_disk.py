@@ -223,7 +223,8 @@ def test_a_pipeline_step_runs_the_same_job_without_the_command_line(
     """What the daily DAG's retention step calls: the same policy and stores from the
     pipeline configuration, the same changes, and a summary it can pass on as XCom."""
     from fraudwatch.pipelines.config import load_config
-    from fraudwatch.privacy.retain import carry_out, from_config, plan
+    from fraudwatch.pipelines.retention import from_config
+    from fraudwatch.privacy.retain import carry_out, plan
 
     policy, stores = from_config(load_config(write_config(tmp_path, POLICY)), environ={})
     done = carry_out(plan(policy, stores, today=TODAY))

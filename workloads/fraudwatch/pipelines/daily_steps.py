@@ -336,7 +336,8 @@ def retain(config: PipelineConfig, day: str) -> dict:
     a rerun or backfill of DAY removes what a run on that day would have removed. The stores
     are the data root, the pipeline home, and those the environment names
     (FRAUDWATCH_ELASTICSEARCH_URL, FRAUDWATCH_STATE_URL, the Kafka bootstrap)."""
-    from fraudwatch.privacy.retain import carry_out, from_config, plan
+    from fraudwatch.pipelines.retention import from_config
+    from fraudwatch.privacy.retain import carry_out, plan
 
     policy, stores = from_config(config)
     return carry_out(plan(policy, stores, today=logical_date(day) + timedelta(days=1)))

@@ -1,4 +1,6 @@
-"""`fraudwatch privacy retain`: enforce the retention policy in every configured store."""
+"""`fraudwatch privacy export` and `erase`: a customer's access and erasure requests. The
+`retain` command of the same group reads the pipeline configuration and lives with it
+(pipelines/retention.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ class _ConsoleLog(logging.Handler):
         )
 
 
-def _show_deletions_log() -> None:
+def show_deletions_log() -> None:
     """Every removal is logged (logger fraudwatch.privacy.retain); show it on the console."""
     logger = logging.getLogger("fraudwatch.privacy")
     if not any(isinstance(h, _ConsoleLog) for h in logger.handlers):
@@ -46,102 +48,13 @@ def _show_deletions_log() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _today(value: str | None) -> date:
+def today_or(value: str | None) -> date:
     if value is None:
         return datetime.now(UTC).date()
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise UserError(f"--today {value!r} is not a date; use YYYY-MM-DD") from None
-
-
-@privacy_app.command()
-@user_errors
-def retain(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            help="Pipeline config (YAML/JSON) with privacy.retention and the data root; "
-            "default: $FRAUDWATCH_PIPELINE_CONFIG, else the defaults"
-        ),
-    ] = None,
-    raw: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A raw folder or s3://BUCKET/PREFIX written by `generate`/`land` (its "
-            "date=DAY partitions); repeat for several"
-        ),
-    ] = None,
-    es_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="FRAUDWATCH_ELASTICSEARCH_URL",
-            help="Elasticsearch whose fraudwatch-* indices to age out",
-        ),
-    ] = None,
-    kafka_bootstrap: Annotated[
-        str | None,
-        typer.Option(
-            help="Kafka whose event topics' retention.ms to cap (default: the config's "
-            "kafka.bootstrap, else $FRAUDWATCH_KAFKA_BOOTSTRAP)",
-        ),
-    ] = None,
-    state_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="FRAUDWATCH_STATE_URL",
-            help="The intervention service's state store (its state.url); default: the "
-            "state.url of $FRAUDWATCH_CONFIG or $FRAUDWATCH_HOME/intervention.toml when it exists",
-        ),
-    ] = None,
-    today: Annotated[
-        str | None,
-        typer.Option(help="The day the policy counts back from, YYYY-MM-DD (default: today, UTC)"),
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be removed; change nothing")
-    ] = False,
-) -> None:
-    """Remove what is older than privacy.retention from every store: date partitions (local
-    disk, Ceph S3), Elasticsearch indices, Kafka retention.ms, state-store records."""
-    from fraudwatch.pipelines.config import load_config
-    from fraudwatch.privacy.retain import carry_out, from_config, plan
-
-    policy, stores = from_config(
-        load_config(config),
-        raw_dirs=list(raw or []),
-        elasticsearch_url=es_url,
-        kafka_bootstrap=kafka_bootstrap,
-        state_url=state_url,
-    )
-    day = _today(today)
-    console.print(
-        "retention: "
-        + ", ".join(f"{c} {policy.days(c)} days" for c in policy.data_classes())
-        + f"; counted back from {day}",
-        soft_wrap=True,
-        highlight=False,
-    )
-    console.print("stores: " + "; ".join(stores.names()), soft_wrap=True, highlight=False)
-    with console.status("looking for what is older than the policy"):
-        steps = plan(policy, stores, today=day)
-    if not steps:
-        console.print("nothing is older than the policy")
-        return
-    table = Table(title="would change" if dry_run else "changes")
-    for column in ("store", "data class", "action", "what", "why"):
-        table.add_column(column, overflow="fold")
-    for s in steps:
-        table.add_row(s.store, s.data_class, s.action, s.target, s.why)
-    console.print(table)
-    if dry_run:
-        console.print(f"dry run: {len(steps)} change(s) listed, nothing removed")
-        return
-    _show_deletions_log()
-    with progress_bar() as bar:
-        task = bar.add_task("enforcing retention", total=len(steps))
-        carry_out(steps, on_step=lambda _: bar.advance(task))
-    console.print(f"done: {len(steps)} change(s)")
 
 
 # --- data-subject requests ------------------------------------------------------------------
@@ -312,7 +225,7 @@ def erase(
             "Run `fraudwatch audit migrate` once (with the service stopped), then erase again "
             "(docs/privacy.md)"
         )
-    _show_deletions_log()
+    show_deletions_log()
     roots = [*stores.raw_dirs, *stores.scored_dirs]
     with console.status(f"finding user {uid} in every store"):
         affected = {str(root): rows_in(root, uid) for root in roots}

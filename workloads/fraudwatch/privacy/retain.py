@@ -5,32 +5,27 @@ a `Step`; a dry run prints the list, `carry_out` does the steps one by one (each
 module that does it). Nothing is removed before the whole plan is known, so a store that does
 not answer fails the run before anything was deleted anywhere.
 
-A pipeline step (Airflow) runs the same job without the command line:
-
-    policy, stores = from_config(config)
-    carry_out(plan(policy, stores))
+The policy and the stores come from the pipeline configuration
+(`fraudwatch.pipelines.retention.from_config`, which the command and the daily pipeline's step
+both use): this package knows nothing of the pipelines.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
+from fraudwatch.locations.home import fraudwatch_home
 from fraudwatch.privacy import date_partitions, elasticsearch_indices, kafka_topics
-from fraudwatch.privacy.retention_policy import RetentionPolicy, check_against_retraining
+from fraudwatch.privacy.retention_policy import RetentionPolicy
 from fraudwatch.privacy.state_store_records import BY_POLICY, StateStoreRetention
 
 log = logging.getLogger("fraudwatch.privacy.retain")
-
-if TYPE_CHECKING:
-    from fraudwatch.pipelines.config import PipelineConfig
 
 Location = str | Path
 
@@ -232,42 +227,12 @@ def plan(
     return steps
 
 
-def from_config(
-    config: PipelineConfig,
-    *,
-    raw_dirs: list[Location] | None = None,
-    elasticsearch_url: str | None = None,
-    kafka_bootstrap: str | None = None,
-    state_url: str | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> tuple[RetentionPolicy, Stores]:
-    """The policy and the stores of a pipeline configuration. Unless given: Elasticsearch from
-    FRAUDWATCH_ELASTICSEARCH_URL; Kafka from kafka.bootstrap, else FRAUDWATCH_KAFKA_BOOTSTRAP;
-    the state store from FRAUDWATCH_STATE_URL, else the intervention service's own config
-    file when there is one (see `service_state_url`)."""
-    env = os.environ if environ is None else environ
-    policy = config.privacy.retention
-    check_against_retraining(policy, config.retrain.window_days)
-    stores = Stores(
-        data_root=config.data,
-        pipeline_home=config.root,
-        raw_dirs=list(raw_dirs or []),
-        elasticsearch_url=elasticsearch_url or env.get("FRAUDWATCH_ELASTICSEARCH_URL", ""),
-        kafka_bootstrap=(
-            kafka_bootstrap or config.kafka.bootstrap or env.get("FRAUDWATCH_KAFKA_BOOTSTRAP", "")
-        ),
-        topic_prefix=config.kafka.topic_prefix,
-        state_url=state_url or env.get("FRAUDWATCH_STATE_URL") or service_state_url(env),
-    )
-    return policy, stores
-
-
 def service_state_url(env: Mapping[str, str]) -> str:
     """The state.url of the intervention service's config file — `$FRAUDWATCH_CONFIG`, else
     `$FRAUDWATCH_HOME/intervention.toml` — when that file exists ("" when it does not): where
     the service's store is, without its password on a command line or in the environment."""
     named = env.get("FRAUDWATCH_CONFIG")
-    home = Path(env.get("FRAUDWATCH_HOME") or "~/.fraudwatch").expanduser()
+    home = fraudwatch_home(env)
     path = Path(named).expanduser() if named else home / "intervention.toml"
     if not path.is_file():
         return ""
