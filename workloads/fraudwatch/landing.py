@@ -31,13 +31,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -393,53 +389,14 @@ def _partition_folders(day: str) -> list[str]:
     return [f"{t}/date={day}" for t in TOPIC_TABLES.values()] + [f"{LANDING_DIR}/date={day}"]
 
 
-def _swap_local(staged: Path, target: Path) -> None:
-    """Replace the folder `target` with `staged` (same file system): two renames."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, trash / "x")
-        os.replace(staged, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(staged, target)
-
-
-def _place_local(staging: Path, out: Path, day: str) -> None:
-    (out / LANDING_DIR / f"date={day}" / MANIFEST).unlink(missing_ok=True)  # not complete now
-    for folder in _partition_folders(day):
-        _swap_local(staging / folder, out / folder)
-
-
-def _place_s3(staging: Path, out: str, day: str) -> None:
-    """Upload the staged day under OUT/_staging/<token>/ first (a failure there leaves the day
-    as it was), then delete the manifest, replace each folder of the day by server-side copies
-    of the staged objects, and copy the manifest last (atomic.swap_in)."""
+def _place(staging: Path, out: str | Path, day: str) -> None:
+    """Put the staged day in place of the day's partition under `out`, its manifest removed
+    first and written last (atomic.replace_folders: renames locally, staged and swapped on
+    S3)."""
     from fraudwatch.locations import atomic
 
-    atomic.swap_in(staging, out, _partition_folders(day), [f"{LANDING_DIR}/date={day}/{MANIFEST}"])
-
-
-@contextmanager
-def _staging(out: str) -> Iterator[Path]:
-    """A private folder on the same file system as a local `out` (renames stay atomic)."""
-    from fraudwatch.locations import storage
-
-    if storage.is_s3(out):
-        parent = None
-    else:
-        parent = Path(out).absolute().parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UserError(
-                f"cannot create {parent}: {exc.strerror}; choose another --out"
-            ) from None
-    holder = Path(tempfile.mkdtemp(prefix=f".{Path(out).name}.landing-", dir=parent))
-    try:
-        yield holder / "day"
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
+    manifest = f"{LANDING_DIR}/date={day}/{MANIFEST}"
+    atomic.replace_folders(staging, out, _partition_folders(day), [manifest])
 
 
 def check_out(out: str | Path) -> None:
@@ -468,7 +425,7 @@ def land_day(
     """Land the events of `day` from Kafka at `bootstrap` as that day's partition under `out`
     (a local directory or s3://bucket/prefix), replacing a previous landing of the day."""
     from fraudwatch.contract.events import DEFAULT_TOPIC_PREFIX
-    from fraudwatch.locations import storage
+    from fraudwatch.locations import atomic
 
     d = parse_day(day)
     if not bootstrap:
@@ -489,15 +446,9 @@ def land_day(
         ),
     }
     manifest = summary.manifest(bootstrap, prefix, settings)
-    with _staging(out) as staging:
+    with atomic.staging_beside(out, "landing") as staging:
         _write_staged(staging, d.isoformat(), tables, dead, manifest)
-        if storage.is_s3(out):
-            try:
-                _place_s3(staging, out, d.isoformat())
-            except OSError as exc:
-                raise UserError(f"cannot write to {out}: {str(exc).splitlines()[0]}") from None
-        else:
-            _place_local(staging, Path(out), d.isoformat())
+        _place(staging, out, d.isoformat())
     log.info("landed %s into %s: %s", d, out, summary.counts)
     return summary
 

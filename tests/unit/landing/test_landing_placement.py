@@ -42,9 +42,9 @@ def test_a_day_replaces_its_own_partition_and_leaves_other_days(tmp_path):
     import pyarrow.parquet as pq
 
     out = tmp_path / "raw"
-    landing._place_local(_stage(tmp_path, "2026-03-01", 3), out, "2026-03-01")
-    landing._place_local(_stage(tmp_path, "2026-03-02", 5), out, "2026-03-02")
-    landing._place_local(_stage(tmp_path, "2026-03-02", 2), out, "2026-03-02")
+    landing._place(_stage(tmp_path, "2026-03-01", 3), out, "2026-03-01")
+    landing._place(_stage(tmp_path, "2026-03-02", 5), out, "2026-03-02")
+    landing._place(_stage(tmp_path, "2026-03-02", 2), out, "2026-03-02")
     day2 = out / "transactions" / "date=2026-03-02"
     assert [p.name for p in day2.iterdir()] == [landing.PART_NAME]
     assert pq.read_table(day2).num_rows == 2

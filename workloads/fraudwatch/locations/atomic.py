@@ -34,12 +34,17 @@ from fraudwatch.locations.storage import (
 STAGING = "_staging"
 
 
-def _check_writable_parent(target: Path) -> Path:
+def _create_parent(target: Path) -> Path:
     parent = target.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create {parent}: {exc.strerror}; choose another --out") from None
+    return parent
+
+
+def _check_writable_parent(target: Path) -> Path:
+    parent = _create_parent(target)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UserError(f"{parent} is not writable; choose another --out or fix its permissions")
     return parent
@@ -186,3 +191,42 @@ def write_text(location: Location, text: str) -> None:
             stream.write(text.encode())
     except OSError as exc:
         raise UserError(f"cannot write {location}: {str(exc).splitlines()[0]}") from None
+
+
+def swap_directory(staged: Path, target: Path) -> None:
+    """Replace the folder `target` with `staged` (same file system): two renames."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, trash / "x")
+        os.replace(staged, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+
+
+@contextmanager
+def staging_beside(root: Location, label: str) -> Iterator[Path]:
+    """A private local folder to write folders of `root` into before `replace_folders` puts
+    them in place: beside a local `root` (on its file system, so the renames stay atomic), in
+    the system's temporary folder for S3. Removed afterwards with whatever is left in it."""
+    parent = None if is_s3(root) else _create_parent(Path(root))
+    holder = Path(tempfile.mkdtemp(prefix=f".{Path(root).name}.{label}-", dir=parent))
+    try:
+        yield holder
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
+
+
+def replace_folders(staged: Path, root: Location, folders: list[str], manifests: list[str]) -> None:
+    """Replace the folders `folders` below `root` with the same folders of `staged`;
+    `manifests` (paths below `root`, inside those folders) are removed first and come back
+    last. Locally each folder is renamed into place in the order given (the one with the
+    manifests last); on S3 it is swap_in."""
+    if is_s3(root):
+        swap_in(staged, str(root), folders, manifests)
+        return
+    for m in manifests:
+        (Path(root) / m).unlink(missing_ok=True)  # not complete from here on
+    for folder in folders:
+        swap_directory(staged / folder, Path(root) / folder)
