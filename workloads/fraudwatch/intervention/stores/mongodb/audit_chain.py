@@ -1,6 +1,7 @@
 """The audit chain in MongoDB: entries ordered by a unique `_id = seq` (two writers racing
 for a seq: one gets a duplicate-key error and chains onto the other's entry), the recorded
-head in `meta`, the customers' audit keys, erasure and the format 2 migration."""
+head in `meta`, the customers' audit keys, erasure and the format 2 migration. The chain's
+rules (sealing, commitments, entry formats) are intervention/audit.py's (`audit.` below)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from fraudwatch.intervention.audit import (
-    CUSTOMER_KINDS,
-    GENESIS_HASH,
-    STORED_FIELDS,
-    customer_of,
-    migration_entry,
-    new_key,
-    now_iso,
-    resealed,
-    seal,
-)
+from fraudwatch.intervention import audit
 from fraudwatch.intervention.stores.mongodb.database import MongoDatabase
 from fraudwatch.intervention.stores.records import (
     BLANKED,
@@ -33,7 +24,7 @@ from fraudwatch.intervention.stores.repository import AuditFilter
 
 
 def _entry(doc: dict[str, Any]) -> dict[str, Any]:
-    entry = {key: doc.get(key) for key in STORED_FIELDS}
+    entry = {key: doc.get(key) for key in audit.STORED_FIELDS}
     entry["commitments"] = dict(entry["commitments"] or {})
     entry["erased"] = bool(entry["erased"])
     return entry
@@ -47,9 +38,9 @@ def audit_key(db: Database[dict[str, Any]], subject_id: str, *, create: bool) ->
         return bytes(doc["key"])
     if not create:
         return None
-    key = new_key()
+    key = audit.new_key()
     try:
-        db.audit_keys.insert_one({"_id": subject_id, "key": key, "created_at": now_iso()})
+        db.audit_keys.insert_one({"_id": subject_id, "key": key, "created_at": audit.now_iso()})
     except DuplicateKeyError:
         doc = db.audit_keys.find_one({"_id": subject_id})
         assert doc is not None
@@ -59,18 +50,18 @@ def audit_key(db: Database[dict[str, Any]], subject_id: str, *, create: bool) ->
 
 def append_entry(db: Database[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any]:
     """Seal `entry` onto the end of the chain; returns it sealed."""
-    customer = customer_of(entry)
+    customer = audit.customer_of(entry)
     key = audit_key(db, customer, create=True) if customer is not None else None
     while True:
         last = db.audit.find_one(sort=[("_id", DESCENDING)])
-        seq, prev = (int(last["_id"]) + 1, last["hash"]) if last else (1, GENESIS_HASH)
-        sealed = seal(entry, seq, prev, key)
+        seq, prev = (int(last["_id"]) + 1, last["hash"]) if last else (1, audit.GENESIS_HASH)
+        sealed = audit.seal(entry, seq, prev, key)
         try:
             db.audit.insert_one({"_id": seq, **sealed})
         except DuplicateKeyError:
             continue  # another writer took this seq: chain onto its entry instead
         with contextlib.suppress(DuplicateKeyError):
-            db.meta.insert_one({"_id": "audit_head", "seq": 0, "hash": GENESIS_HASH})
+            db.meta.insert_one({"_id": "audit_head", "seq": 0, "hash": audit.GENESIS_HASH})
         db.meta.update_one(
             {"_id": "audit_head", "seq": {"$lt": seq}},
             {"$set": {"seq": seq, "hash": sealed["hash"]}},
@@ -113,7 +104,7 @@ class MongoAuditChain(MongoDatabase):
         tag, record = erasure_record(entry, key, uid)
         sealed = self.append_audit(record)
         about = {
-            "subject_kind": {"$in": list(CUSTOMER_KINDS)},
+            "subject_kind": {"$in": list(audit.CUSTOMER_KINDS)},
             "subject_id": uid,
             "commitments.subject_id": tag,
             "erased": {"$ne": True},
@@ -137,17 +128,19 @@ class MongoAuditChain(MongoDatabase):
                 return {"entry": None, "format1": 0, "entries": len(entries)}
             head = self.audit_head()
             refuse_unverified_chain(entries, head, self.audit_keys())
-            seq, hash_ = head or (0, GENESIS_HASH)
+            seq, hash_ = head or (0, audit.GENESIS_HASH)
             self.db.meta.insert_one(
                 {"_id": "audit_migration", "seq": seq, "hash": hash_, "format1": format1}
             )
         else:
             head = (int(marker["seq"]), str(marker["hash"]))
             format1 = int(marker["format1"])
-        chain = resealed(entries, lambda subject: audit_key(self.db, subject, create=True) or b"")
+        chain = audit.resealed(
+            entries, lambda subject: audit_key(self.db, subject, create=True) or b""
+        )
         for entry in chain:
             self.db.audit.replace_one({"_id": entry["seq"]}, {"_id": entry["seq"], **entry})
-        sealed = self.append_audit(migration_entry(head, format1))
+        sealed = self.append_audit(audit.migration_entry(head, format1))
         self.db.meta.delete_one({"_id": "audit_migration"})
         return {"entry": sealed, "format1": format1, "entries": len(chain)}
 

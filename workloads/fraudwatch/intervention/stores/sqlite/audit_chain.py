@@ -1,5 +1,6 @@
 """The audit chain in SQLite: entries sealed onto the chain inside the caller's transaction,
-the recorded head, the customers' audit keys, erasure and the format 2 migration."""
+the recorded head, the customers' audit keys, erasure and the format 2 migration. The chain's
+rules (sealing, commitments, entry formats) are intervention/audit.py's (`audit.` below)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,7 @@ import json
 import sqlite3
 from typing import Any
 
-from fraudwatch.intervention.audit import (
-    CUSTOMER_KINDS,
-    GENESIS_HASH,
-    STORED_FIELDS,
-    customer_of,
-    migration_entry,
-    new_key,
-    now_iso,
-    resealed,
-    seal,
-)
+from fraudwatch.intervention import audit
 from fraudwatch.intervention.stores.records import (
     BLANKED,
     erasure_record,
@@ -28,7 +19,7 @@ from fraudwatch.intervention.stores.records import (
 from fraudwatch.intervention.stores.repository import AuditFilter
 from fraudwatch.intervention.stores.sqlite.connections import SqliteDatabase, where_clause
 
-AUDIT_COLUMNS = STORED_FIELDS
+AUDIT_COLUMNS = audit.STORED_FIELDS
 
 
 def audit_key(con: sqlite3.Connection, subject_id: str, *, create: bool) -> bytes | None:
@@ -38,10 +29,10 @@ def audit_key(con: sqlite3.Connection, subject_id: str, *, create: bool) -> byte
         return bytes(row["key"])
     if not create:
         return None
-    key = new_key()
+    key = audit.new_key()
     con.execute(
         "INSERT INTO audit_keys (subject_id, key, created_at) VALUES (?, ?, ?)",
-        (subject_id, key, now_iso()),
+        (subject_id, key, audit.now_iso()),
     )
     return key
 
@@ -63,10 +54,10 @@ def _entry(row: sqlite3.Row) -> dict[str, Any]:
 def append_entry(con: sqlite3.Connection, entry: dict[str, Any]) -> dict[str, Any]:
     """Seal `entry` onto the chain in the caller's write transaction; returns it sealed."""
     last = con.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, GENESIS_HASH)
-    customer = customer_of(entry)
+    seq, prev = (last["seq"] + 1, last["hash"]) if last else (1, audit.GENESIS_HASH)
+    customer = audit.customer_of(entry)
     key = audit_key(con, customer, create=True) if customer is not None else None
-    sealed = seal(entry, seq, prev, key)
+    sealed = audit.seal(entry, seq, prev, key)
     con.execute(
         f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) "
         f"VALUES ({', '.join('?' for _ in AUDIT_COLUMNS)})",
@@ -131,12 +122,12 @@ class SqliteAuditChain(SqliteDatabase):
             assert key is not None
             tag, record = erasure_record(entry, key, uid)
             sealed = append_entry(con, record)
-            kinds = ", ".join("?" for _ in CUSTOMER_KINDS)
+            kinds = ", ".join("?" for _ in audit.CUSTOMER_KINDS)
             erased = con.execute(
                 f"UPDATE audit SET {', '.join(f'{f} = ?' for f in BLANKED)}, erased = 1 "
                 f"WHERE subject_kind IN ({kinds}) AND subject_id = ? AND v IS NOT NULL "
                 "AND erased = 0 AND json_extract(commitments, '$.subject_id') = ?",
-                (*BLANKED.values(), *CUSTOMER_KINDS, uid, tag),
+                (*BLANKED.values(), *audit.CUSTOMER_KINDS, uid, tag),
             ).rowcount
             state = con.execute(
                 "DELETE FROM state WHERE kind = 'account' AND subject_id = ?", (uid,)
@@ -157,7 +148,9 @@ class SqliteAuditChain(SqliteDatabase):
                 for r in con.execute("SELECT subject_id, key FROM audit_keys")
             }
             refuse_unverified_chain(entries, head, keys)
-            chain = resealed(entries, lambda subject: audit_key(con, subject, create=True) or b"")
+            chain = audit.resealed(
+                entries, lambda subject: audit_key(con, subject, create=True) or b""
+            )
             columns = [c for c in AUDIT_COLUMNS if c != "seq"]
             for entry in chain:
                 values = dict(zip(AUDIT_COLUMNS, _row(entry), strict=True))
@@ -165,7 +158,7 @@ class SqliteAuditChain(SqliteDatabase):
                     f"UPDATE audit SET {', '.join(f'{c} = ?' for c in columns)} WHERE seq = ?",
                     [*(values[c] for c in columns), entry["seq"]],
                 )
-            sealed = append_entry(con, migration_entry(head, format1))
+            sealed = append_entry(con, audit.migration_entry(head, format1))
         return {"entry": sealed, "format1": format1, "entries": len(chain)}
 
     def count_audit(self, *, via_prefix: str, action: str, result: str, since: str) -> int:
