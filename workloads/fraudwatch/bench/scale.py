@@ -9,8 +9,9 @@ chart. Prints a Markdown table and JSON; asserts nothing.
 
 Users are a tenth of the transactions (the generator's default ratio). Each size's data is
 deleted once measured, so the disk holds one size at a time (100M: about 6 GB raw + 8 GB
-scored). The Spark engine's JVM is its own process: its peak is the command's (the largest
-process), the stage peaks read only the Python driver."""
+scored). A command's memory is the peak of its whole process tree, sampled every 0.5 s (a
+Spark run's JVM included; bench/runs.py); the stage peaks read only the job's Python
+process."""
 
 from __future__ import annotations
 
@@ -64,7 +65,9 @@ def series(results: list[dict]) -> dict[str, dict[int, tuple[float, float]]]:
         n = r["transactions"]
         for key in ("generate", "score_duckdb", "report", "score_spark"):
             if key in r:
-                out.setdefault(key, {})[n] = (r[key]["seconds"], r[key]["peak_rss_gib"])
+                # The whole process tree's peak where measured (a Spark JVM included).
+                peak = r[key].get("peak_tree_rss_gib", r[key]["peak_rss_gib"])
+                out.setdefault(key, {})[n] = (r[key]["seconds"], peak)
         for engine in ("duckdb", "spark"):
             for stage, v in r.get(f"stages_{engine}", {}).items():
                 name = f"{engine}: {stage}"
