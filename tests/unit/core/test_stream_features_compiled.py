@@ -2,7 +2,8 @@
 (`streaming.compiled_features.feature_query`, issue 19): they must be exactly what building and running the
 expression afresh on every call gives (`batch_features_uncompiled`), with and without the
 users' history, for every row or only the batch's, on any thread, and under other reporting
-thresholds than those of the first compilation."""
+thresholds than those of the first compilation; on the connection for micro-batches and on
+the one for few rows (a decision's: lookups from MAP variables, fewer optimizer passes)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from fraudwatch.contract.regulatory import ENV_REPORTING_THRESHOLDS
 from fraudwatch.generator.population import GeneratorConfig
 from fraudwatch.generator.writer import generate
+from fraudwatch.streaming import compiled_features
 from fraudwatch.streaming.batch_validation import RAW_TRANSACTION_SCHEMA
 from fraudwatch.streaming.compiled_features import (
     batch_features,
@@ -24,6 +26,14 @@ from fraudwatch.streaming.compiled_features import (
     feature_query,
 )
 from fraudwatch.streaming.user_history import UserHistory
+
+
+@pytest.fixture(autouse=True, params=["few rows", "micro-batch"])
+def connection(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both connections: every input counts as few rows, or none does."""
+    rows = 10**9 if request.param == "few rows" else 0
+    monkeypatch.setattr(compiled_features, "SMALL_INPUT_ROWS", rows)
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

@@ -44,14 +44,19 @@ _FEATURE_WANTED = "fraudwatch_feature_wanted"
 _LOOKUP_MIN_BRANCHES = 32
 
 
-def _compiled_sql(features: Any) -> tuple[str, dict[str, tuple[tuple[str, str], ...]]]:
+def _compiled_sql(
+    features: Any, as_map: bool = False
+) -> tuple[str, dict[str, tuple[tuple[str, str], ...]]]:
     """DuckDB SQL of the expression, with its long CASE tables read from lookup tables.
 
     The feature expression looks up country coordinates with a CASE over every country
     (`features.transactions._coordinate`), and the haversine formula reads them twelve times:
     binding those 2,500 branches is most of what the query costs on one user's rows, every
     time it runs. A scalar subquery on a table of the same (key, value) pairs gives the same
-    value (NULL for a key not listed) and binds in a fraction of that time. Returns the SQL
+    value (NULL for a key not listed) and binds in a fraction of that time. With `as_map`
+    the table is read as a MAP(key, value) session variable of the same name instead
+    (`getvariable(name)[key]`, also NULL for a key not listed): no subquery to plan and join
+    per lookup, the cheaper form on a few rows (`FeatureQuery.small_sql`). Returns the SQL
     and the lookup tables it reads: name -> rows of (key, value as SQL)."""
     import sqlglot
     import sqlglot.expressions as sge
@@ -92,6 +97,8 @@ def _compiled_sql(features: Any) -> tuple[str, dict[str, tuple[tuple[str, str], 
         name = f"fraudwatch_lookup_{digest}"
         lookups[name] = pairs
         operand = node.this.sql(dialect="duckdb")
+        if as_map:
+            return sqlglot.parse_one(f"getvariable('{name}')[{operand}]", read="duckdb")
         return sqlglot.parse_one(
             f"(SELECT lookup_value FROM {name} WHERE lookup_key = {operand})", read="duckdb"
         )
@@ -107,6 +114,9 @@ class FeatureQuery:
     than running it on a micro-batch, let alone on one transaction (issue 19)."""
 
     sql: str
+    #: The same query for a few rows (a decision's user): lookups read from MAP variables
+    #: (see `_compiled_sql`), run where planning, not the rows, is the cost (`SMALL_INPUT_ROWS`).
+    small_sql: str
     #: The Ibis expression the SQL was compiled from: its schema types the result exactly as
     #: the backend's own `to_pyarrow` would.
     expr: Any
@@ -131,8 +141,10 @@ class FeatureQuery:
         )
         features = _feature_expression(source, wanted, context, dict(thresholds))
         sql, lookups = _compiled_sql(features)
+        small_sql, _ = _compiled_sql(features, as_map=True)
         return cls(
             sql=sql,
+            small_sql=small_sql,
             expr=features,
             input_schema=source.schema().to_pyarrow(),
             wanted_schema=wanted.schema().to_pyarrow(),
@@ -167,23 +179,46 @@ def feature_query(schema: pa.Schema, tx_id_type: pa.DataType, context: bool) -> 
     return query
 
 
-class _FeatureConnection:
-    """This thread's in-memory DuckDB connection and the feature queries it has prepared."""
+#: Inputs (the transactions and their users' history) of at most this many rows run the
+#: query as `FeatureQuery.small_sql` on this thread's connection for few rows (see
+#: `_FeatureConnection`): a decision's input is one user's kept history and the transaction.
+SMALL_INPUT_ROWS = 2_048
+#: DuckDB optimizer passes the few-rows connection skips: on a decision's rows they cost more
+#: to run than they save (statistics propagation over the lookup MAPs alone was ~9 ms, the
+#: common subexpressions of the haversine ~3 ms, of a ~35 ms query). Neither changes a
+#: result: the same bits come out (tests/unit/core/test_stream_features_compiled.py).
+SMALL_INPUT_SKIPPED_OPTIMIZERS = ("statistics_propagation", "common_subexpressions")
 
-    def __init__(self) -> None:
+
+class _FeatureConnection:
+    """This thread's in-memory DuckDB connection and the feature queries it has prepared.
+
+    Each thread has two: one for micro-batches, one for few rows (`small`), where DuckDB's
+    binding and planning of the query, not its rows, is the cost (issue 19): that one runs
+    the query as `FeatureQuery.small_sql` on one thread, without the optimizer passes of
+    `SMALL_INPUT_SKIPPED_OPTIMIZERS`."""
+
+    def __init__(self, small: bool = False) -> None:
         import duckdb
 
+        self.small = small
         self.db = duckdb.connect()
         # As the Ibis backend sets up its connections.
         self.db.execute("SET TimeZone = 'UTC'")
         self.db.execute("SET python_enable_replacements = false")
+        if small:
+            self.db.execute("SET threads = 1")
+            skipped = ",".join(SMALL_INPUT_SKIPPED_OPTIMIZERS)
+            self.db.execute(f"SET disabled_optimizers = '{skipped}'")
         self.prepared: set[str] = set()
 
     @classmethod
-    def of_this_thread(cls) -> _FeatureConnection:
-        connection = getattr(_FEATURE_DB, "connection", None)
+    def of_this_thread(cls, small: bool = False) -> _FeatureConnection:
+        name = "small" if small else "connection"
+        connection = getattr(_FEATURE_DB, name, None)
         if connection is None:
-            connection = _FEATURE_DB.connection = cls()
+            connection = cls(small)
+            setattr(_FEATURE_DB, name, connection)
         return connection
 
     def run(self, query: FeatureQuery, together: pa.Table, batch_tx_ids: pa.Array) -> pa.Table:
@@ -205,7 +240,13 @@ class _FeatureConnection:
                     )
                     self.db.execute(f"DELETE FROM {name}")
                     self.db.execute(f"INSERT INTO {name} VALUES {values}")
-                self.db.execute(f"PREPARE {statement} AS {query.sql}")
+                    if self.small:
+                        self.db.execute(
+                            f"SET VARIABLE {name} = "
+                            f"(SELECT map(list(lookup_key), list(lookup_value)) FROM {name})"
+                        )
+                sql = query.small_sql if self.small else query.sql
+                self.db.execute(f"PREPARE {statement} AS {sql}")
                 self.prepared.add(statement)
             # A prepared statement: the SQL is parsed once per connection, and the relation
             # layer does not bind it a second time to learn its schema (binding is most of
@@ -225,11 +266,12 @@ def batch_features(
     time. Only the batch's rows are returned, unless `context`: then the history's rows come
     too, with `in_batch` telling them apart (the LSTM reads them as the sequence so far).
     The expression is compiled once per input schema (`feature_query`) and run on this
-    thread's DuckDB connection."""
+    thread's DuckDB connection (the one for few rows up to `SMALL_INPUT_ROWS`)."""
     together = history.with_history(table) if history is not None else table
     tx_ids = table["tx_id"].combine_chunks()
     query = feature_query(together.schema, tx_ids.type, context)
-    return _FeatureConnection.of_this_thread().run(query, together, tx_ids)
+    small = together.num_rows <= SMALL_INPUT_ROWS
+    return _FeatureConnection.of_this_thread(small).run(query, together, tx_ids)
 
 
 def batch_features_uncompiled(
