@@ -14,6 +14,12 @@ transactions from the history (they are excluded by tx_id), and `remember` is ca
 after the batch's documents are written, in one DuckDB transaction. A batch that Spark re-runs
 after a crash therefore sees the same history as the first time, whether or not the crash
 came before or after `remember`.
+
+One transaction (an inline decision's) is read and remembered with parameterised
+statements on its user and tx_id instead of a registered Arrow table: registering changes
+the connection's catalog, which makes DuckDB bind and plan every statement afresh, and the
+window over the batch's users that trims the history is then a LIMIT over one user's rows.
+Same rows, same order, same transaction (tests/unit/core/test_stream_user_history_one.py).
 """
 
 from __future__ import annotations
@@ -59,6 +65,23 @@ class UserHistory:
 
     def earlier(self, batch: pa.Table) -> pa.Table:
         """The kept history of the batch's users, without the batch's own transactions."""
+        if batch.num_rows != 1:
+            return self._earlier_rows(batch)
+        columns = ", ".join(f'h."{name}"' for name in self.schema.names)
+        return (
+            self._db.sql(
+                f"SELECT {columns} FROM history h WHERE h.user_id = $user_id AND h.tx_id <> $tx_id",
+                params={
+                    "user_id": batch["user_id"][0].as_py(),
+                    "tx_id": batch["tx_id"][0].as_py(),
+                },
+            )
+            .to_arrow_table()
+            .cast(self.schema)
+        )
+
+    def _earlier_rows(self, batch: pa.Table) -> pa.Table:
+        """`earlier` for any number of transactions, read from the registered table."""
         columns = ", ".join(f'h."{name}"' for name in self.schema.names)
         self._db.register("batch_keys", batch.select(["tx_id", "user_id"]))
         try:
@@ -82,6 +105,13 @@ class UserHistory:
 
     def remember(self, batch: pa.Table) -> None:
         """Add the batch's transactions and keep only each user's newest `per_user`."""
+        if batch.num_rows == 1:
+            self._remember_one(batch.select(self.schema.names).to_pylist()[0])
+        else:
+            self._remember_rows(batch)
+
+    def _remember_rows(self, batch: pa.Table) -> None:
+        """`remember` for any number of transactions, read from the registered table."""
         self._db.register("rows", batch.select(self.schema.names))
         self._run("BEGIN TRANSACTION")
         try:
@@ -106,3 +136,30 @@ class UserHistory:
             raise
         finally:
             self._db.unregister("rows")
+
+    def _remember_one(self, row: dict[str, object]) -> None:
+        """`remember` for one transaction, with its values as statement parameters."""
+        names = self.schema.names
+        columns = ", ".join(f'"{name}"' for name in names)
+        values = ", ".join(f"${i + 1}" for i in range(len(names)))
+        self._run("BEGIN TRANSACTION")
+        try:
+            self._run("DELETE FROM history WHERE tx_id = $1", [row["tx_id"]])
+            self._run(
+                f"INSERT INTO history ({columns}) VALUES ({values})",
+                [row[name] for name in names],
+            )
+            # The user's rows past the newest `per_user` (newest by ts, then tx_id, as above).
+            self._run(
+                """
+                DELETE FROM history WHERE user_id = $1 AND tx_id IN (
+                    SELECT tx_id FROM history WHERE user_id = $1
+                    ORDER BY ts DESC, tx_id DESC OFFSET $2
+                )
+                """,
+                [row["user_id"], self.per_user],
+            )
+            self._run("COMMIT")
+        except BaseException:
+            self._run("ROLLBACK")
+            raise
