@@ -5,6 +5,10 @@ and what a 20,000-transaction micro-batch costs the stream, with the feature exp
 compiled once (`batch_features`) and, as the baseline in the same process, built afresh per
 call (`batch_features_uncompiled`). No HTTP, no state store: the scorer's own cost.
 
+A decision is also timed, alternating decision by decision in the same process, as it was
+before the few-rows paths of issue 19 (`previous_paths`): scikit-learn's Isolation Forest,
+the feature query on the micro-batch connection and the history's batch statements.
+
 Needs a raw data set and a transaction model version. Prints figures; asserts nothing.
 
     python -m fraudwatch.bench.decisions --raw RAW --models-dir SCORED/models/<version>
@@ -18,6 +22,8 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,14 +54,55 @@ def _transactions(raw: Path, window: int) -> pa.Table:
     return table.slice(max(table.num_rows - window, 0))
 
 
-def _percentiles(seconds: list[float]) -> dict[str, float]:
+def _percentiles(seconds: list[float], cpu: list[float] | None = None) -> dict[str, float]:
+    """Wall-clock percentiles and, with `cpu` (the process's CPU seconds per decision, all
+    threads), the CPU median: on a shared machine the wall clock moves with the others' load,
+    the CPU time much less."""
     ordered = sorted(seconds)
-    return {
+    figures = {
         "decisions": len(ordered),
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
         "p99_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1),
         "max_ms": round(ordered[-1] * 1000, 1),
     }
+    if cpu:
+        figures["cpu_p50_ms"] = round(statistics.median(cpu) * 1000, 1)
+    return figures
+
+
+def _history(work: Path, past: pa.Table, label: str, previous: bool = False) -> Any:
+    from fraudwatch.streaming.job import RAW_TRANSACTION_SCHEMA
+    from fraudwatch.streaming.user_history import UserHistory
+
+    class BatchStatementsHistory(UserHistory):
+        """The history read and updated with the batch statements, whatever the rows."""
+
+        def earlier(self, batch: pa.Table) -> pa.Table:
+            return self._earlier_rows(batch)
+
+        def remember(self, batch: pa.Table) -> None:
+            self._remember_rows(batch)
+
+    kind = BatchStatementsHistory if previous else UserHistory
+    history = kind(work / f"{label}-{time.monotonic_ns()}.duckdb", RAW_TRANSACTION_SCHEMA)
+    history.remember(past)
+    return history
+
+
+@contextmanager
+def previous_paths() -> Iterator[None]:
+    """Within: a decision scores as before the few-rows paths (scikit-learn's Isolation
+    Forest on every input, the feature query on the micro-batch connection); the history's
+    batch statements come with `_history(previous=True)`."""
+    from fraudwatch.models import iforest
+    from fraudwatch.streaming import compiled_features
+
+    saved = iforest.FLAT_MAX_ROWS, compiled_features.SMALL_INPUT_ROWS
+    iforest.FLAT_MAX_ROWS = compiled_features.SMALL_INPUT_ROWS = 0
+    try:
+        yield
+    finally:
+        iforest.FLAT_MAX_ROWS, compiled_features.SMALL_INPUT_ROWS = saved
 
 
 def decision_run(
@@ -63,13 +110,9 @@ def decision_run(
 ) -> list[float]:
     """Seconds per decision: score one transaction against a history seeded with `past`,
     then add it to the history."""
-    from fraudwatch.streaming.job import RAW_TRANSACTION_SCHEMA, score_transactions
-    from fraudwatch.streaming.user_history import UserHistory
+    from fraudwatch.streaming.job import score_transactions
 
-    history = UserHistory(
-        work / f"history-{compiled}-{time.monotonic_ns()}.duckdb", RAW_TRANSACTION_SCHEMA
-    )
-    history.remember(past)
+    history = _history(work, past, f"history-{compiled}")
     # The first call compiles (or, for the baseline, warms the imports): not a decision's cost.
     score_transactions(version, decided.slice(0, 1), history, compiled=compiled)
     seconds = []
@@ -85,15 +128,46 @@ def decision_run(
     return seconds
 
 
+def decision_runs_alternating(
+    version: Any, past: pa.Table, decided: pa.Table, work: Path
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Seconds per decision now and as before the few-rows paths (`previous_paths`), each
+    transaction decided by both in turn against its own copy of the history, so that a
+    change of the machine's load falls on both alike. Returns the wall-clock seconds now and
+    before, then the CPU seconds now and before."""
+    from fraudwatch.streaming.job import score_transactions
+
+    now, before = _history(work, past, "now"), _history(work, past, "before", previous=True)
+    # Warm-up: the first call compiles and prepares; not a decision's cost.
+    score_transactions(version, decided.slice(0, 1), now)
+    with previous_paths():
+        score_transactions(version, decided.slice(0, 1), before)
+    seconds: tuple[list[float], list[float], list[float], list[float]] = ([], [], [], [])
+    try:
+        for row in range(decided.num_rows):
+            one = decided.slice(row, 1)
+            started, cpu = time.perf_counter(), time.process_time()
+            score_transactions(version, one, now)
+            now.remember(one)
+            seconds[0].append(time.perf_counter() - started)
+            seconds[2].append(time.process_time() - cpu)
+            with previous_paths():
+                started, cpu = time.perf_counter(), time.process_time()
+                score_transactions(version, one, before)
+                before.remember(one)
+                seconds[1].append(time.perf_counter() - started)
+                seconds[3].append(time.process_time() - cpu)
+    finally:
+        now.close()
+        before.close()
+    return seconds
+
+
 def batch_run(version: Any, past: pa.Table, batch: pa.Table, work: Path, compiled: bool) -> float:
     """Seconds to score one micro-batch against its users' history (the stream's step 2)."""
-    from fraudwatch.streaming.job import RAW_TRANSACTION_SCHEMA, score_transactions
-    from fraudwatch.streaming.user_history import UserHistory
+    from fraudwatch.streaming.job import score_transactions
 
-    history = UserHistory(
-        work / f"batch-{compiled}-{time.monotonic_ns()}.duckdb", RAW_TRANSACTION_SCHEMA
-    )
-    history.remember(past)
+    history = _history(work, past, f"batch-{compiled}")
     try:
         started = time.perf_counter()
         score_transactions(version, batch, history, compiled=compiled)
@@ -112,12 +186,23 @@ def bench_decisions(config: DecisionBenchConfig) -> dict:
     decided = table.slice(max(table.num_rows - config.decisions, 0))
     past = table.slice(0, table.num_rows - decided.num_rows)
     figures: dict[str, Any] = {"load_average_1m": round(os.getloadavg()[0], 2)}
-    compiled = decision_run(version, past, decided, work, compiled=True)
+    compiled, previous, compiled_cpu, previous_cpu = decision_runs_alternating(
+        version, past, decided, work
+    )
     baseline = decision_run(
         version, past, decided.slice(0, config.baseline_decisions), work, compiled=False
     )
-    figures["decision_compiled"] = _percentiles(compiled)
+    figures["decision_compiled"] = _percentiles(compiled, compiled_cpu)
+    figures["decision_before_few_rows_paths"] = _percentiles(previous, previous_cpu)
     figures["decision_baseline_built_per_call"] = _percentiles(baseline)
+    figures["decision_p50_speedup_over_few_rows_before"] = round(
+        statistics.median(previous) / statistics.median(compiled), 2
+    )
+    figures["decision_p99_speedup_over_few_rows_before"] = round(
+        figures["decision_before_few_rows_paths"]["p99_ms"]
+        / figures["decision_compiled"]["p99_ms"],
+        2,
+    )
     figures["decision_p50_speedup"] = round(
         statistics.median(baseline) / statistics.median(compiled), 1
     )
