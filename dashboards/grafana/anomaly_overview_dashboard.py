@@ -19,6 +19,7 @@ from panel_queries import (
     fraudwatch_dashboard,
     maximum,
     over_time,
+    panel,
     terms,
 )
 
@@ -26,35 +27,37 @@ UID = "fraudwatch-anomaly-overview"
 
 
 def _score_over_time() -> timeseries.Panel:
-    panel = (
-        timeseries.Panel()
-        .title("Anomaly score over time, per model")
-        .description(
-            "Mean per-model calibrated score of scored transactions (the share of the training population scoring lower)."
+    scores = (
+        panel(
+            timeseries.Panel,
+            "Anomaly score over time, per model",
+            "Mean per-model calibrated score of scored transactions (the share of the training population scoring lower).",
+            ELASTICSEARCH,
+            span=24,
+            height=8,
         )
-        .datasource(ELASTICSEARCH)
         .unit("percentunit")
         .min(0)
         .max(1)
-        .span(24)
-        .height(8)
     )
     # The ensemble, then one line per model: queries A, B, ...
     for n, field in enumerate(SCORE_COLUMNS):
-        panel = panel.with_target(
+        scores = scores.with_target(
             es_query(chr(ord("A") + n), TRANSACTIONS, [average(field)], [over_time()], alias=field)
         )
-    return panel
+    return scores
 
 
 def _top_users() -> table.Panel:
     return (
-        table.Panel()
-        .title("Top anomalous users")
-        .description(
-            "Highest ensemble score per user in the time range; click a user to open it in the admin page."
+        panel(
+            table.Panel,
+            "Top anomalous users",
+            "Highest ensemble score per user in the time range; click a user to open it in the admin page.",
+            ELASTICSEARCH,
+            span=12,
+            height=10,
         )
-        .datasource(ELASTICSEARCH)
         .with_target(
             es_query(
                 "A",
@@ -64,21 +67,18 @@ def _top_users() -> table.Panel:
             )
         )
         .override_by_name("user_id", [admin_user_link()])
-        .span(12)
-        .height(10)
     )
 
 
 def _by(field: str, title: str, size: int = 24, width: int = 8) -> barchart.Panel:
-    return (
-        barchart.Panel()
-        .title(title)
-        .description(f"Flagged transactions by {field}.")
-        .datasource(ELASTICSEARCH)
-        .with_target(es_query("A", FLAGGED_TRANSACTIONS, [count()], [terms(field, "2", size=size)]))
-        .span(width)
-        .height(10)
-    )
+    return panel(
+        barchart.Panel,
+        title,
+        f"Flagged transactions by {field}.",
+        ELASTICSEARCH,
+        span=width,
+        height=10,
+    ).with_target(es_query("A", FLAGGED_TRANSACTIONS, [count()], [terms(field, "2", size=size)]))
 
 
 def _geo() -> geomap.Panel:
@@ -95,16 +95,18 @@ def _geo() -> geomap.Panel:
         .config({"showLegend": True, "style": {"size": {"field": "Count", "min": 2, "max": 30}}})
     )
     return (
-        geomap.Panel()
-        .title("Anomalies by IP country")
-        .description("Flagged transactions by the country their IP resolves to (ISO 3166 alpha-2).")
-        .datasource(ELASTICSEARCH)
+        panel(
+            geomap.Panel,
+            "Anomalies by IP country",
+            "Flagged transactions by the country their IP resolves to (ISO 3166 alpha-2).",
+            ELASTICSEARCH,
+            span=24,
+            height=12,
+        )
         .with_target(
             es_query("A", FLAGGED_TRANSACTIONS, [count()], [terms("country", "2", size=250)])
         )
         .layers([layer])
-        .span(24)
-        .height(12)
     )
 
 

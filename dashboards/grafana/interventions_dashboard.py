@@ -17,6 +17,7 @@ from panel_queries import (
     admin_url_variable,
     es_query,
     fraudwatch_dashboard,
+    panel,
     prom_timeseries,
     promql,
 )
@@ -80,13 +81,15 @@ def decision_outcomes(fallback: bool) -> str:
 
 def _actions(source: str, selector: str) -> timeseries.Panel:
     return (
-        timeseries.Panel()
-        .title(f"Actions over time: {source}")
-        .description(
+        panel(
+            timeseries.Panel,
+            f"Actions over time: {source}",
             f"{source.capitalize()} interventions per minute by action and result "
-            "(fraudwatch_interventions_total)."
+            "(fraudwatch_interventions_total).",
+            PROMETHEUS,
+            span=9,
+            height=8,
         )
-        .datasource(PROMETHEUS)
         .with_target(
             promql(
                 "A",
@@ -97,21 +100,21 @@ def _actions(source: str, selector: str) -> timeseries.Panel:
         )
         .unit("short")
         .stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
-        .span(9)
-        .height(8)
     )
 
 
 def _breaker() -> stat.Panel:
     return (
-        stat.Panel()
-        .title("Circuit breaker")
-        .description(
+        panel(
+            stat.Panel,
+            "Circuit breaker",
             "1 = open: automated locks reached the limit within the window, so automation only "
             "queues for approval until the window moves on (fraudwatch_circuit_breaker_open; "
-            "docs/intervention.md). B: automated actions queued in the last 15 minutes."
+            "docs/intervention.md). B: automated actions queued in the last 15 minutes.",
+            PROMETHEUS,
+            span=6,
+            height=8,
         )
-        .datasource(PROMETHEUS)
         .with_target(promql("A", BREAKER_OPEN, "breaker open"))
         .with_target(promql("B", BREAKER_QUEUED, "queued automated actions"))
         .thresholds(
@@ -119,30 +122,28 @@ def _breaker() -> stat.Panel:
             .mode(model.ThresholdsMode.ABSOLUTE)
             .steps([model.Threshold(None, "green"), model.Threshold(1, "red")])
         )
-        .span(6)
-        .height(8)
     )
 
 
 def _precision() -> timeseries.Panel:
     return (
-        timeseries.Panel()
-        .title("Alert precision (confirmed fraud share)")
-        .description(
+        panel(
+            timeseries.Panel,
+            "Alert precision (confirmed fraud share)",
             "Of the flagged users analysts judged fraud or legitimate, the share judged fraud "
             f"(each user's latest verdict): per served model version ({ALERT_PRECISION}) and "
             f"per alert hook, over the accounts it acted on ({RULE_PRECISION}). Read from the "
             "service's state store at scrape time; few verdicts make a noisy ratio — the "
-            "*_judged_users metrics give the count. docs/feedback.md."
+            "*_judged_users metrics give the count. docs/feedback.md.",
+            PROMETHEUS,
+            span=24,
+            height=8,
         )
-        .datasource(PROMETHEUS)
         .with_target(promql("A", PRECISION_BY_VERSION, "{{model_version}}"))
         .with_target(promql("B", PRECISION_BY_RULE, "{{via}} ({{model_version}})"))
         .unit("percentunit")
         .min(0)
         .max(1)
-        .span(24)
-        .height(8)
     )
 
 
@@ -201,18 +202,15 @@ def _decision_fallbacks() -> timeseries.Panel:
 
 def _audit() -> table.Panel:
     raw = es.RawData().id("1").settings(es.ElasticsearchRawDataSettings().size("50"))
-    return (
-        table.Panel()
-        .title("Latest audit entries")
-        .description(
-            "The newest entries of the intervention service's audit log (index fraudwatch-audit); "
-            "the admin page's /admin/audit is the authoritative, verifiable view."
-        )
-        .datasource(ELASTICSEARCH)
-        .with_target(es_query("A", AUDIT, [raw], []))
-        .span(24)
-        .height(10)
-    )
+    return panel(
+        table.Panel,
+        "Latest audit entries",
+        "The newest entries of the intervention service's audit log (index fraudwatch-audit); "
+        "the admin page's /admin/audit is the authoritative, verifiable view.",
+        ELASTICSEARCH,
+        span=24,
+        height=10,
+    ).with_target(es_query("A", AUDIT, [raw], []))
 
 
 def build() -> dashboard.Dashboard:
@@ -229,6 +227,6 @@ def build() -> dashboard.Dashboard:
     for source, selector in SOURCES.items():
         board = board.with_panel(_actions(source, selector))
     board = board.with_panel(_breaker()).with_panel(_precision())
-    for panel in (_decision_latency(), _decision_outcomes(), _decision_fallbacks()):
-        board = board.with_panel(panel)
+    for decision_panel in (_decision_latency(), _decision_outcomes(), _decision_fallbacks()):
+        board = board.with_panel(decision_panel)
     return board.with_panel(_audit())

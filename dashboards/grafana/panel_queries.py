@@ -6,6 +6,9 @@ Datasources are referenced by the UIDs the deployment provisions (`elasticsearch
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol, Self, TypeVar
+
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.builders import prometheus as prom
@@ -23,6 +26,19 @@ TRANSACTIONS = "record_type:transaction"
 FLAGGED_TRANSACTIONS = "record_type:transaction AND flagged:true"
 USERS = "record_type:user"
 AUDIT = "record_type:audit"
+
+
+class PanelBuilder(Protocol):
+    """What every panel builder of the SDK (timeseries, table, stat, ...) has."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def datasource(self, datasource: model.DataSourceRef) -> Self: ...
+    def span(self, w: int) -> Self: ...
+    def height(self, h: int) -> Self: ...
+
+
+Panel = TypeVar("Panel", bound=PanelBuilder)
 
 
 def es_query(
@@ -108,20 +124,37 @@ def fraudwatch_dashboard(
     )
 
 
+def panel(
+    kind: Callable[[], Panel],
+    title: str,
+    description: str,
+    datasource: model.DataSourceRef,
+    *,
+    span: int,
+    height: int,
+) -> Panel:
+    """A `kind` panel (timeseries.Panel, table.Panel, ...) with its title, description and
+    datasource, `span` of the grid's 24 columns wide and `height` rows high; its queries and
+    options are added by the caller."""
+    return (
+        kind()
+        .title(title)
+        .description(description)
+        .datasource(datasource)
+        .span(span)
+        .height(height)
+    )
+
+
 def prom_timeseries(
     title: str, description: str, expr: str, *, legend: str, unit: str
 ) -> timeseries.Panel:
     """A half-width time series of one PromQL expression (the pipeline-health and platform
     dashboards' panels)."""
     return (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(PROMETHEUS)
+        panel(timeseries.Panel, title, description, PROMETHEUS, span=12, height=8)
         .with_target(promql("A", expr, legend))
         .unit(unit)
-        .span(12)
-        .height(8)
     )
 
 

@@ -9,6 +9,7 @@ from panel_queries import (
     count,
     es_query,
     fraudwatch_dashboard,
+    panel,
     prom_timeseries,
     terms,
 )
@@ -19,15 +20,14 @@ CONSUMER_GROUP = "fraudwatch-streaming-scorer"
 
 
 def _model_versions() -> table.Panel:
-    return (
-        table.Panel()
-        .title("Model versions in use")
-        .description("Scored transactions per model version in the time range.")
-        .datasource(ELASTICSEARCH)
-        .with_target(es_query("A", TRANSACTIONS, [count()], [terms("model_version", "2", size=20)]))
-        .span(12)
-        .height(8)
-    )
+    return panel(
+        table.Panel,
+        "Model versions in use",
+        "Scored transactions per model version in the time range.",
+        ELASTICSEARCH,
+        span=12,
+        height=8,
+    ).with_target(es_query("A", TRANSACTIONS, [count()], [terms("model_version", "2", size=20)]))
 
 
 def build() -> dashboard.Dashboard:
