@@ -1,6 +1,7 @@
 """What every concern's component starts with: its place (the stack configuration and the
 concern's namespace), its Pulumi type `fraudwatch:platform:<kind>` named after the concern, and
-most often a third-party operator or chart installed by Helm (operator_release.py)."""
+most often a third-party operator or chart installed by Helm (operator_release.py) whose custom
+resources the component then declares in its namespace."""
 
 from __future__ import annotations
 
@@ -44,6 +45,27 @@ class Component(pulumi.ComponentResource):
     def __init__(self, kind: str, at: Placement, opts: Options) -> None:
         super().__init__(f"fraudwatch:platform:{kind}", at.name, None, opts)
         self.at = at
+
+    def custom_resource(
+        self,
+        resource_name: str,
+        api_version: str,
+        kind: str,
+        metadata: dict[str, Any],
+        spec: dict[str, Any],
+        depends_on: Sequence[pulumi.Input[pulumi.Resource]],
+    ) -> k8s.apiextensions.CustomResource:
+        """A custom resource in the concern's namespace (`metadata` names it, and may label
+        or annotate it), a child of this component declared after `depends_on`."""
+        name = metadata["name"]
+        return k8s.apiextensions.CustomResource(
+            resource_name,
+            api_version=api_version,
+            kind=kind,
+            metadata={"name": name, "namespace": self.at.ns, **metadata},
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
 
     def install(
         self,

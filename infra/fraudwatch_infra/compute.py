@@ -141,18 +141,18 @@ class Compute(Component):
             },
         }
         self.executor_memory_limit = _spark_memory_with_overhead(cc.executor_memory)
-        self.schedule = k8s.apiextensions.CustomResource(
+        self.schedule = self.custom_resource(
             "batch-score",
-            api_version="sparkoperator.k8s.io/v1beta2",
-            kind="ScheduledSparkApplication",
-            metadata={"name": "fraudwatch-batch-score", "namespace": at.ns},
-            spec={
+            "sparkoperator.k8s.io/v1beta2",
+            "ScheduledSparkApplication",
+            {"name": "fraudwatch-batch-score"},
+            {
                 "schedule": cc.schedule,
                 "concurrencyPolicy": "Forbid",
                 "successfulRunHistoryLimit": 3,
                 "failedRunHistoryLimit": 3,
                 "template": template,
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+            [self.release],
         )
         self.register_outputs({})

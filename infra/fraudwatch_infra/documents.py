@@ -10,7 +10,6 @@ with Percona Backup for MongoDB.
 from __future__ import annotations
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from . import versions
 from .component import Component, Options, Placement
@@ -85,12 +84,12 @@ class Documents(Component):
             replset["affinity"] = {"antiAffinityTopologyKey": "kubernetes.io/hostname"}
         else:
             replset["affinity"] = {"antiAffinityTopologyKey": "none"}
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = self.custom_resource(
             "mongodb",
-            api_version="psmdb.percona.com/v1",
-            kind="PerconaServerMongoDB",
-            metadata={"name": CLUSTER, "namespace": at.ns},
-            spec={
+            "psmdb.percona.com/v1",
+            "PerconaServerMongoDB",
+            {"name": CLUSTER},
+            {
                 "crVersion": versions.PERCONA_MONGODB_CR_VERSION,
                 "image": versions.MONGODB_IMAGE,
                 # A replica set below 3 members is refused unless explicitly allowed (dev only).
@@ -149,9 +148,7 @@ class Documents(Component):
                     ],
                 },
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.release, system_secret, app_secret, tls.issuer]
-            ),
+            [self.release, system_secret, app_secret, tls.issuer],
         )
         host = f"{CLUSTER}-{REPLSET}.{at.ns}.svc"
         self.uri: pulumi.Output[str] = pulumi.Output.secret(

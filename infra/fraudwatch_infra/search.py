@@ -250,12 +250,12 @@ class Search(Component):
             if ha
             else {}  # ECK: an empty object disables its default PDB (single-node dev).
         )
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = self.custom_resource(
             "elasticsearch",
-            api_version="elasticsearch.k8s.elastic.co/v1",
-            kind="Elasticsearch",
-            metadata={"name": CLUSTER, "namespace": at.ns},
-            spec={
+            "elasticsearch.k8s.elastic.co/v1",
+            "Elasticsearch",
+            {"name": CLUSTER},
+            {
                 "version": versions.ELASTICSEARCH_VERSION,
                 "http": {"tls": {"certificate": {"secretName": HTTP_TLS_SECRET}}},
                 "auth": {
@@ -268,9 +268,7 @@ class Search(Component):
                 "nodeSets": node_sets,
                 "podDisruptionBudget": pdb,
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.release, http_tls, roles, *users]
-            ),
+            [self.release, http_tls, roles, *users],
         )
         self.url = f"https://{service}.{at.ns}.svc:9200"
         self.definitions = load_definitions(definitions_dir)

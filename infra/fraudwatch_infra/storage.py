@@ -46,14 +46,13 @@ class Storage(Component):
                 "monitoring": {"enabled": False},
             },
         )
-        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         osd = sc.size.resources()
-        self.cluster = k8s.apiextensions.CustomResource(
+        self.cluster = self.custom_resource(
             "ceph-cluster",
-            api_version="ceph.rook.io/v1",
-            kind="CephCluster",
-            metadata={"name": "fraudwatch", "namespace": at.ns},
-            spec={
+            "ceph.rook.io/v1",
+            "CephCluster",
+            {"name": "fraudwatch"},
+            {
                 "cephVersion": {"image": versions.CEPH_IMAGE},
                 # Rook keeps mon stores on the node: the operator, not this program, mounts it.
                 "dataDirHostPath": "/var/lib/rook",
@@ -76,17 +75,16 @@ class Storage(Component):
                 },
                 "disruptionManagement": {"managePodBudgets": ha},
             },
-            opts=after,
+            [self.release],
         )
-        after_cluster = pulumi.ResourceOptions(parent=self, depends_on=[self.cluster])
         failure_domain = "host" if ha else "osd"
-        pool = k8s.apiextensions.CustomResource(
+        pool = self.custom_resource(
             "ceph-block-pool",
-            api_version="ceph.rook.io/v1",
-            kind="CephBlockPool",
-            metadata={"name": "fraudwatch-block", "namespace": at.ns},
-            spec={"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}},
-            opts=after_cluster,
+            "ceph.rook.io/v1",
+            "CephBlockPool",
+            {"name": "fraudwatch-block"},
+            {"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}},
+            [self.cluster],
         )
         k8s.storage.v1.StorageClass(
             BLOCK_STORAGE_CLASS,
@@ -121,12 +119,12 @@ class Storage(Component):
             tls,
         )
         replicated = {"failureDomain": failure_domain, "replicated": {"size": sc.data_replicas}}
-        store = k8s.apiextensions.CustomResource(
+        store = self.custom_resource(
             "ceph-object-store",
-            api_version="ceph.rook.io/v1",
-            kind="CephObjectStore",
-            metadata={"name": OBJECT_STORE, "namespace": at.ns},
-            spec={
+            "ceph.rook.io/v1",
+            "CephObjectStore",
+            {"name": OBJECT_STORE},
+            {
                 "metadataPool": replicated,
                 "dataPool": replicated,
                 "preservePoolsOnDelete": True,
@@ -137,7 +135,7 @@ class Storage(Component):
                     "resources": resources("500m", "1Gi", "2"),
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster, rgw_tls]),
+            [self.cluster, rgw_tls],
         )
         self.s3_endpoint = f"https://{gateway_service}.{at.ns}.svc:443"
 
@@ -157,13 +155,13 @@ class Storage(Component):
             annotations={"administration.rook.io/source-of-truth": "secret"},
             depends_on=[at.namespace.namespace],
         )
-        user = k8s.apiextensions.CustomResource(
+        user = self.custom_resource(
             "ceph-object-user",
-            api_version="ceph.rook.io/v1",
-            kind="CephObjectStoreUser",
-            metadata={"name": S3_USER, "namespace": at.ns},
-            spec={"store": OBJECT_STORE, "displayName": "fraudwatch workloads"},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[store, reference]),
+            "ceph.rook.io/v1",
+            "CephObjectStoreUser",
+            {"name": S3_USER},
+            {"store": OBJECT_STORE, "displayName": "fraudwatch workloads"},
+            [store, reference],
         )
         bucket_class = k8s.storage.v1.StorageClass(
             "fraudwatch-ceph-bucket",
@@ -173,18 +171,18 @@ class Storage(Component):
             reclaim_policy="Retain",
             opts=pulumi.ResourceOptions(parent=self, depends_on=[store]),
         )
-        k8s.apiextensions.CustomResource(
+        self.custom_resource(
             "bucket-fraudwatch",
-            api_version="objectbucket.io/v1alpha1",
-            kind="ObjectBucketClaim",
-            metadata={"name": BUCKET, "namespace": at.ns},
-            spec={
+            "objectbucket.io/v1alpha1",
+            "ObjectBucketClaim",
+            {"name": BUCKET},
+            {
                 "bucketName": BUCKET,
                 "storageClassName": "fraudwatch-ceph-bucket",
                 # Owned by the shared user so its generated keys can read and write it.
                 "additionalConfig": {"bucketOwner": S3_USER},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[user, bucket_class]),
+            [user, bucket_class],
         )
         self.register_outputs({"s3Endpoint": self.s3_endpoint, "bucket": BUCKET})
 

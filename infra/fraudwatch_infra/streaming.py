@@ -11,9 +11,9 @@ the consuming namespace.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from . import versions
 from .component import Component, Options, Placement
@@ -23,6 +23,7 @@ from .credentials import generated_password, kubernetes_secret
 from .pod_security import chart_container_context, resources, security_context
 from .tls import Tls, certificate
 
+STRIMZI_API = "kafka.strimzi.io/v1beta2"
 CLUSTER = "fraudwatch"
 TLS_PORT = 9093
 # The topics are the product's (workloads/fraudwatch/streaming/schemas.py: TOPICS, DEAD_LETTER;
@@ -100,6 +101,12 @@ def _acls(access: KafkaAccess) -> list[dict[str, object]]:
     return acls
 
 
+def _in_cluster(name: str) -> dict[str, Any]:
+    """The metadata of a Strimzi object of the fraudwatch Kafka cluster (a node pool, a topic,
+    a user)."""
+    return {"name": name, "labels": {"strimzi.io/cluster": CLUSTER}}
+
+
 class Streaming(Component):
     def __init__(self, at: Placement, tls: Tls, storage_class: str, opts: Options = None) -> None:
         super().__init__("Streaming", at, opts)
@@ -115,7 +122,6 @@ class Streaming(Component):
                 "securityContext": chart_container_context(read_only_root=True),
             },
         )
-        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         pod_template = {
             "pod": {"securityContext": security_context(seccomp=True)},
             "kafkaContainer": {"securityContext": chart_container_context()},
@@ -126,16 +132,12 @@ class Streaming(Component):
             ("brokers", "broker", sc.brokers, sc.broker_size, sc.broker_storage),
         ):
             heap = _heap(size)
-            self.node_pools[pool] = k8s.apiextensions.CustomResource(
+            self.node_pools[pool] = self.custom_resource(
                 f"kafka-pool-{pool}",
-                api_version="kafka.strimzi.io/v1beta2",
-                kind="KafkaNodePool",
-                metadata={
-                    "name": pool,
-                    "namespace": at.ns,
-                    "labels": {"strimzi.io/cluster": CLUSTER},
-                },
-                spec={
+                STRIMZI_API,
+                "KafkaNodePool",
+                _in_cluster(pool),
+                {
                     "replicas": replicas,
                     "roles": [role],
                     "resources": size.resources(),
@@ -155,7 +157,7 @@ class Streaming(Component):
                     },
                     "template": pod_template,
                 },
-                opts=after,
+                [self.release],
             )
         bootstrap = f"{CLUSTER}-kafka-bootstrap.{at.ns}.svc"
         listener_tls = certificate(
@@ -165,19 +167,18 @@ class Streaming(Component):
             self,
             tls,
         )
-        self.kafka = k8s.apiextensions.CustomResource(
+        self.kafka = self.custom_resource(
             "kafka",
-            api_version="kafka.strimzi.io/v1beta2",
-            kind="Kafka",
-            metadata={
+            STRIMZI_API,
+            "Kafka",
+            {
                 "name": CLUSTER,
-                "namespace": at.ns,
                 "annotations": {
                     "strimzi.io/kraft": "enabled",
                     "strimzi.io/node-pools": "enabled",
                 },
             },
-            spec={
+            {
                 "kafka": {
                     "version": versions.KAFKA_VERSION,
                     "metadataVersion": versions.KAFKA_METADATA_VERSION,
@@ -217,25 +218,18 @@ class Streaming(Component):
                     "userOperator": {"resources": resources("100m", "256Mi", "500m")},
                 },
             },
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[*self.node_pools.values(), listener_tls]
-            ),
+            [*self.node_pools.values(), listener_tls],
         )
-        after_kafka = pulumi.ResourceOptions(parent=self, depends_on=[self.kafka])
         # The product's topic names: "<prefix><name>" (e.g. fraudwatch.transactions, a valid
         # object name too); the stack configuration keys them by the unprefixed name.
         for name, topic_config in sc.topics.items():
             topic = f"{TOPIC_PREFIX}{name}"
-            k8s.apiextensions.CustomResource(
+            self.custom_resource(
                 f"topic-{topic}",
-                api_version="kafka.strimzi.io/v1beta2",
-                kind="KafkaTopic",
-                metadata={
-                    "name": topic,
-                    "namespace": at.ns,
-                    "labels": {"strimzi.io/cluster": CLUSTER},
-                },
-                spec={
+                STRIMZI_API,
+                "KafkaTopic",
+                _in_cluster(topic),
+                {
                     "partitions": topic_config.partitions,
                     "replicas": sc.replication_factor,
                     "config": {
@@ -245,7 +239,7 @@ class Streaming(Component):
                         "compression.type": "zstd",
                     },
                 },
-                opts=after_kafka,
+                [self.kafka],
             )
         self.passwords: dict[str, pulumi.Output[str]] = {}
         for user, access in KAFKA_USERS.items():
@@ -258,16 +252,12 @@ class Streaming(Component):
                 parent=self,
                 depends_on=[at.namespace.namespace],
             )
-            k8s.apiextensions.CustomResource(
+            self.custom_resource(
                 f"kafka-user-{user}",
-                api_version="kafka.strimzi.io/v1beta2",
-                kind="KafkaUser",
-                metadata={
-                    "name": user,
-                    "namespace": at.ns,
-                    "labels": {"strimzi.io/cluster": CLUSTER},
-                },
-                spec={
+                STRIMZI_API,
+                "KafkaUser",
+                _in_cluster(user),
+                {
                     "authentication": {
                         "type": "scram-sha-512",
                         "password": {
@@ -278,7 +268,7 @@ class Streaming(Component):
                     },
                     "authorization": {"type": "simple", "acls": _acls(access)},
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.kafka, secret]),
+                [self.kafka, secret],
             )
         self.bootstrap_servers = f"{bootstrap}:{TLS_PORT}"
         self.register_outputs({"bootstrapServers": self.bootstrap_servers})

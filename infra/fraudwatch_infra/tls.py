@@ -46,12 +46,12 @@ class Tls(Component):
             spec={"selfSigned": {}},
             opts=after,
         )
-        root = k8s.apiextensions.CustomResource(
+        root = self.custom_resource(
             "fraudwatch-root-ca",
-            api_version="cert-manager.io/v1",
-            kind="Certificate",
-            metadata={"name": "fraudwatch-root-ca", "namespace": at.ns},
-            spec={
+            "cert-manager.io/v1",
+            "Certificate",
+            {"name": "fraudwatch-root-ca"},
+            {
                 "isCA": True,
                 "commonName": "fraudwatch platform CA",
                 "secretName": "fraudwatch-root-ca",
@@ -59,7 +59,7 @@ class Tls(Component):
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
                 "issuerRef": {"name": "fraudwatch-selfsigned", "kind": "ClusterIssuer"},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[selfsigned]),
+            [selfsigned],
         )
         self.issuer = k8s.apiextensions.CustomResource(
             CA_ISSUER,

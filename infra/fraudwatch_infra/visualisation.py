@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from . import versions
@@ -27,6 +26,7 @@ from .pod_security import (
     resources,
 )
 
+GRAFANA_API = "grafana.integreatly.org/v1beta1"
 INSTANCE = "fraudwatch"
 SELECTOR = {"matchLabels": {"fraudwatch.io/grafana": INSTANCE}}
 FOLDER = "fraudwatch"
@@ -96,6 +96,11 @@ def _substitute(value: Any, url: str) -> Any:
     return value
 
 
+def _for_instance(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec of a grafana-operator object for the fraudwatch Grafana instance."""
+    return {"instanceSelector": SELECTOR, **spec}
+
+
 class Visualisation(Component):
     def __init__(
         self,
@@ -117,17 +122,12 @@ class Visualisation(Component):
                 "securityContext": chart_container_context(read_only_root=True),
             },
         )
-        after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
-        self.grafana = k8s.apiextensions.CustomResource(
+        self.grafana = self.custom_resource(
             "grafana",
-            api_version="grafana.integreatly.org/v1beta1",
-            kind="Grafana",
-            metadata={
-                "name": INSTANCE,
-                "namespace": at.ns,
-                "labels": SELECTOR["matchLabels"],
-            },
-            spec={
+            GRAFANA_API,
+            "Grafana",
+            {"name": INSTANCE, "labels": SELECTOR["matchLabels"]},
+            {
                 "config": {
                     "log": {"mode": "console"},
                     "security": {"cookie_secure": "true", "disable_gravatar": "true"},
@@ -152,9 +152,8 @@ class Visualisation(Component):
                     }
                 },
             },
-            opts=after,
+            [self.release],
         )
-        after_grafana = pulumi.ResourceOptions(parent=self, depends_on=[self.grafana])
         reader = kubernetes_secret(
             "grafana-es-reader",
             at.ns,
@@ -162,86 +161,84 @@ class Visualisation(Component):
             self,
             depends_on=[at.namespace.namespace],
         )
-        k8s.apiextensions.CustomResource(
+        self.custom_resource(
             "datasource-elasticsearch",
-            api_version="grafana.integreatly.org/v1beta1",
-            kind="GrafanaDatasource",
-            metadata={"name": "elasticsearch", "namespace": at.ns},
-            spec={
-                "instanceSelector": SELECTOR,
-                "valuesFrom": [
-                    {
-                        "targetPath": "secureJsonData.basicAuthPassword",
-                        "valueFrom": {
-                            "secretKeyRef": {"name": "grafana-es-reader", "key": "password"}
+            GRAFANA_API,
+            "GrafanaDatasource",
+            {"name": "elasticsearch"},
+            _for_instance(
+                {
+                    "valuesFrom": [
+                        {
+                            "targetPath": "secureJsonData.basicAuthPassword",
+                            "valueFrom": {
+                                "secretKeyRef": {"name": "grafana-es-reader", "key": "password"}
+                            },
+                        },
+                        {
+                            "targetPath": "secureJsonData.tlsCACert",
+                            "valueFrom": {"secretKeyRef": {"name": trust_secret, "key": "ca.crt"}},
+                        },
+                    ],
+                    "datasource": {
+                        "name": "Elasticsearch",
+                        "uid": ELASTICSEARCH_UID,
+                        "type": "elasticsearch",
+                        "access": "proxy",
+                        "url": search_url,
+                        "basicAuth": True,
+                        "basicAuthUser": "grafana-reader",
+                        "jsonData": {
+                            "index": "fraudwatch-*",
+                            "timeField": "ts",
+                            "tlsAuthWithCACert": True,
+                        },
+                        "secureJsonData": {
+                            "basicAuthPassword": "${password}",
+                            "tlsCACert": "${ca.crt}",
                         },
                     },
-                    {
-                        "targetPath": "secureJsonData.tlsCACert",
-                        "valueFrom": {"secretKeyRef": {"name": trust_secret, "key": "ca.crt"}},
-                    },
-                ],
-                "datasource": {
-                    "name": "Elasticsearch",
-                    "uid": ELASTICSEARCH_UID,
-                    "type": "elasticsearch",
-                    "access": "proxy",
-                    "url": search_url,
-                    "basicAuth": True,
-                    "basicAuthUser": "grafana-reader",
-                    "jsonData": {
-                        "index": "fraudwatch-*",
-                        "timeField": "ts",
-                        "tlsAuthWithCACert": True,
-                    },
-                    "secureJsonData": {
-                        "basicAuthPassword": "${password}",
-                        "tlsCACert": "${ca.crt}",
-                    },
-                },
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.grafana, reader]),
+                }
+            ),
+            [self.grafana, reader],
         )
-        k8s.apiextensions.CustomResource(
+        self.custom_resource(
             "datasource-prometheus",
-            api_version="grafana.integreatly.org/v1beta1",
-            kind="GrafanaDatasource",
-            metadata={"name": "prometheus", "namespace": at.ns},
-            spec={
-                "instanceSelector": SELECTOR,
-                "datasource": {
-                    "name": "Prometheus",
-                    "uid": PROMETHEUS_UID,
-                    "type": "prometheus",
-                    "access": "proxy",
-                    "url": at.config.visualisation.prometheus_url,
-                },
-            },
-            opts=after_grafana,
+            GRAFANA_API,
+            "GrafanaDatasource",
+            {"name": "prometheus"},
+            _for_instance(
+                {
+                    "datasource": {
+                        "name": "Prometheus",
+                        "uid": PROMETHEUS_UID,
+                        "type": "prometheus",
+                        "access": "proxy",
+                        "url": at.config.visualisation.prometheus_url,
+                    },
+                }
+            ),
+            [self.grafana],
         )
-        folder = k8s.apiextensions.CustomResource(
+        folder = self.custom_resource(
             "folder",
-            api_version="grafana.integreatly.org/v1beta1",
-            kind="GrafanaFolder",
-            metadata={"name": FOLDER, "namespace": at.ns},
-            spec={"instanceSelector": SELECTOR, "title": "fraudwatch"},
-            opts=after_grafana,
+            GRAFANA_API,
+            "GrafanaFolder",
+            {"name": FOLDER},
+            _for_instance({"title": "fraudwatch"}),
+            [self.grafana],
         )
         self.dashboards: list[str] = []
         for path in dashboard_files(grafana_dir):
             dashboard_name = kubernetes_name(path.stem)
             self.dashboards.append(dashboard_name)
-            k8s.apiextensions.CustomResource(
+            self.custom_resource(
                 f"dashboard-{dashboard_name}",
-                api_version="grafana.integreatly.org/v1beta1",
-                kind="GrafanaDashboard",
-                metadata={"name": dashboard_name, "namespace": at.ns},
-                spec={
-                    "instanceSelector": SELECTOR,
-                    "folderRef": FOLDER,
-                    "json": path.read_text(encoding="utf-8"),
-                },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[folder]),
+                GRAFANA_API,
+                "GrafanaDashboard",
+                {"name": dashboard_name},
+                _for_instance({"folderRef": FOLDER, "json": path.read_text(encoding="utf-8")}),
+                [folder],
             )
         self.alert_rule_groups: list[str] = []
         self.contact_points: list[str] = []
@@ -251,56 +248,53 @@ class Visualisation(Component):
             for group in doc.get("groups", []):
                 group_name = kubernetes_name(group["name"])
                 self.alert_rule_groups.append(group_name)
-                k8s.apiextensions.CustomResource(
+                self.custom_resource(
                     f"alert-rule-group-{group_name}",
-                    api_version="grafana.integreatly.org/v1beta1",
-                    kind="GrafanaAlertRuleGroup",
-                    metadata={"name": group_name, "namespace": at.ns},
-                    spec={
-                        "instanceSelector": SELECTOR,
-                        "name": group["name"],
-                        "folderRef": FOLDER,
-                        "interval": group.get("interval", "1m"),
-                        "rules": [
-                            {k: rule[k] for k in _RULE_KEYS if k in rule}
-                            for rule in group.get("rules", [])
-                        ],
-                    },
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=[folder]),
+                    GRAFANA_API,
+                    "GrafanaAlertRuleGroup",
+                    {"name": group_name},
+                    _for_instance(
+                        {
+                            "name": group["name"],
+                            "folderRef": FOLDER,
+                            "interval": group.get("interval", "1m"),
+                            "rules": [
+                                {k: rule[k] for k in _RULE_KEYS if k in rule}
+                                for rule in group.get("rules", [])
+                            ],
+                        }
+                    ),
+                    [folder],
                 )
             for point in doc.get("contactPoints", []):
                 for receiver in point.get("receivers", []):
                     cp_name = kubernetes_name(receiver.get("uid") or point["name"])
                     self.contact_points.append(cp_name)
                     spec: dict[str, Any] = {
-                        "instanceSelector": SELECTOR,
                         "name": point["name"],
                         "type": receiver["type"],
                         "settings": receiver.get("settings", {}),
                     }
                     if "uid" in receiver:
                         spec["uid"] = receiver["uid"]
-                    k8s.apiextensions.CustomResource(
+                    self.custom_resource(
                         f"contact-point-{cp_name}",
-                        api_version="grafana.integreatly.org/v1beta1",
-                        kind="GrafanaContactPoint",
-                        metadata={"name": cp_name, "namespace": at.ns},
-                        spec=spec,
-                        opts=after_grafana,
+                        GRAFANA_API,
+                        "GrafanaContactPoint",
+                        {"name": cp_name},
+                        _for_instance(spec),
+                        [self.grafana],
                     )
             for index, policy in enumerate(doc.get("policies", [])):
                 policy_name = f"{INSTANCE}-{index}" if index else INSTANCE
                 self.notification_policies.append(policy_name)
-                k8s.apiextensions.CustomResource(
+                self.custom_resource(
                     f"notification-policy-{policy_name}",
-                    api_version="grafana.integreatly.org/v1beta1",
-                    kind="GrafanaNotificationPolicy",
-                    metadata={"name": policy_name, "namespace": at.ns},
-                    spec={
-                        "instanceSelector": SELECTOR,
-                        "route": {k: v for k, v in policy.items() if k != "orgId"},
-                    },
-                    opts=after_grafana,
+                    GRAFANA_API,
+                    "GrafanaNotificationPolicy",
+                    {"name": policy_name},
+                    _for_instance({"route": {k: v for k, v in policy.items() if k != "orgId"}}),
+                    [self.grafana],
                 )
         if not self.dashboards:
             pulumi.log.warn(f"visualisation: no dashboard JSON under {grafana_dir}")
