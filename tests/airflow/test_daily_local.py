@@ -38,9 +38,14 @@ def _round(value):
     return value
 
 
+#: What a run measures of itself rather than computes: when it ran, and each stage's wall
+#: seconds and memory (run.json's `stages`). A rerun differs there and nowhere else.
+RUN_MEASUREMENTS = ("created_at", "at", "stages")
+
+
 def _without_times(value):
     if isinstance(value, dict):
-        return {k: _without_times(v) for k, v in value.items() if k not in ("created_at", "at")}
+        return {k: _without_times(v) for k, v in value.items() if k not in RUN_MEASUREMENTS}
     if isinstance(value, list):
         return [_without_times(v) for v in value]
     return value
@@ -48,7 +53,7 @@ def _without_times(value):
 
 def snapshot(home: Path) -> dict[str, str]:
     """Every output file under the pipeline's data root → a digest of its content (Parquet by
-    rows, JSON without wall-clock times). The notification log is left out: a rerun that
+    rows, JSON without wall-clock times and the run's measurements of itself). The notification log is left out: a rerun that
     finds the same alert conditions notifies again, by design."""
     out = {}
     for path in sorted(p for p in home.rglob("*") if p.is_file()):
