@@ -24,7 +24,7 @@ class Bi(Component):
         trust_secret: str,
         opts: Options = None,
     ) -> None:
-        super().__init__("Bi", at, opts)
+        super().__init__(at, opts)
         bc = at.config.bi
         pat = kubernetes_secret(
             PAT_SECRET,

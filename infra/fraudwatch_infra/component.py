@@ -39,12 +39,27 @@ class Placement:
         return self.namespace.name
 
 
-class Component(pulumi.ComponentResource):
-    """One concern of the platform: a component resource whose children are its objects."""
+@dataclass(frozen=True)
+class Operator:
+    """A concern's operator or server chart, installed by Helm as its component opens: the
+    release's name (one of config.OPERATOR_RELEASES), the chart pinned in versions.py and the
+    chart's values."""
 
-    def __init__(self, kind: str, at: Placement, opts: Options) -> None:
-        super().__init__(f"fraudwatch:platform:{kind}", at.name, None, opts)
+    release: str
+    chart: HelmChart
+    values: dict[str, Any]
+
+
+class Component(pulumi.ComponentResource):
+    """One concern of the platform: a component resource of type
+    `fraudwatch:platform:<class name>` whose children are its objects, opened by installing
+    the concern's operator (kept as `self.release`) when there is one."""
+
+    def __init__(self, at: Placement, opts: Options, operator: Operator | None = None) -> None:
+        super().__init__(f"fraudwatch:platform:{type(self).__name__}", at.name, None, opts)
         self.at = at
+        if operator is not None:
+            self.release = self.install(operator.release, operator.chart, operator.values)
 
     def custom_resource(
         self,

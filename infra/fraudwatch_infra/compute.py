@@ -7,7 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .pod_security import NON_ROOT_UID, chart_container_context, resources
 from .storage import BUCKET, Storage
 
@@ -21,32 +21,33 @@ def _spark_memory_with_overhead(memory: str) -> str:
     return f"{int(mebibytes + max(384, mebibytes * 0.1))}Mi"
 
 
+def spark_operator(namespace: str) -> Operator:
+    """Kubeflow's Spark operator, running jobs in the compute namespace only; the service\n    account and its role are the component's own."""
+    values = {
+        "spark": {
+            "jobNamespaces": [namespace],
+            "serviceAccount": {"create": False},
+            "rbac": {"create": False},
+        },
+        "controller": {
+            "resources": resources("100m", "256Mi", "1"),
+            "securityContext": chart_container_context(),
+        },
+        "webhook": {
+            "enable": True,
+            "resources": resources("50m", "128Mi", "500m"),
+            "securityContext": chart_container_context(),
+        },
+    }
+    return Operator("spark-operator", versions.SPARK_OPERATOR, values)
+
+
 class Compute(Component):
     def __init__(
         self, at: Placement, storage: Storage, search_url: str, opts: Options = None
     ) -> None:
-        super().__init__("Compute", at, opts)
+        super().__init__(at, opts, spark_operator(at.ns))
         cc = at.config.compute
-        self.release = self.install(
-            "spark-operator",
-            versions.SPARK_OPERATOR,
-            {
-                "spark": {
-                    "jobNamespaces": [at.ns],
-                    "serviceAccount": {"create": False},
-                    "rbac": {"create": False},
-                },
-                "controller": {
-                    "resources": resources("100m", "256Mi", "1"),
-                    "securityContext": chart_container_context(),
-                },
-                "webhook": {
-                    "enable": True,
-                    "resources": resources("50m", "128Mi", "500m"),
-                    "securityContext": chart_container_context(),
-                },
-            },
-        )
         child = pulumi.ResourceOptions(parent=self, depends_on=[at.namespace.namespace])
         # The driver creates its executors, their services and config maps: nothing else.
         k8s.core.v1.ServiceAccount(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pulumi
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .credentials import generated_password, kubernetes_secret
 from .pod_security import chart_container_context, resources, security_context
 from .storage import BUCKET, Storage
@@ -30,20 +30,21 @@ ENCRYPTION_KEY_SECRET = f"{CLUSTER}-mongodb-encryption-key"
 SYSTEM_USERS = ("BACKUP", "DATABASE_ADMIN", "CLUSTER_ADMIN", "CLUSTER_MONITOR", "USER_ADMIN")
 
 
+def percona_operator(namespace: str) -> Operator:
+    """Percona's MongoDB operator, watching the documents namespace only."""
+    values = {
+        "resources": resources("100m", "256Mi", "500m"),
+        "watchNamespace": namespace,
+        "containerSecurityContext": chart_container_context(),
+    }
+    return Operator("psmdb-operator", versions.PERCONA_MONGODB_OPERATOR, values)
+
+
 class Documents(Component):
     def __init__(self, at: Placement, tls: Tls, storage: Storage, opts: Options = None) -> None:
-        super().__init__("Documents", at, opts)
+        super().__init__(at, opts, percona_operator(at.ns))
         dc = at.config.documents
         ha = at.config.high_availability
-        self.release = self.install(
-            "psmdb-operator",
-            versions.PERCONA_MONGODB_OPERATOR,
-            {
-                "resources": resources("100m", "256Mi", "500m"),
-                "watchNamespace": at.ns,
-                "containerSecurityContext": chart_container_context(),
-            },
-        )
         system_values: dict[str, pulumi.Input[str]] = {}
         for role in SYSTEM_USERS:
             system_values[f"MONGODB_{role}_USER"] = role.lower().replace("_", "-")

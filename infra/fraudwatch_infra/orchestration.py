@@ -23,7 +23,7 @@ AIRFLOW_UID = 50000
 
 class Orchestration(Component):
     def __init__(self, at: Placement, storage: Storage, opts: Options = None) -> None:
-        super().__init__("Orchestration", at, opts)
+        super().__init__(at, opts)
         oc = at.config.orchestration
         db_password = generated_password("airflow-db")
         fernet_key = generated_fernet_key("airflow-fernet-key")

@@ -18,7 +18,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .config_values import Size
 from .credentials import generated_password, kubernetes_secret
 from .pod_security import (
@@ -162,7 +162,21 @@ def _node_set(name: str, count: int, roles: list[str], size: Size, disk: str, st
     }
 
 
+def eck_operator(namespace: str) -> Operator:
+    """Elastic's ECK operator, managing the search namespace only."""
+    values = {
+        "resources": resources("100m", "256Mi", "1"),
+        "managedNamespaces": [namespace],
+        "podSecurityContext": security_context(),
+        "securityContext": chart_container_context(read_only_root=True),
+    }
+    return Operator("eck-operator", versions.ECK_OPERATOR, values)
+
+
 class Search(Component):
+    """Elasticsearch through ECK: the cluster with its HTTP certificate, the writer and reader
+    users and their roles, and the Job that applies the index templates and ILM policies."""
+
     def __init__(
         self,
         at: Placement,
@@ -171,19 +185,9 @@ class Search(Component):
         definitions_dir: Path,
         opts: Options = None,
     ) -> None:
-        super().__init__("Search", at, opts)
+        super().__init__(at, opts, eck_operator(at.ns))
         sc = at.config.search
         ha = at.config.high_availability
-        self.release = self.install(
-            "eck-operator",
-            versions.ECK_OPERATOR,
-            {
-                "resources": resources("100m", "256Mi", "1"),
-                "managedNamespaces": [at.ns],
-                "podSecurityContext": security_context(),
-                "securityContext": chart_container_context(read_only_root=True),
-            },
-        )
         service = f"{CLUSTER}-es-http"
         http_tls = certificate(
             HTTP_TLS_SECRET,

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .credentials import generated_key_id, generated_password, kubernetes_secret
 from .namespaces import ConcernNamespace
 from .pod_security import resources, security_context
@@ -29,23 +29,24 @@ S3_SECRET = "fraudwatch-s3"
 ROOK_UID = 2016
 
 
+def rook_operator() -> Operator:
+    """Rook's Ceph operator, without the discovery daemon, CephFS or its own monitoring."""
+    values = {
+        "resources": resources("100m", "256Mi", "500m"),
+        # allowPrivilegeEscalation is not set: the chart's own default applies, as before.
+        "containerSecurityContext": security_context(ROOK_UID, gid=ROOK_UID, drop_all=True),
+        "enableDiscoveryDaemon": False,
+        "csi": {"enableRbdDriver": True, "enableCephfsDriver": False},
+        "monitoring": {"enabled": False},
+    }
+    return Operator("rook-ceph", versions.ROOK_CEPH, values)
+
+
 class Storage(Component):
     def __init__(self, at: Placement, tls: Tls, opts: Options = None) -> None:
-        super().__init__("Storage", at, opts)
+        super().__init__(at, opts, rook_operator())
         sc = at.config.storage
         ha = at.config.high_availability
-        self.release = self.install(
-            "rook-ceph",
-            versions.ROOK_CEPH,
-            {
-                "resources": resources("100m", "256Mi", "500m"),
-                # allowPrivilegeEscalation is not set: the chart's own default applies, as before.
-                "containerSecurityContext": security_context(ROOK_UID, gid=ROOK_UID, drop_all=True),
-                "enableDiscoveryDaemon": False,
-                "csi": {"enableRbdDriver": True, "enableCephfsDriver": False},
-                "monitoring": {"enabled": False},
-            },
-        )
         osd = sc.size.resources()
         self.cluster = self.custom_resource(
             "ceph-cluster",

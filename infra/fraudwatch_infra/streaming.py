@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .config_data_services import DEAD_LETTER, EVENT_TOPICS, TOPIC_PREFIX
 from .config_values import Size
 from .credentials import generated_password, kubernetes_secret
@@ -107,21 +107,22 @@ def _in_cluster(name: str) -> dict[str, Any]:
     return {"name": name, "labels": {"strimzi.io/cluster": CLUSTER}}
 
 
+def strimzi_operator() -> Operator:
+    """Strimzi's Kafka operator, watching its own namespace only."""
+    values = {
+        "resources": resources("200m", "512Mi", "1"),
+        "watchAnyNamespace": False,
+        "podSecurityContext": security_context(),
+        "securityContext": chart_container_context(read_only_root=True),
+    }
+    return Operator("strimzi", versions.STRIMZI, values)
+
+
 class Streaming(Component):
     def __init__(self, at: Placement, tls: Tls, storage_class: str, opts: Options = None) -> None:
-        super().__init__("Streaming", at, opts)
+        super().__init__(at, opts, strimzi_operator())
         sc = at.config.streaming
         ha = at.config.high_availability
-        self.release = self.install(
-            "strimzi",
-            versions.STRIMZI,
-            {
-                "resources": resources("200m", "512Mi", "1"),
-                "watchAnyNamespace": False,
-                "podSecurityContext": security_context(),
-                "securityContext": chart_container_context(read_only_root=True),
-            },
-        )
         pod_template = {
             "pod": {"securityContext": security_context(seccomp=True)},
             "kafkaContainer": {"securityContext": chart_container_context()},

@@ -12,31 +12,32 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .pod_security import resources, security_context
 
 CA_ISSUER = "fraudwatch-ca"
+
+
+def cert_manager(namespace: str) -> Operator:
+    """cert-manager with its CRDs, electing its leader in its own namespace."""
+    small = resources("50m", "128Mi", "200m")
+    values = {
+        "crds": {"enabled": True},
+        "global": {"leaderElection": {"namespace": namespace}},
+        "resources": small,
+        "webhook": {"resources": small},
+        "cainjector": {"resources": small},
+        "startupapicheck": {"resources": small},
+        "securityContext": security_context(seccomp=True),
+    }
+    return Operator("cert-manager", versions.CERT_MANAGER, values)
 
 
 class Tls(Component):
     """cert-manager and the platform CA issuer."""
 
     def __init__(self, at: Placement, opts: Options = None) -> None:
-        super().__init__("Tls", at, opts)
-        small = resources("50m", "128Mi", "200m")
-        self.release = self.install(
-            "cert-manager",
-            versions.CERT_MANAGER,
-            {
-                "crds": {"enabled": True},
-                "global": {"leaderElection": {"namespace": at.ns}},
-                "resources": small,
-                "webhook": {"resources": small},
-                "cainjector": {"resources": small},
-                "startupapicheck": {"resources": small},
-                "securityContext": security_context(seccomp=True),
-            },
-        )
+        super().__init__(at, opts, cert_manager(at.ns))
         after = pulumi.ResourceOptions(parent=self, depends_on=[self.release])
         selfsigned = k8s.apiextensions.CustomResource(
             "fraudwatch-selfsigned",

@@ -17,7 +17,7 @@ import pulumi
 import yaml
 
 from . import versions
-from .component import Component, Options, Placement
+from .component import Component, Operator, Options, Placement
 from .credentials import kubernetes_secret
 from .pod_security import (
     chart_container_context,
@@ -101,7 +101,19 @@ def _for_instance(spec: dict[str, Any]) -> dict[str, Any]:
     return {"instanceSelector": SELECTOR, **spec}
 
 
+def grafana_operator(namespace: str) -> Operator:
+    """The grafana-operator, watching the visualisation namespace only."""
+    values = {
+        "watchNamespaces": namespace,
+        "resources": resources("100m", "256Mi", "500m"),
+        "securityContext": chart_container_context(read_only_root=True),
+    }
+    return Operator("grafana-operator", versions.GRAFANA_OPERATOR, values)
+
+
 class Visualisation(Component):
+    """Grafana, its datasources, and the dashboards and alerting taken from dashboards/grafana/."""
+
     def __init__(
         self,
         at: Placement,
@@ -112,16 +124,7 @@ class Visualisation(Component):
         grafana_dir: Path,
         opts: Options = None,
     ) -> None:
-        super().__init__("Visualisation", at, opts)
-        self.release = self.install(
-            "grafana-operator",
-            versions.GRAFANA_OPERATOR,
-            {
-                "watchNamespaces": at.ns,
-                "resources": resources("100m", "256Mi", "500m"),
-                "securityContext": chart_container_context(read_only_root=True),
-            },
-        )
+        super().__init__(at, opts, grafana_operator(at.ns))
         self.grafana = self.custom_resource(
             "grafana",
             GRAFANA_API,

@@ -168,7 +168,7 @@ class Workloads(Component):
         depends_on: list[pulumi.Resource],
         opts: Options = None,
     ) -> None:
-        super().__init__("Workloads", at, opts)
+        super().__init__(at, opts)
         self.hook_hmac_secret = generated_password("intervention-hook-hmac", length=48)
         intervention_values: dict[str, pulumi.Input[str]] = {
             "hook-hmac-secret": self.hook_hmac_secret,
