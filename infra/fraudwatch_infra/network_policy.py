@@ -118,28 +118,21 @@ class NetworkFlows(pulumi.ComponentResource):
         super().__init__("fraudwatch:platform:NetworkFlows", name, None, opts)
         for flow in FLOWS:
             ports = _ports(flow.ports)
-            if flow.source in namespaces:
-                ns = namespaces[flow.source]
-                self._policy(
-                    ns,
-                    f"allow-to-{flow.target}-{flow.ports[0]}",
-                    {
-                        "policyTypes": ["Egress"],
-                        "egress": [{"to": _peers(flow.target, network), "ports": ports}],
-                    },
-                    flow.why,
-                )
-            if flow.target in namespaces:
-                ns = namespaces[flow.target]
-                self._policy(
-                    ns,
-                    f"allow-from-{flow.source}-{flow.ports[0]}",
-                    {
-                        "policyTypes": ["Ingress"],
-                        "ingress": [{"from": _peers(flow.source, network), "ports": ports}],
-                    },
-                    flow.why,
-                )
+            # The source's egress to the target, then the target's ingress from the source.
+            for direction, here, there, peer_key in (
+                ("Egress", flow.source, flow.target, "to"),
+                ("Ingress", flow.target, flow.source, "from"),
+            ):
+                if here in namespaces:
+                    self._policy(
+                        namespaces[here],
+                        f"allow-{peer_key}-{there}-{flow.ports[0]}",
+                        {
+                            "policyTypes": [direction],
+                            direction.lower(): [{peer_key: _peers(there, network), "ports": ports}],
+                        },
+                        flow.why,
+                    )
         self.register_outputs({})
 
     def _policy(self, ns: ConcernNamespace, name: str, rules: dict[str, Any], why: str) -> None:

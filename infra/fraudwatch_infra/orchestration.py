@@ -28,38 +28,21 @@ class Orchestration(Component):
         db_password = generated_password("airflow-db")
         fernet_key = generated_fernet_key("airflow-fernet-key")
         api_key = generated_password("airflow-api-secret-key", length=48)
-        deps = [at.namespace.namespace]
+        secret_values: dict[str, dict[str, pulumi.Input[str]]] = {
+            "airflow-fernet-key": {"fernet-key": fernet_key},
+            "airflow-api-secret-key": {"api-secret-key": api_key, "webserver-secret-key": api_key},
+            "airflow-postgresql": {"password": db_password, "postgres-password": db_password},
+            "airflow-metadata": {
+                "connection": pulumi.Output.concat(
+                    "postgresql://airflow:",
+                    db_password,
+                    f"@airflow-postgresql.{at.ns}:5432/airflow?sslmode=disable",
+                )
+            },
+        }
         secrets = [
-            kubernetes_secret(
-                "airflow-fernet-key", at.ns, {"fernet-key": fernet_key}, self, depends_on=deps
-            ),
-            kubernetes_secret(
-                "airflow-api-secret-key",
-                at.ns,
-                {"api-secret-key": api_key, "webserver-secret-key": api_key},
-                self,
-                depends_on=deps,
-            ),
-            kubernetes_secret(
-                "airflow-postgresql",
-                at.ns,
-                {"password": db_password, "postgres-password": db_password},
-                self,
-                depends_on=deps,
-            ),
-            kubernetes_secret(
-                "airflow-metadata",
-                at.ns,
-                {
-                    "connection": pulumi.Output.concat(
-                        "postgresql://airflow:",
-                        db_password,
-                        f"@airflow-postgresql.{at.ns}:5432/airflow?sslmode=disable",
-                    )
-                },
-                self,
-                depends_on=deps,
-            ),
+            kubernetes_secret(name, at.ns, values, self, depends_on=[at.namespace.namespace])
+            for name, values in secret_values.items()
         ]
         s3_secret = storage.grant_s3(at.namespace)
         if oc.dags_git_repo:
