@@ -58,19 +58,43 @@ def operator_release(
     else:
         chart_ref = chart.chart
         repository_opts = {"repo": chart.repo} if chart.repo else None
+    return helm_release(
+        name,
+        chart_ref,
+        namespace.name,
+        merged_values(values, source.values.get(name, {})),
+        pulumi.ResourceOptions(
+            parent=parent, depends_on=[namespace.namespace, *(depends_on or [])]
+        ),
+        version=chart.version,
+        repository_opts=repository_opts,
+    )
+
+
+def helm_release(
+    name: str,
+    chart: str,
+    namespace: str,
+    values: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+    *,
+    version: str | None = None,
+    repository_opts: dict[str, str] | None = None,
+) -> k8s.helm.v3.Release:
+    """A Helm release `name` of `chart` in an existing namespace, waiting for its pods (atomic:
+    a failed install or upgrade rolls back); third-party charts give their pinned `version`
+    and repository, fraudwatch's own chart is a local directory."""
     return k8s.helm.v3.Release(
         name,
         name=name,
-        chart=chart_ref,
-        version=chart.version,
+        chart=chart,
+        version=version,
         repository_opts=repository_opts,
-        namespace=namespace.name,
+        namespace=namespace,
         create_namespace=False,
         atomic=True,
         cleanup_on_fail=True,
         timeout=900,
-        values=merged_values(values, source.values.get(name, {})),
-        opts=pulumi.ResourceOptions(
-            parent=parent, depends_on=[namespace.namespace, *(depends_on or [])]
-        ),
+        values=values,
+        opts=opts,
     )

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from .component import Component, Options, Placement
 from .config import PlatformConfig
 from .credentials import generated_password, kubernetes_secret
+from .operator_release import helm_release
 from .pod_security import container_security_context, pod_security_context, resources
 from .search import WRITER as ES_WRITER
 from .storage import BUCKET, Storage
@@ -195,17 +195,12 @@ class Workloads(Component):
                 depends_on=[at.namespace.namespace],
             ),
         ]
-        self.release = k8s.helm.v3.Release(
+        self.release = helm_release(
             RELEASE,
-            name=RELEASE,
-            chart=CHART_PATH,
-            namespace=at.ns,
-            create_namespace=False,
-            atomic=True,
-            cleanup_on_fail=True,
-            timeout=900,
-            values=values,
-            opts=pulumi.ResourceOptions(
+            CHART_PATH,
+            at.ns,
+            values,
+            pulumi.ResourceOptions(
                 parent=self, depends_on=[at.namespace.namespace, *secrets, *depends_on]
             ),
         )
