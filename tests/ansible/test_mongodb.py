@@ -3,9 +3,11 @@
 MongoDB's packages cannot be fetched here, so the role is converged with
 `mongodb_distribution: ferretdb` (FerretDB 1.24 on SQLite, from the artefact mirror; design.md
 §5). One host runs it and the fraudwatch services, whose state store then defaults to that
-MongoDB. Deploy twice (nothing changes the second time), then check as an operator would: the
-database is up, on the host's address only, refuses clients that have not logged in, stores
-and returns a document for a client on the network; the intervention service's tokens, audit
+MongoDB. TLS is on (mongodb_tls_enabled, a CA and certificate made for this run): FerretDB
+opens its TLS listener only, and the services connect with tls=true and the CA. Deploy twice
+(nothing changes the second time), then check as an operator would: the database is up, on
+the host's address only, over TLS only, refuses clients that have not logged in, stores and
+returns a document for a client on the network; the intervention service's tokens, audit
 log and account states are in it. The services' Kafka client settings (TLS with SASL, the
 password in a secret file) are checked in their environment and through the product's code.
 """
@@ -17,6 +19,7 @@ import hashlib
 import json
 import secrets
 import socket
+import ssl
 import time
 import urllib.parse
 import urllib.request
@@ -31,7 +34,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
+from pymongo.errors import ServerSelectionTimeoutError
 from test_single_node import FRAUDWATCH_AS_SERVICE_USER, assert_serving, run_first_batch
+from throwaway_pki import make_pki, vault_encrypt_keys
 
 ADDRESS = "10.89.71.71"
 HOST = "fraudwatch-1"
@@ -68,18 +73,38 @@ def kafka_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def site(site_factory: Any, kafka_ca: Path) -> Any:
+def mongodb_tls(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway CA and the database host's certificate (IP SAN); its key vault-encrypted."""
+    return make_pki(tmp_path_factory.mktemp("mongodb-tls"), {HOST: ADDRESS}, "MongoDB")
+
+
+@pytest.fixture(scope="module")
+def site(site_factory: Any, kafka_ca: Path, mongodb_tls: Path) -> Any:
     made = site_factory(
         "single-node",
         {HOST: ADDRESS},
         groups={"mongodb": [HOST]},
         mongodb_distribution="ferretdb",
+        mongodb_tls_enabled=True,
+        mongodb_tls_certificate_src=f"{mongodb_tls}/{{{{ inventory_hostname }}}}.crt",
+        mongodb_tls_key_src=f"{mongodb_tls}/{{{{ inventory_hostname }}}}.key",
+        mongodb_tls_ca_src=str(mongodb_tls / "ca.crt"),
         # The services' Kafka clients: TLS as the kafka role's flag says, plus SASL.
         kafka_tls_enabled=True,
         kafka_tls_ca_src=str(kafka_ca),
         fraudwatch_kafka_sasl_username=KAFKA_USER,
     )
+    vault_encrypt_keys(mongodb_tls, {HOST: ADDRESS}, made.vault_password_file)
     return made
+
+
+#: The CA the test's clients check FerretDB's certificate against (set by `site`'s module).
+TLS_CA: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _client_ca(mongodb_tls: Path) -> None:
+    TLS_CA["tlsCAFile"] = str(mongodb_tls / "ca.crt")
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +126,8 @@ def client(password: str | None, user: str = APP_USER) -> MongoClient[dict[str, 
         connectTimeoutMS=30000,
         socketTimeoutMS=120000,
         tz_aware=True,
+        tls=True,
+        **TLS_CA,
         **credentials,
     )
 
@@ -137,6 +164,14 @@ def test_ferretdb_serves_on_the_host_address_only(host: Any) -> None:
     assert host.process.get(user="ferretdb", comm="ferretdb")
     unit = host.file("/etc/systemd/system/ferretdb.service").content_string
     assert "--handler=sqlite" in unit and "--test-enable-new-auth" in unit
+    # TLS only: the plaintext listener is off, the TLS one on the host's address.
+    assert "--listen-addr= " in unit
+    assert f"--listen-tls={ADDRESS}:{PORT}" in unit
+    assert "--listen-tls-cert-file=/etc/mongodb-tls/node.pem" in unit
+    key = host.file("/etc/mongodb-tls/node.pem")
+    assert (key.user, key.group, key.mode) == ("root", "ferretdb", 0o640)
+    assert "ANSIBLE_VAULT" not in key.content_string
+    assert host.file("/etc/mongodb-tls").mode == 0o750
     assert "--debug-addr=-" in unit
     assert host.file("/opt/ferretdb/current").linked_to == "/opt/ferretdb/ferretdb-1.24.2"
     version = host.run("/opt/ferretdb/current/ferretdb --version").stdout
@@ -150,6 +185,41 @@ def test_ferretdb_serves_on_the_host_address_only(host: Any) -> None:
     assert str(PORT) in host.run("nft list table inet fraudwatch").stdout
     with socket.create_connection((ADDRESS, PORT), timeout=10):
         pass
+
+
+def test_plaintext_clients_get_no_answer(
+    host: Any, vault_values: dict[str, str], mongodb_tls: Path
+) -> None:
+    plain = MongoClient(
+        ADDRESS,
+        PORT,
+        username=APP_USER,
+        password=vault_values["vault_mongodb_app_password"],
+        authSource=DATABASE,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+    )
+    try:
+        with pytest.raises(ServerSelectionTimeoutError):
+            plain.admin.command("ping")
+    finally:
+        plain.close()
+    # A TLS client that does not trust the CA refuses the server's certificate.
+    stranger = MongoClient(ADDRESS, PORT, tls=True, serverSelectionTimeoutMS=5000)
+    try:
+        with pytest.raises(ServerSelectionTimeoutError) as refused:
+            stranger.admin.command("ping")
+        assert "certificate verify failed" in str(refused.value)
+    finally:
+        stranger.close()
+    # The certificate presented is the host's, issued by the run's CA.
+    context = ssl.create_default_context(cafile=str(mongodb_tls / "ca.crt"))
+    with (
+        socket.create_connection((ADDRESS, PORT), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname=ADDRESS) as tls,
+    ):
+        presented = ssl.DER_cert_to_PEM_cert(tls.getpeercert(binary_form=True))
+    assert presented.strip() == (mongodb_tls / f"{HOST}.crt").read_text().strip()
 
 
 def test_a_client_that_has_not_logged_in_is_refused(
@@ -193,11 +263,17 @@ def test_a_client_on_the_network_stores_and_reads_a_document(
         again.close()
 
 
-def test_the_intervention_service_is_configured_for_mongodb(host: Any) -> None:
+def test_the_intervention_service_is_configured_for_mongodb(host: Any, mongodb_tls: Path) -> None:
     config = host.file("/etc/fraudwatch/intervention.toml")
     assert (config.user, config.group, config.mode) == ("root", "fraudwatch", 0o640)
     assert f'url = "mongodb://{APP_USER}:' in config.content_string
-    assert f"@{ADDRESS}:{PORT}/{DATABASE}?authSource={DATABASE}" in config.content_string
+    assert (
+        f"@{ADDRESS}:{PORT}/{DATABASE}?authSource={DATABASE}"
+        "&tls=true&tlsCAFile=/etc/fraudwatch/mongodb-ca.pem"
+    ) in config.content_string
+    ca = host.file("/etc/fraudwatch/mongodb-ca.pem")
+    assert (ca.user, ca.group, ca.mode) == ("root", "fraudwatch", 0o644)
+    assert ca.content_string == (mongodb_tls / "ca.crt").read_text()
     assert "replicaSet" not in config.content_string  # the stand-in has no replica set
     environment = host.file("/etc/fraudwatch/fraudwatch.env").content_string
     assert "mongodb://" not in environment
