@@ -1,7 +1,7 @@
 """What every concern's component starts with: its place (the stack configuration and the
-concern's namespace), its Pulumi type `fraudwatch:platform:<kind>` named after the concern, and
-most often a third-party operator or chart installed by Helm (operator_release.py) whose custom
-resources the component then declares in its namespace."""
+concern's namespace), its Pulumi type `fraudwatch:platform:<class name>`, and most often a
+third-party operator or chart installed by Helm (an Operator, operator_release.py) whose custom
+resources the component then declares in its namespace (Component.custom_resource)."""
 
 from __future__ import annotations
 
@@ -72,12 +72,11 @@ class Component(pulumi.ComponentResource):
     ) -> k8s.apiextensions.CustomResource:
         """A custom resource in the concern's namespace (`metadata` names it, and may label
         or annotate it), a child of this component declared after `depends_on`."""
-        name = metadata["name"]
         return k8s.apiextensions.CustomResource(
             resource_name,
             api_version=api_version,
             kind=kind,
-            metadata={"name": name, "namespace": self.at.ns, **metadata},
+            metadata={"name": metadata["name"], "namespace": self.at.ns, **metadata},
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
