@@ -171,8 +171,11 @@ def fraudwatch_wheelhouse(mirror: Path) -> Path:
             ignore=shutil.ignore_patterns(
                 ".git",
                 ".cache",
-                ".venv",
+                # Every virtualenv and tool cache of the checkout (gigabytes, none in the wheel).
+                ".venv*",
                 ".airflow-venv",
+                ".*_cache",
+                ".hypothesis",
                 "*.egg-info",
                 "build",
                 "tests",

@@ -224,6 +224,15 @@ def make_site(
         # below 5 % free by default, whatever the absolute space left.
         "ceph_conf_overrides": {"mon": {"mon_data_avail_crit": 1, "mon_data_avail_warn": 2}},
         "fraudwatch_extras": artifact_mirror.fraudwatch_extras(),
+        # The sample inventories turn on TLS everywhere and require encrypted data
+        # directories (deploy.yml checks that an inventory decides). Test hosts have no LUKS
+        # volumes and no certificates unless a module makes them: off here, and on in the
+        # modules that give the certificates (test_kafka_cluster.py, test_mongodb.py,
+        # test_ceph_gateway.py) or test the check itself.
+        "kafka_tls_enabled": False,
+        "mongodb_tls_enabled": False,
+        "ceph_rgw_tls_enabled": False,
+        "fraudwatch_require_encrypted_data_dirs": False,
         **(overrides or {}),
     }
     (inventory / "group_vars" / "all" / "containers.yml").write_text(

@@ -3,6 +3,9 @@
 
     S3_ENDPOINT=http://ADDRESS:7480 S3_ACCESS_KEY=... S3_SECRET_KEY=... s3-ensure-bucket.py NAME
 
+An https endpoint's certificate is checked against S3_CA_FILE (PEM) when set, else the
+system's CAs.
+
 Prints `exists` or `created`. Keys come from the environment, never from the command line.
 Requests are signed with AWS signature v2 (what radosgw accepts without a region).
 """
@@ -12,6 +15,7 @@ import email.utils
 import hashlib
 import hmac
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -30,7 +34,8 @@ def request(method: str, bucket: str) -> int:
         headers={"Date": date, "Authorization": f"AWS {os.environ['S3_ACCESS_KEY']}:{signature}"},
     )
     try:
-        with urllib.request.urlopen(req, timeout=60) as response:
+        context = ssl.create_default_context(cafile=os.environ.get("S3_CA_FILE") or None)
+        with urllib.request.urlopen(req, timeout=60, context=context) as response:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
