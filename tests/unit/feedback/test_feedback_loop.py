@@ -19,8 +19,10 @@ from fraudwatch.pipelines import daily_steps, steps
 from fraudwatch.pipelines.daily_steps import score_options
 from fraudwatch.scoring.pipeline import score as run_score
 
-from .conftest import day, pipeline_config
+from .conftest import LOOP_DAYS, day, pipeline_config
 
+#: The days after the last retraining (day 10), which no model or gate has seen.
+LATER_DAYS = tuple(day(n) for n in range(11, LOOP_DAYS + 1))
 ANALYST = AnalystSettings(seed=5, coverage=0.8, error_rate=0.05, delay_days=0.5, control_share=0.02)
 
 
@@ -45,11 +47,11 @@ def precision_at_budget(scored) -> float:
 
 
 @pytest.fixture(scope="module")
-def loop(generated_raw, tmp_path_factory):
+def loop(loop_raw, tmp_path_factory):
     from .conftest import split_into_days
 
     home = tmp_path_factory.mktemp("loop") / "pipeline"
-    split_into_days(generated_raw, home)
+    split_into_days(loop_raw, home, LOOP_DAYS)
     file = home / "dispositions.parquet"
     unsupervised = pipeline_config(home)
     first = retrain(unsupervised, day(4))  # trained on days 1-3, no labels yet
@@ -62,7 +64,7 @@ def loop(generated_raw, tmp_path_factory):
     registry = ModelRegistry(config.registry_root)
     later = {}
     for name, version in (("first", first["candidate"]), ("promoted", registry.promoted())):
-        for d in (day(11), day(12)):
+        for d in LATER_DAYS:
             out = home / "later" / name / d
             run_score(config.raw_dir(d), out, score_options(config, registry.path(version)))
             later[(name, d)] = precision_at_budget(out)
@@ -91,6 +93,6 @@ def test_each_cycle_weighs_the_members_on_enough_labels(loop):
 
 def test_promoted_model_is_at_least_as_precise_on_later_days(loop):
     later = loop["later"]
-    first = sum(later[("first", d)] for d in (day(11), day(12)))
-    promoted = sum(later[("promoted", d)] for d in (day(11), day(12)))
+    first = sum(later[("first", d)] for d in LATER_DAYS)
+    promoted = sum(later[("promoted", d)] for d in LATER_DAYS)
     assert promoted >= first

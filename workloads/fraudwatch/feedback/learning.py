@@ -7,8 +7,13 @@ ranks the labelled users best, by average precision (fraud above legitimate). Sa
 
 - at least `min_labels` labelled users in the training data, with MIN_PER_CLASS of each
   verdict, or nothing is learned (the unsupervised weights stay);
-- the unsupervised weights are one of the candidates and are replaced only by a weighting at
-  least MIN_GAIN better, so noise in a few labels does not move them;
+- the unsupervised weights are one of the candidates and are replaced only when weights
+  chosen on part of the labels beat them by at least MIN_GAIN on the labels they were not
+  chosen on (repeated stratified folds, the mean of the held-out gains): the best of a grid
+  on the same few labels always looks better than it is (a few dozen frauds make a corner of
+  the grid win by chance), and only a gain that survives labels the choice never saw is
+  taken as real; the weights learned are then the mean of the folds' choices (bagged), so a
+  corner of the grid only some folds choose is pulled back towards what the others chose;
 - the ensemble is recalibrated on the whole training population with the new weights, so a
   score still means the share of that population it exceeds and the thresholds keep their
   meaning (scoring/thresholds.py).
@@ -39,6 +44,8 @@ MIN_LABELS = 30  # the default of retrain.min_labels
 MIN_PER_CLASS = 5
 GRID_STEP = 0.1
 MIN_GAIN = 0.01
+CV_FOLDS = 5  # at most: never more folds than the rarer verdict has labels
+CV_REPEATS = 4
 
 
 @dataclass
@@ -51,6 +58,7 @@ class WeightLearning:
     weights: dict[str, float] = field(default_factory=dict)
     ap_unsupervised: float | None = None
     ap_learned: float | None = None
+    held_out_gain: float | None = None  # mean AP gain on labels the weights were not chosen on
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -71,10 +79,49 @@ def simplex_grid(names: list[str], step: float = GRID_STEP) -> list[dict[str, fl
 
 def labelled_ap(ensemble: Ensemble, raw: dict[str, np.ndarray], y: np.ndarray) -> float:
     """Average precision of the ensemble's statistic on labelled rows (`raw` holds only them)."""
-    stat = ensemble.statistic(raw)
+    return _ap(y, ensemble.statistic(raw))
+
+
+def _ap(y: np.ndarray, stat: np.ndarray) -> float:
     finite = np.isfinite(stat)
     floor = stat[finite].min() - 1 if finite.any() else 0.0
     return float(average_precision_score(y, np.where(finite, stat, floor)))
+
+
+def _best(
+    ensemble: Ensemble, grid: list[dict[str, float]], raw: dict[str, np.ndarray], y: np.ndarray
+) -> tuple[dict[str, float], float, float]:
+    """(the grid's best weighting on these rows, its AP, the unsupervised weights' AP); the
+    unsupervised weights win ties."""
+    unsupervised = labelled_ap(ensemble, raw, y)
+    best, best_ap = dict(ensemble.weights), unsupervised
+    for weights in grid:
+        ap = labelled_ap(Ensemble(ensemble.scales, weights, ensemble.calibration), raw, y)
+        if ap > best_ap + 1e-12:
+            best, best_ap = weights, ap
+    return best, best_ap, unsupervised
+
+
+def cross_validated(
+    ensemble: Ensemble, grid: list[dict[str, float]], raw: dict[str, np.ndarray], y: np.ndarray
+) -> tuple[float, dict[str, float]]:
+    """Over repeated stratified folds: the mean AP gain over the unsupervised weights of the
+    weights chosen on the other folds, measured on the held-out fold; and the mean of those
+    choices (bagged weights: a corner of the grid that only some folds choose is pulled back
+    towards what the others chose)."""
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    folds = min(CV_FOLDS, int(y.sum()), int(len(y) - y.sum()))
+    splits = RepeatedStratifiedKFold(n_splits=folds, n_repeats=CV_REPEATS, random_state=0)
+    gains, choices = [], []
+    for train, test in splits.split(np.zeros(len(y)), y):
+        chosen, _, _ = _best(ensemble, grid, {n: v[train] for n, v in raw.items()}, y[train])
+        held = {n: v[test] for n, v in raw.items()}
+        learned = Ensemble(ensemble.scales, chosen, ensemble.calibration)
+        gains.append(labelled_ap(learned, held, y[test]) - labelled_ap(ensemble, held, y[test]))
+        choices.append(chosen)
+    bagged = {n: round(float(np.mean([c[n] for c in choices])), 6) for n in ensemble.scales}
+    return float(np.mean(gains)), bagged
 
 
 def choose_weights(
@@ -93,13 +140,8 @@ def choose_weights(
             f"{min_labels} with {MIN_PER_CLASS} of each verdict: the unsupervised weights stay"
         )
         return base
-    names = list(ensemble.scales)
-    unsupervised = labelled_ap(ensemble, raw, y)
-    best, best_ap = dict(ensemble.weights), unsupervised
-    for weights in simplex_grid(names):
-        ap = labelled_ap(Ensemble(ensemble.scales, weights, ensemble.calibration), raw, y)
-        if ap > best_ap + 1e-12:
-            best, best_ap = weights, ap
+    grid = simplex_grid(list(ensemble.scales))
+    _, best_ap, unsupervised = _best(ensemble, grid, raw, y)
     base.ap_unsupervised, base.ap_learned = round(unsupervised, 4), round(best_ap, 4)
     if best_ap < unsupervised + MIN_GAIN:
         base.reason = (
@@ -107,10 +149,24 @@ def choose_weights(
             f"{MIN_GAIN} average precision: the unsupervised weights stay"
         )
         return base
-    base.learned, base.weights = True, best
+    gain, bagged = cross_validated(ensemble, grid, raw, y)
+    base.held_out_gain = round(gain, 4)
+    if gain < MIN_GAIN:
+        base.reason = (
+            f"the best weighting ranks the {n} labelled users ({fraud} fraud) better "
+            f"({unsupervised:.3f} → {best_ap:.3f}), but weights chosen on part of them gain only "
+            f"{gain:+.3f} average precision on the rest (needs {MIN_GAIN}): chance, not signal; "
+            "the unsupervised weights stay"
+        )
+        return base
+    base.learned, base.weights = True, bagged
+    base.ap_learned = round(
+        labelled_ap(Ensemble(ensemble.scales, bagged, ensemble.calibration), raw, y), 4
+    )
     base.reason = (
-        f"weights learned from {n} labelled users ({fraud} fraud): labelled average precision "
-        f"{unsupervised:.3f} → {best_ap:.3f}"
+        f"weights learned from {n} labelled users ({fraud} fraud), the mean of the choices on "
+        f"the folds: labelled average precision {unsupervised:.3f} → {base.ap_learned:.3f}, "
+        f"{gain:+.3f} on labels held out of the choice"
     )
     return base
 
