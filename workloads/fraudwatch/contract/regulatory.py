@@ -11,7 +11,7 @@ transaction report, CAD) and Australia (threshold transaction report, AUD); for 
 currencies it is the generator's nominal figure (its amounts are not scaled by currency), and a
 deployment sets its own.
 
-Configuration, like `fraudwatch.settings`, comes from the environment:
+Configuration, like fraudwatch's home folder (`fraudwatch.locations.home`), comes from the environment:
 
     FRAUDWATCH_REPORTING_THRESHOLDS="USD=10000,EUR=10000,JPY=1000000,*=10000"
 

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fraudwatch.errors import UserError
-from fraudwatch.settings import home
+from fraudwatch.locations.home import fraudwatch_home
 
 
 def default_root() -> Path:
-    return home() / "models"
+    return fraudwatch_home() / "models"
 
 
 @dataclass(frozen=True)
