@@ -1,6 +1,7 @@
 """Secrets kept as files: `$FRAUDWATCH_SECRETS_DIR/<name>`, one secret per file (how a
 Kubernetes Secret or a systemd credential is mounted). The one reader of that directory for
-Elasticsearch's credentials and the intervention service's keys."""
+Elasticsearch's credentials, the intervention service's keys, Kafka's password and the Tableau
+token."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from fraudwatch.contract.scored_directory import ScoredRun
 from fraudwatch.contract.scored_output import ENSEMBLE_SCORE, TRANSACTIONS_INDEX, score_column
 from fraudwatch.errors import UserError
+from fraudwatch.locations.secrets_dir import secret
 from fraudwatch.models import MODEL_NAMES
 
 
@@ -234,21 +235,14 @@ def server_from_environment(project: str) -> TableauServer | None:
         return None
     if not url.startswith("https://"):
         raise UserError(f"TABLEAU_SERVER_URL {url!r} must be an https:// URL")
-    name = os.environ.get("TABLEAU_PAT_NAME", "")
-    secret = os.environ.get("TABLEAU_PAT_SECRET", "")
-    secrets_dir = os.environ.get("FRAUDWATCH_SECRETS_DIR")
-    if secrets_dir:
-        folder = Path(secrets_dir)
-        if not name and (folder / "name").is_file():
-            name = (folder / "name").read_text(encoding="utf-8").strip()
-        if not secret and (folder / "secret").is_file():
-            secret = (folder / "secret").read_text(encoding="utf-8").strip()
-    if not name or not secret:
+    name = secret("TABLEAU_PAT_NAME", "name")
+    token = secret("TABLEAU_PAT_SECRET", "secret")
+    if not name or not token:
         raise UserError(
             "TABLEAU_SERVER_URL is set but no personal access token: set TABLEAU_PAT_NAME and "
             "TABLEAU_PAT_SECRET, or put files `name` and `secret` in $FRAUDWATCH_SECRETS_DIR"
         )
-    return TableauServer(url, os.environ.get("TABLEAU_SITE", ""), name, secret, project)
+    return TableauServer(url, os.environ.get("TABLEAU_SITE", ""), name, token, project)
 
 
 def publish_extracts(server: TableauServer, files: dict[str, ExtractFiles]) -> list[str]:

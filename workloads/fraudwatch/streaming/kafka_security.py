@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fraudwatch.errors import UserError
+from fraudwatch.locations.secrets_dir import secret
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS = {
@@ -73,10 +74,7 @@ class KafkaSecurity:
     def from_env(cls, environ: dict[str, str] | None = None) -> KafkaSecurity:
         env = os.environ if environ is None else environ
         protocol = env.get("FRAUDWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
-        password = env.get("FRAUDWATCH_KAFKA_PASSWORD")
-        secrets_dir = env.get("FRAUDWATCH_SECRETS_DIR")
-        if not password and secrets_dir and (Path(secrets_dir) / PASSWORD_FILE).is_file():
-            password = (Path(secrets_dir) / PASSWORD_FILE).read_text(encoding="utf-8").strip()
+        password = secret("FRAUDWATCH_KAFKA_PASSWORD", PASSWORD_FILE, env) or None
         ca = env.get("FRAUDWATCH_KAFKA_CA_FILE")
         sasl = protocol.startswith("SASL_")
         return cls(
