@@ -25,7 +25,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> dict[str, float]:
         env=env,
     )
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        lines = done.stderr.strip().splitlines()
+        # The cause first (a JVM's stack trace can bury it), then the end of the output.
+        causes = [x for x in lines if "Error" in x or "Exception" in x or "error:" in x][:5]
+        tail = "\n".join([*causes, "...", *lines[-10:]])
         raise RuntimeError(f"fraudwatch {' '.join(args)} failed:\n{tail}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 

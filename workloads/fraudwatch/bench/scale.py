@@ -45,9 +45,15 @@ def measure(size: int, work: Path, spark: bool) -> dict:
     engines = ("duckdb", "spark") if spark else ("duckdb",)
     for engine in engines:
         target = scored.with_name(f"{scored.name}-{engine}")
-        out[f"score_{engine}"] = run_cli(
-            "score", "--input", str(raw), "--out", str(target), "--engine", engine, "--overwrite"
-        )
+        try:
+            out[f"score_{engine}"] = run_cli(
+                "score", "--input", str(raw), "--out", str(target), "--engine", engine,
+                "--overwrite",
+            )  # fmt: skip
+        except RuntimeError as failed:  # recorded, and the other runs go on
+            out[f"failed_{engine}"] = str(failed)
+            print(f"score on {engine} at {size:,} transactions failed: {failed}", flush=True)
+            continue
         out[f"stages_{engine}"] = json.loads((target / RUN_FILE).read_text())["stages"]
         if engine == "duckdb":
             out["report"] = run_cli(
