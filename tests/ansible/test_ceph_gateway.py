@@ -157,9 +157,11 @@ def test_the_gateway_serves_https_only_with_the_hosts_certificate(host: Any, tls
         urllib.request.urlopen(f"http://{ADDRESS}:{PORT}/", timeout=30).read()
     assert not isinstance(refused.value, urllib.error.HTTPError)
     # A client that does not know the CA refuses the gateway.
-    with pytest.raises(ssl.SSLCertVerificationError):
-        with socket.create_connection((ADDRESS, PORT), timeout=30) as raw:
-            ssl.create_default_context().wrap_socket(raw, server_hostname=ADDRESS)
+    with (
+        pytest.raises(ssl.SSLCertVerificationError),
+        socket.create_connection((ADDRESS, PORT), timeout=30) as raw,
+    ):
+        ssl.create_default_context().wrap_socket(raw, server_hostname=ADDRESS)
 
 
 def test_the_preflight_stops_on_data_directories_not_on_encrypted_devices(

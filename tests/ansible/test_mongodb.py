@@ -33,8 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from test_single_node import FRAUDWATCH_AS_SERVICE_USER, assert_serving, run_first_batch
 from throwaway_pki import make_pki, vault_encrypt_keys
 
