@@ -11,12 +11,9 @@ message produced before and during the upgrade.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import ssl
 import struct
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -25,12 +22,8 @@ from typing import Any
 import pytest
 import testinfra
 from artifact_mirror import KAFKA_VERSIONS
-from conftest import BIN_DIR
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from kafka import KafkaConsumer, KafkaProducer
+from throwaway_pki import make_pki, vault_encrypt_keys
 
 HOSTS = {
     "fraudwatch-1": "10.89.71.21",
@@ -43,50 +36,10 @@ TOPIC = "fraudwatch.transactions"
 TOOL_CLIENT = "--command-config /etc/kafka/client.properties"
 
 
-def _certificate(
-    subject: str, key: Any, issuer: x509.Name | None, issuer_key: Any, address: str | None
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer or name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=address is None, path_length=None), critical=True)
-    )
-    if address is not None:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]),
-            critical=False,
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
 @pytest.fixture(scope="module")
 def tls_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA and one certificate per host (IP SAN); keys vault-encrypted in `site`."""
-    out = tmp_path_factory.mktemp("kafka-tls")
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = _certificate("fraudwatch test CA", ca_key, None, ca_key, None)
-    (out / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name, address in HOSTS.items():
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(name, key, ca.subject, ca_key, address)
-        (out / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_file = out / f"{name}.key"
-        key_file.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-        key_file.chmod(0o600)
-    return out
+    return make_pki(tmp_path_factory.mktemp("kafka-tls"), HOSTS, "Kafka")
 
 
 #: deploy.yml's arguments for the two convergence runs (tests/ansible/conftest.py).
@@ -105,17 +58,7 @@ def site(site_factory: Any, tls_dir: Path) -> Any:
         kafka_tls_ca_src=str(tls_dir / "ca.crt"),
     )
     # The private keys are kept the way the role's documentation asks: vault-encrypted.
-    subprocess.run(
-        [
-            str(BIN_DIR / "ansible-vault"),
-            "encrypt",
-            "--vault-password-file",
-            str(made.vault_password_file),
-            *(str(tls_dir / f"{name}.key") for name in HOSTS),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    vault_encrypt_keys(tls_dir, HOSTS, made.vault_password_file)
     return made
 
 

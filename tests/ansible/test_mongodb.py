@@ -14,7 +14,6 @@ password in a secret file) are checked in their environment and through the prod
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import secrets
@@ -28,10 +27,6 @@ from typing import Any
 
 import pytest
 from conftest import request_json
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 from test_single_node import FRAUDWATCH_AS_SERVICE_USER, assert_serving, run_first_batch
@@ -52,23 +47,7 @@ DEPLOY_ARGS = ("--tags", "base,mongodb,fraudwatch")
 @pytest.fixture(scope="module")
 def kafka_ca(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throwaway CA certificate, standing for the brokers' CA the kafka role is given."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fraudwatch test Kafka CA")])
-    now = datetime.datetime.now(datetime.UTC)
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path_factory.mktemp("kafka-ca") / "ca.crt"
-    path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    return path
+    return make_pki(tmp_path_factory.mktemp("kafka-ca"), {}, "Kafka") / "ca.crt"
 
 
 @pytest.fixture(scope="module")
