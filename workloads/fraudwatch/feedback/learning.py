@@ -37,7 +37,7 @@ from sklearn.metrics import average_precision_score
 
 from fraudwatch.features.users import USER_FEATURES
 from fraudwatch.models.bundle import ModelVersion
-from fraudwatch.models.ensemble import Ensemble
+from fraudwatch.models.ensemble import Ensemble, weighted_mean
 from fraudwatch.scoring.batches import feature_matrix
 
 MIN_LABELS = 30  # the default of retrain.min_labels
@@ -77,33 +77,39 @@ def simplex_grid(names: list[str], step: float = GRID_STEP) -> list[dict[str, fl
     return grid
 
 
-def labelled_ap(ensemble: Ensemble, raw: dict[str, np.ndarray], y: np.ndarray) -> float:
-    """Average precision of the ensemble's statistic on labelled rows (`raw` holds only them)."""
-    return _ap(y, ensemble.statistic(raw))
-
-
-def _ap(y: np.ndarray, stat: np.ndarray) -> float:
+def labelled_ap(
+    standardised: dict[str, np.ndarray], weights: dict[str, float], y: np.ndarray
+) -> float:
+    """Average precision, on labelled rows, of the ensemble statistic with these weights;
+    `standardised` holds the members' standardised scores of those rows only."""
+    stat = weighted_mean(standardised, weights)
     finite = np.isfinite(stat)
     floor = stat[finite].min() - 1 if finite.any() else 0.0
     return float(average_precision_score(y, np.where(finite, stat, floor)))
 
 
 def _best(
-    ensemble: Ensemble, grid: list[dict[str, float]], raw: dict[str, np.ndarray], y: np.ndarray
+    unsupervised_weights: dict[str, float],
+    grid: list[dict[str, float]],
+    standardised: dict[str, np.ndarray],
+    y: np.ndarray,
 ) -> tuple[dict[str, float], float, float]:
     """(the grid's best weighting on these rows, its AP, the unsupervised weights' AP); the
     unsupervised weights win ties."""
-    unsupervised = labelled_ap(ensemble, raw, y)
-    best, best_ap = dict(ensemble.weights), unsupervised
+    unsupervised = labelled_ap(standardised, unsupervised_weights, y)
+    best, best_ap = dict(unsupervised_weights), unsupervised
     for weights in grid:
-        ap = labelled_ap(Ensemble(ensemble.scales, weights, ensemble.calibration), raw, y)
+        ap = labelled_ap(standardised, weights, y)
         if ap > best_ap + 1e-12:
             best, best_ap = weights, ap
     return best, best_ap, unsupervised
 
 
 def cross_validated(
-    ensemble: Ensemble, grid: list[dict[str, float]], raw: dict[str, np.ndarray], y: np.ndarray
+    unsupervised_weights: dict[str, float],
+    grid: list[dict[str, float]],
+    standardised: dict[str, np.ndarray],
+    y: np.ndarray,
 ) -> tuple[float, dict[str, float]]:
     """Over repeated stratified folds: the mean AP gain over the unsupervised weights of the
     weights chosen on the other folds, measured on the held-out fold; and the mean of those
@@ -115,12 +121,14 @@ def cross_validated(
     splits = RepeatedStratifiedKFold(n_splits=folds, n_repeats=CV_REPEATS, random_state=0)
     gains, choices = [], []
     for train, test in splits.split(np.zeros(len(y)), y):
-        chosen, _, _ = _best(ensemble, grid, {n: v[train] for n, v in raw.items()}, y[train])
-        held = {n: v[test] for n, v in raw.items()}
-        learned = Ensemble(ensemble.scales, chosen, ensemble.calibration)
-        gains.append(labelled_ap(learned, held, y[test]) - labelled_ap(ensemble, held, y[test]))
+        fold = {n: v[train] for n, v in standardised.items()}
+        chosen, _, _ = _best(unsupervised_weights, grid, fold, y[train])
+        held = {n: v[test] for n, v in standardised.items()}
+        gains.append(
+            labelled_ap(held, chosen, y[test]) - labelled_ap(held, unsupervised_weights, y[test])
+        )
         choices.append(chosen)
-    bagged = {n: round(float(np.mean([c[n] for c in choices])), 6) for n in ensemble.scales}
+    bagged = {n: round(float(np.mean([c[n] for c in choices])), 6) for n in unsupervised_weights}
     return float(np.mean(gains)), bagged
 
 
@@ -141,7 +149,12 @@ def choose_weights(
         )
         return base
     grid = simplex_grid(list(ensemble.scales))
-    _, best_ap, unsupervised = _best(ensemble, grid, raw, y)
+    # Standardised once: every weighting on the grid, in every fold, averages the same scores.
+    standardised = {
+        n: ensemble.scales[n].standardise(v) for n, v in raw.items() if n in ensemble.scales
+    }
+    unsupervised_weights = dict(ensemble.weights)
+    _, best_ap, unsupervised = _best(unsupervised_weights, grid, standardised, y)
     base.ap_unsupervised, base.ap_learned = round(unsupervised, 4), round(best_ap, 4)
     if best_ap < unsupervised + MIN_GAIN:
         base.reason = (
@@ -149,7 +162,7 @@ def choose_weights(
             f"{MIN_GAIN} average precision: the unsupervised weights stay"
         )
         return base
-    gain, bagged = cross_validated(ensemble, grid, raw, y)
+    gain, bagged = cross_validated(unsupervised_weights, grid, standardised, y)
     base.held_out_gain = round(gain, 4)
     if gain < MIN_GAIN:
         base.reason = (
@@ -160,9 +173,7 @@ def choose_weights(
         )
         return base
     base.learned, base.weights = True, bagged
-    base.ap_learned = round(
-        labelled_ap(Ensemble(ensemble.scales, bagged, ensemble.calibration), raw, y), 4
-    )
+    base.ap_learned = round(labelled_ap(standardised, bagged, y), 4)
     base.reason = (
         f"weights learned from {n} labelled users ({fraud} fraud), the mean of the choices on "
         f"the folds: labelled average precision {unsupervised:.3f} → {base.ap_learned:.3f}, "
