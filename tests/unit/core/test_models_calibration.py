@@ -29,6 +29,12 @@ def test_a_calibrated_score_is_the_share_of_training_below():
     assert np.isnan(calibration.score(np.array([np.nan]))[0])
 
 
+def _top_percent(ensemble: Ensemble, raw: dict[str, np.ndarray]) -> set[int]:
+    """The rows of the top 1 % by ensemble score."""
+    n = len(next(iter(raw.values())))
+    return set(np.argsort(-ensemble.score(raw), kind="stable")[: n // 100].tolist())
+
+
 def test_an_anomaly_only_one_member_sees_still_ranks_at_the_top():
     # Two members that resemble each other and one that sees something else: the ensemble must
     # not drown the third (weights fitted to the members' agreement did: the third got almost
@@ -47,8 +53,7 @@ def test_an_anomaly_only_one_member_sees_still_ranks_at_the_top():
     raw["autoencoder"][seen_by_one] = 1e4
     ensemble = Ensemble.fit(raw)
     assert set(ensemble.weights.values()) == {1 / 3}
-    top = np.argsort(-ensemble.score(raw), kind="stable")[: n // 100]
-    assert set(seen_by_one) <= set(top.tolist())
+    assert set(seen_by_one) <= _top_percent(ensemble, raw)
 
 
 def test_the_sequence_view_is_not_outvoted_by_three_readers_of_one_feature_vector():
@@ -75,11 +80,9 @@ def test_the_sequence_view_is_not_outvoted_by_three_readers_of_one_feature_vecto
         "autoencoder": 1 / 6,
         "lstm": 1 / 2,
     }
-    top = np.argsort(-ensemble.score(raw), kind="stable")[: n // 100]
-    assert set(seen_by_sequence) <= set(top.tolist())
+    assert set(seen_by_sequence) <= _top_percent(ensemble, raw)
     per_member = ensemble.reweighted(dict.fromkeys(raw, 0.25), raw)
-    top = np.argsort(-per_member.score(raw), kind="stable")[: n // 100]
-    assert not set(seen_by_sequence) <= set(top.tolist())
+    assert not set(seen_by_sequence) <= _top_percent(per_member, raw)
 
 
 def test_the_ensemble_uses_the_members_present_in_each_row():
